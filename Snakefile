@@ -1,0 +1,23 @@
+# feederflex: multi-scenario scheduling of distribution feeders. See README.md.
+from snakemake.utils import min_version
+
+min_version("9.5")
+
+
+configfile: "config/config.yaml"
+
+
+report: "workflow/report/workflow.rst"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/prepare.smk"
+include: "workflow/rules/solve.smk"
+include: "workflow/rules/validate.smk"
+include: "workflow/rules/postprocess.smk"
+
+
+rule all:
+    input:
+        all_targets,
+    default_target: True

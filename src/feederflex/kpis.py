@@ -1,0 +1,116 @@
+"""Key performance indicators of a solved (and AC-checked) scenario, and the study summary."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+KPI_UNITS = {
+    "status": "",
+    "termination": "",
+    "mip_gap": "fraction",
+    "solve_seconds": "s",
+    "build_seconds": "s",
+    "objective": "$",
+    "model_violation_bus_steps": "count",
+    "model_violation_pu_h": "pu h",
+    "ac_violation_bus_steps": "count",
+    "ac_violation_pu_h": "pu h",
+    "v_min_pu": "pu",
+    "v_max_pu": "pu",
+    "v_ac_min_pu": "pu",
+    "v_ac_max_pu": "pu",
+    "pv_available_mwh": "MWh",
+    "pv_curtailed_mwh": "MWh",
+    "pv_curtailed_pct": "%",
+    "ev_energy_mwh": "MWh",
+    "energy_cost_usd": "$",
+    "storage_cost_usd": "$",
+    "ac_losses_mwh": "MWh",
+    "peak_import_mw": "MW",
+    "peak_import_ac_mw": "MW",
+    "max_abs_v_error_pu": "pu",
+}
+
+
+def scenario_kpis(solution: xr.Dataset, ac: xr.Dataset, tolerance_pu: float = 1e-4) -> dict[str, float | str]:
+    """KPIs of one scenario; numbers are NaN when the scenario has no schedule."""
+    attrs = solution.attrs
+    dt = float(attrs["step_hours"])
+    v_min, v_max = float(attrs["v_min_pu"]), float(attrs["v_max_pu"])
+    v = solution.v_pu.values
+    under = np.clip(v_min - v, 0, None)
+    over = np.clip(v - v_max, 0, None)
+    solved = attrs["solver_status"] in ("optimal", "feasible")
+    nan = math.nan
+    pv_avail = float(solution.pv_avail_mw.sum()) * dt
+    curtailed = float((solution.pv_avail_mw - solution.pv_p_mw).sum()) * dt if solved else nan
+    return {
+        "status": attrs["solver_status"],
+        "termination": attrs["solver_termination"],
+        "mip_gap": float(attrs["solver_mip_gap"]),
+        "solve_seconds": float(attrs["solver_solve_seconds"]),
+        "build_seconds": float(attrs.get("build_seconds", nan)),
+        "objective": float(attrs["solver_objective"]) if solved else nan,
+        "model_violation_bus_steps": int(((under > tolerance_pu) | (over > tolerance_pu)).sum()) if solved else nan,
+        "model_violation_pu_h": float((under + over).sum() * dt) if solved else nan,
+        "ac_violation_bus_steps": int(ac.attrs["ac_violation_bus_steps"]) if solved else nan,
+        "ac_violation_pu_h": float(ac.attrs["ac_violation_pu_h"]) if solved else nan,
+        "v_min_pu": float(np.min(v)) if solved else nan,
+        "v_max_pu": float(np.max(v)) if solved else nan,
+        "v_ac_min_pu": float(np.nanmin(ac.v_ac_pu.values)) if solved else nan,
+        "v_ac_max_pu": float(np.nanmax(ac.v_ac_pu.values)) if solved else nan,
+        "pv_available_mwh": pv_avail,
+        "pv_curtailed_mwh": curtailed,
+        "pv_curtailed_pct": 100 * curtailed / pv_avail if pv_avail > 0 else 0.0,
+        "ev_energy_mwh": float(solution.ev_p_mw.sum()) * dt,
+        "energy_cost_usd": float(attrs["objective_energy_cost_usd"]),
+        "storage_cost_usd": float(attrs["objective_storage_cost_usd"]),
+        "ac_losses_mwh": float(ac.attrs["loss_mwh"]) if solved else nan,
+        "peak_import_mw": float(np.max(solution.p_grid_mw.values)) if solved else nan,
+        "peak_import_ac_mw": float(np.nanmax(ac.p_grid_ac_mw.values)) if solved else nan,
+        "max_abs_v_error_pu": float(ac.attrs["max_abs_v_error_pu"]) if solved else nan,
+    }
+
+
+SUMMARY_VARIABLES = ("v_pu", "p_grid_mw", "pv_p_mw", "pv_avail_mw", "ev_p_mw", "load_p_mw")
+
+
+def summarize(solutions: dict[str, xr.Dataset], acs: dict[str, xr.Dataset]) -> tuple[xr.Dataset, pd.DataFrame]:
+    """One dataset over all scenarios (dimension ``scenario``) and the KPI table (one row each).
+
+    Per-unit variables (PV, storage) differ between scenarios, so the summary holds the
+    bus- and time-resolved variables every scenario has, plus the AC voltages and losses, and
+    every KPI as a ``kpi_*`` variable over ``scenario``.
+    """
+    names = list(solutions)
+    table = pd.DataFrame([scenario_kpis(solutions[n], acs[n]) for n in names], index=pd.Index(names, name="scenario"))
+    parts = []
+    for name in names:
+        sol, ac = solutions[name], acs[name]
+        part = xr.Dataset(
+            {
+                "v_pu": sol.v_pu,
+                "p_grid_mw": sol.p_grid_mw,
+                "pv_p_mw": sol.pv_p_mw.sum("pv"),
+                "pv_avail_mw": sol.pv_avail_mw.sum("pv"),
+                "fess_p_net_mw": (sol.fess_p_dis_mw - sol.fess_p_ch_mw).sum("fess"),
+                "ev_p_mw": sol.ev_p_mw.sum("bus"),
+                "load_p_mw": sol.load_p_mw.sum("bus"),
+                "v_ac_pu": ac.v_ac_pu,
+                "loss_mw": ac.loss_mw,
+            }
+        )
+        parts.append(part.expand_dims(scenario=[name]))
+    ds = xr.concat(parts, dim="scenario", join="outer")
+    for column in table.columns:
+        values = table[column].to_numpy()
+        ds[f"kpi_{column}"] = ("scenario", values.astype(str) if values.dtype == object else values.astype(float))
+        ds[f"kpi_{column}"].attrs["units"] = KPI_UNITS[column]
+    ds["p_grid_mw"].attrs["units"] = "MW (import positive)"
+    ds["fess_p_net_mw"].attrs["units"] = "MW (discharge positive), all fixed batteries"
+    ds["pv_p_mw"].attrs["units"] = "MW, all PV units"
+    return ds, table

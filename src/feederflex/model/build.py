@@ -1,0 +1,23 @@
+"""Assemble the blocks a scenario asks for into one Pyomo model."""
+
+from __future__ import annotations
+
+import pyomo.environ as pyo
+
+from feederflex.model.data import ScenarioData
+from feederflex.model.network import add_network
+from feederflex.model.objectives import add_objectives
+from feederflex.model.pv import add_pv
+from feederflex.model.storage import add_fess
+
+
+def build_model(data: ScenarioData) -> pyo.ConcreteModel:
+    """Build the scenario model: PV and storage blocks, then the network that balances them."""
+    m = pyo.ConcreteModel(name="feederflex")
+    p_inj: dict = {}
+    q_inj: dict = {}
+    add_pv(m, data, p_inj, q_inj)
+    add_fess(m, data, p_inj, q_inj)
+    add_network(m, data, p_inj, q_inj)
+    add_objectives(m, data)
+    return m

@@ -1,0 +1,98 @@
+"""LinDistFlow network: power balance, squared-voltage drop, voltage band with slacks.
+
+For the branch from parent i to child j (Baran and Wu 1989, losses neglected):
+
+    P_ij = p_j + sum_k P_jk,    Q_ij = q_j + sum_k Q_jk,
+    w_j  = w_i - 2 (r_ij P_ij + x_ij Q_ij),
+
+with w = v^2 in pu^2, P, Q and r, x in per unit on ``s_base_mva`` and p_j, q_j the net load at j.
+The band v_min <= v <= v_max is imposed on w with slacks s in pu of voltage magnitude, linearised at
+the limit: w >= v_min^2 - 2 v_min s_under and w <= v_max^2 + 2 v_max s_over.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pyomo.environ as pyo
+
+from feederflex.model.data import ScenarioData
+
+
+def add_network(m: pyo.Block, data: ScenarioData, p_inj: Mapping, q_inj: Mapping) -> pyo.Block:
+    """Add the network block ``m.net``.
+
+    ``p_inj[bus, t]`` and ``q_inj[bus, t]`` are lists of Pyomo expressions (MW, Mvar) injected at a
+    bus by the components (generation positive, consumption negative), besides loads and EVs.
+    """
+    fd = data.feeder
+    grid = data.settings["grid"]
+    s_base = float(fd.attrs["s_base_mva"])
+    branches = [int(b) for b in fd.branch.values]
+    parent = {int(b): int(fd.from_bus.sel(branch=b)) for b in branches}
+    child = {int(b): int(fd.to_bus.sel(branch=b)) for b in branches}
+    branch_into = {child[b]: b for b in branches}
+    r = {b: float(fd.r_pu.sel(branch=b)) for b in branches}
+    x = {b: float(fd.x_pu.sel(branch=b)) for b in branches}
+    load_p = data.profiles.load_p_mw.values + data.ev_p_mw
+    load_q = data.profiles.load_q_mvar.values
+    bus_pos = {b: k for k, b in enumerate(data.buses)}
+    root = data.root
+    non_root = [b for b in data.buses if b != root]
+
+    net = pyo.Block()
+    m.net = net
+    net.T = pyo.Set(initialize=list(data.steps), ordered=True)
+    net.B = pyo.Set(initialize=data.buses, ordered=True)
+    net.L = pyo.Set(initialize=branches, ordered=True)
+    net.BV = pyo.Set(initialize=non_root, ordered=True)
+    net.p_mw = pyo.Var(net.L, net.T, doc="active power flow parent->child, MW")
+    net.q_mvar = pyo.Var(net.L, net.T, doc="reactive power flow parent->child, Mvar")
+    net.w = pyo.Var(net.B, net.T, bounds=(0.5, 1.6), doc="squared voltage magnitude, pu^2")
+    net.s_under = pyo.Var(net.BV, net.T, within=pyo.NonNegativeReals, doc="undervoltage slack, pu")
+    net.s_over = pyo.Var(net.BV, net.T, within=pyo.NonNegativeReals, doc="overvoltage slack, pu")
+    net.p_import = pyo.Var(net.T, within=pyo.NonNegativeReals, bounds=(0, grid["max_import_mw"]))
+    net.p_export = pyo.Var(net.T, within=pyo.NonNegativeReals, bounds=(0, grid["max_export_mw"]))
+
+    def injection(table, bus, t):
+        return sum(table.get((bus, t), []))
+
+    def net_load_p(bus, t):
+        return float(load_p[t, bus_pos[bus]]) - injection(p_inj, bus, t)
+
+    def net_load_q(bus, t):
+        return float(load_q[t, bus_pos[bus]]) - injection(q_inj, bus, t)
+
+    children = {b: [br for br in branches if parent[br] == b] for b in data.buses}
+
+    def p_balance(blk, br, t):
+        j = child[br]
+        return blk.p_mw[br, t] == net_load_p(j, t) + sum(blk.p_mw[k, t] for k in children[j])
+
+    def q_balance(blk, br, t):
+        j = child[br]
+        return blk.q_mvar[br, t] == net_load_q(j, t) + sum(blk.q_mvar[k, t] for k in children[j])
+
+    def voltage_drop(blk, br, t):
+        return blk.w[child[br], t] == blk.w[parent[br], t] - 2 * (
+            r[br] * blk.p_mw[br, t] + x[br] * blk.q_mvar[br, t]
+        ) / s_base
+
+    def substation(blk, t):
+        return blk.p_import[t] - blk.p_export[t] == net_load_p(root, t) + sum(blk.p_mw[k, t] for k in children[root])
+
+    net.p_balance = pyo.Constraint(net.L, net.T, rule=p_balance)
+    net.q_balance = pyo.Constraint(net.L, net.T, rule=q_balance)
+    net.voltage_drop = pyo.Constraint(net.L, net.T, rule=voltage_drop)
+    net.substation_balance = pyo.Constraint(net.T, rule=substation)
+    v_sub = float(grid["substation_v_pu"])
+    net.slack_voltage = pyo.Constraint(net.T, rule=lambda blk, t: blk.w[root, t] == v_sub**2)
+    v_min, v_max = float(grid["v_min_pu"]), float(grid["v_max_pu"])
+    net.v_lower = pyo.Constraint(
+        net.BV, net.T, rule=lambda blk, b, t: blk.w[b, t] >= v_min**2 - 2 * v_min * blk.s_under[b, t]
+    )
+    net.v_upper = pyo.Constraint(
+        net.BV, net.T, rule=lambda blk, b, t: blk.w[b, t] <= v_max**2 + 2 * v_max * blk.s_over[b, t]
+    )
+    net.branch_into = branch_into
+    return net

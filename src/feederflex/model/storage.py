@@ -1,0 +1,61 @@
+"""Fixed batteries (FESS): charge and discharge powers, energy balance, SOC window, end state.
+
+Energy at the end of step t:  e_t = e_{t-1} + (eta_ch p_ch,t - p_dis,t / eta_dis) dt,  e_{-1} = soc_init E.
+A binary per unit and step forbids charging and discharging at once, which an objective that
+rewards PV use would otherwise exploit to burn energy in the conversion losses.
+"""
+
+from __future__ import annotations
+
+import pyomo.environ as pyo
+
+from feederflex.model.data import ScenarioData
+
+
+def add_fess(m: pyo.Block, data: ScenarioData, p_inj: dict, q_inj: dict) -> pyo.Block:
+    """Add ``m.fess`` with ``p_ch_mw``, ``p_dis_mw``, ``e_mwh`` and ``charging`` per unit and step."""
+    units = {u["name"]: u for u in data.settings["fess"]}
+    dt = data.step_hours
+    blk = pyo.Block()
+    m.fess = blk
+    blk.U = pyo.Set(initialize=list(units), ordered=True)
+    blk.T = pyo.Set(initialize=list(data.steps), ordered=True)
+    blk.p_ch_mw = pyo.Var(blk.U, blk.T, within=pyo.NonNegativeReals)
+    blk.p_dis_mw = pyo.Var(blk.U, blk.T, within=pyo.NonNegativeReals)
+    blk.charging = pyo.Var(blk.U, blk.T, within=pyo.Binary)
+    blk.e_mwh = pyo.Var(
+        blk.U,
+        blk.T,
+        bounds=lambda b, u, t: (units[u]["soc_min"] * units[u]["e_mwh"], units[u]["soc_max"] * units[u]["e_mwh"]),
+    )
+
+    def e_init(u):
+        return units[u]["soc_init"] * units[u]["e_mwh"]
+
+    blk.ch_limit = pyo.Constraint(blk.U, blk.T, rule=lambda b, u, t: b.p_ch_mw[u, t] <= units[u]["p_mw"] * b.charging[u, t])
+    blk.dis_limit = pyo.Constraint(
+        blk.U, blk.T, rule=lambda b, u, t: b.p_dis_mw[u, t] <= units[u]["p_mw"] * (1 - b.charging[u, t])
+    )
+
+    def balance(b, u, t):
+        previous = e_init(u) if t == b.T.first() else b.e_mwh[u, t - 1]
+        unit = units[u]
+        return b.e_mwh[u, t] == previous + (unit["eta_ch"] * b.p_ch_mw[u, t] - b.p_dis_mw[u, t] / unit["eta_dis"]) * dt
+
+    blk.energy_balance = pyo.Constraint(blk.U, blk.T, rule=balance)
+
+    def end_state(b, u):
+        rule = units[u]["end"]
+        last = b.e_mwh[u, b.T.last()]
+        if rule == "cyclic":
+            return last == e_init(u)
+        if rule == "at_least_initial":
+            return last >= e_init(u)
+        return pyo.Constraint.Skip
+
+    blk.end_state = pyo.Constraint(blk.U, rule=end_state)
+    blk.cost_usd_per_mwh = {u: float(units[u]["cost_usd_per_mwh"]) for u in units}
+    for name, unit in units.items():
+        for t in data.steps:
+            p_inj.setdefault((unit["bus"], t), []).extend([blk.p_dis_mw[name, t], -blk.p_ch_mw[name, t]])
+    return blk

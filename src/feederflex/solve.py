@@ -1,0 +1,141 @@
+"""Solve a scenario with HiGHS through Pyomo and record how it went.
+
+Solver outcomes are mapped once, here, from Pyomo's termination condition to :class:`SolveStatus`.
+Nothing infeasible, timed out or failed is ever written as optimal: its variables are NaN and the
+status says what happened.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pyomo.environ as pyo
+from pyomo.contrib.solver.common.factory import SolverFactory
+from pyomo.contrib.solver.common.results import SolutionStatus, TerminationCondition
+
+log = logging.getLogger(__name__)
+
+
+class SolveStatus(str, enum.Enum):
+    """What a solve produced."""
+
+    OPTIMAL = "optimal"  # proven within the configured MIP gap
+    FEASIBLE = "feasible"  # a solution, but the gap was not closed (time limit, interrupt)
+    INFEASIBLE = "infeasible"
+    TIME_LIMIT = "time_limit"  # time limit reached without any solution
+    ERROR = "error"
+
+    @property
+    def has_solution(self) -> bool:
+        return self in (SolveStatus.OPTIMAL, SolveStatus.FEASIBLE)
+
+
+_INFEASIBLE = {
+    TerminationCondition.provenInfeasible,
+    TerminationCondition.locallyInfeasible,
+    TerminationCondition.infeasibleOrUnbounded,
+}
+
+
+def map_status(termination: TerminationCondition, solution: SolutionStatus) -> SolveStatus:
+    """Map Pyomo's termination condition and solution status onto :class:`SolveStatus`."""
+    if termination == TerminationCondition.convergenceCriteriaSatisfied and solution == SolutionStatus.optimal:
+        return SolveStatus.OPTIMAL
+    if termination in _INFEASIBLE:
+        return SolveStatus.INFEASIBLE
+    has_point = solution in (SolutionStatus.feasible, SolutionStatus.optimal)
+    if termination in (TerminationCondition.maxTimeLimit, TerminationCondition.iterationLimit,
+                       TerminationCondition.interrupted, TerminationCondition.objectiveLimit):
+        return SolveStatus.FEASIBLE if has_point else SolveStatus.TIME_LIMIT
+    return SolveStatus.ERROR
+
+
+@dataclass
+class SolveResult:
+    """How a solve went; every field goes into the solution's attributes."""
+
+    status: SolveStatus
+    termination: str
+    objective: float = math.nan
+    bound: float = math.nan
+    mip_gap: float = math.nan
+    solve_seconds: float = math.nan
+    rows: int = 0
+    columns: int = 0
+    integers: int = 0
+    nonzeros: int = 0
+    solver: str = "highs"
+    solver_version: str = ""
+    diagnostics: list[str] = field(default_factory=list)
+
+    def attrs(self) -> dict:
+        out = asdict(self)
+        out["status"] = self.status.value
+        out["diagnostics"] = "; ".join(self.diagnostics)
+        return out
+
+
+def relative_gap(objective: float, bound: float) -> float:
+    """|objective - bound| / max(|objective|, 1e-9), HiGHS's definition; NaN when either is missing."""
+    if objective is None or bound is None or not (math.isfinite(objective) and math.isfinite(bound)):
+        return math.nan
+    return abs(objective - bound) / max(abs(objective), 1e-9)
+
+
+def solve(model: pyo.ConcreteModel, solver: dict, log_file: str | Path | None = None) -> SolveResult:
+    """Solve ``model`` with HiGHS (``time_limit_s``, ``mip_gap``, ``threads`` from ``solver``).
+
+    The solution is loaded into the model only when there is one; HiGHS's own log goes to
+    ``log_file``.
+    """
+    opt = SolverFactory("highs")
+    if not opt.available():
+        return SolveResult(SolveStatus.ERROR, "solver not available", diagnostics=["highspy is not installed"])
+    options = {"mip_rel_gap": float(solver["mip_gap"]), "threads": int(solver["threads"]), "output_flag": True,
+               "log_to_console": False, "random_seed": 0}
+    if log_file is not None:
+        Path(log_file).parent.mkdir(parents=True, exist_ok=True)
+        options["log_file"] = str(log_file)
+    started = time.perf_counter()
+    try:
+        res = opt.solve(
+            model,
+            time_limit=float(solver["time_limit_s"]),
+            solver_options=options,
+            load_solutions=False,
+            raise_exception_on_nonoptimal_result=False,
+        )
+    except Exception as err:  # a failure inside the solver is recorded, not hidden
+        log.exception("HiGHS failed")
+        return SolveResult(SolveStatus.ERROR, "error", solve_seconds=time.perf_counter() - started,
+                           diagnostics=[f"{type(err).__name__}: {err}"])
+    elapsed = time.perf_counter() - started
+    status = map_status(res.termination_condition, res.solution_status)
+    highs = opt._solver_model
+    lp = highs.getLp()
+    integrality = list(lp.integrality_) if len(lp.integrality_) else []
+    objective = res.incumbent_objective if res.incumbent_objective is not None else math.nan
+    bound = res.objective_bound if res.objective_bound is not None else math.nan
+    result = SolveResult(
+        status=status,
+        termination=res.termination_condition.name,
+        objective=float(objective),
+        bound=float(bound),
+        mip_gap=relative_gap(objective, bound) if status.has_solution else math.nan,
+        solve_seconds=elapsed,
+        rows=int(highs.getNumRow()),
+        columns=int(highs.getNumCol()),
+        integers=sum(1 for v in integrality if int(v) != 0),
+        nonzeros=int(highs.getNumNz()),
+        solver_version=".".join(map(str, opt.version())),
+    )
+    if status.has_solution:
+        res.solution_loader.load_vars()
+    else:
+        result.diagnostics.append(f"HiGHS stopped with {res.termination_condition.name} and no usable solution")
+    return result

@@ -1,0 +1,255 @@
+"""Studies: strict validation of a study config and its expansion into scenarios.
+
+A study is study-wide settings (``network``, ``time``, ``days``, ``fleets``), ``base`` scenario
+settings and ``scenarios``: named overrides of ``base`` (``list``) and/or the product of named
+axes whose levels are overrides (``axes``). Every scenario's effective settings are validated
+against the schema of ``base``, so a bad study fails when the workflow is parsed, naming the
+file, the key and what was expected.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jsonschema import Draft202012Validator
+
+SHARED_KEYS = ("study", "network", "time", "days", "fleets")
+
+
+class ConfigError(ValueError):
+    """A study config that does not match the schema or refers to things that do not exist."""
+
+
+def load_yaml(path: str | Path) -> Any:
+    with open(path) as handle:
+        return yaml.safe_load(handle) or {}
+
+
+def _fill_defaults(instance: Any, schema: Mapping, root: Mapping) -> None:
+    """Insert schema defaults for missing properties, recursively (objects and array items)."""
+    if "$ref" in schema:
+        schema = _resolve(schema["$ref"], root) | {k: v for k, v in schema.items() if k != "$ref"}
+    if isinstance(instance, dict):
+        for key, sub in schema.get("properties", {}).items():
+            if key not in instance and "default" in sub:
+                instance[key] = copy.deepcopy(sub["default"])
+            if key in instance:
+                _fill_defaults(instance[key], sub, root)
+        extra = schema.get("additionalProperties")
+        if isinstance(extra, Mapping):
+            for key, value in instance.items():
+                if key not in schema.get("properties", {}):
+                    _fill_defaults(value, extra, root)
+    elif isinstance(instance, list) and isinstance(schema.get("items"), Mapping):
+        for item in instance:
+            _fill_defaults(item, schema["items"], root)
+
+
+def _resolve(ref: str, root: Mapping) -> Mapping:
+    node: Any = root
+    for part in ref.removeprefix("#/").split("/"):
+        node = node[part]
+    return node
+
+
+def _path_text(path: Iterable[Any]) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(top level)"
+
+
+def _source_of(path: list[Any], sources: list[tuple[str, Any]]) -> str:
+    """The last config file that sets ``path`` (or its nearest parent)."""
+    for depth in range(len(path), -1, -1):
+        for name, content in reversed(sources):
+            node = content
+            try:
+                for part in path[:depth]:
+                    node = node[part]
+            except (KeyError, IndexError, TypeError):
+                continue
+            return name
+    return sources[-1][0] if sources else "config"
+
+
+def _first_error(instance: Any, schema: Mapping, where: str, prefix: list[Any], sources) -> None:
+    validator = Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(instance), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
+    if not errors:
+        return
+    error = errors[0]
+    path = prefix + list(error.absolute_path)
+    detail = error.message
+    if error.validator == "additionalProperties" and isinstance(error.schema.get("properties"), Mapping):
+        known = sorted(error.schema["properties"])
+        detail += f"; expected one of {known}"
+    if error.validator == "oneOf":
+        detail = f"{error.instance!r} is not valid: {error.schema.get('description', 'see schema')}"
+    raise ConfigError(f"{_source_of(path, sources) if sources else where}: {_path_text(path)}: {detail}")
+
+
+def validate_config(config: dict, schema: Mapping, sources: list[tuple[str, Any]] | None = None) -> dict:
+    """Return a validated copy of ``config`` with every default filled in.
+
+    Parameters
+    ----------
+    config
+        The merged study config (config.yaml overlaid by the study file).
+    schema
+        The JSON schema (config/schema.yaml).
+    sources
+        ``(file name, parsed content)`` of each config file in the order they were merged, used to
+        name the file an error comes from.
+    """
+    sources = sources or []
+    filled = copy.deepcopy(config)
+    _first_error(filled, schema, "config", [], sources)
+    _fill_defaults(filled, schema, schema)
+    _first_error(filled, schema, "config", [], sources)
+    return filled
+
+
+def _merge(base: dict, override: Mapping, path: list[str]) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if key not in out:
+            raise KeyError(path + [key], sorted(out))
+        if isinstance(value, Mapping) and isinstance(out[key], dict):
+            out[key] = _merge(out[key], value, path + [key])
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def scenario_overrides(config: Mapping) -> dict[str, tuple[str, dict]]:
+    """Scenario name -> (where it is defined, merged override) in a stable order."""
+    spec = config["scenarios"]
+    table: dict[str, tuple[str, dict]] = {}
+    for name, override in spec["list"].items():
+        table[name] = (f"scenarios.list.{name}", override or {})
+    axes = spec["axes"]
+    if axes:
+        names = list(axes)
+        for levels in itertools.product(*(list(axes[a].items()) for a in names)):
+            name = "_".join(f"{axis}-{level}" for axis, (level, _) in zip(names, levels, strict=True))
+            merged: dict = {}
+            where = " x ".join(f"scenarios.axes.{axis}.{level}" for axis, (level, _) in zip(names, levels, strict=True))
+            for _, override in levels:
+                merged = _deep_update(merged, override or {})
+            if name in table:
+                raise ConfigError(f"scenarios: the name {name!r} is defined both in list and by axes")
+            table[name] = (where, merged)
+    if not table:
+        table["base"] = ("base", {})
+    return table
+
+
+def _deep_update(target: dict, override: Mapping) -> dict:
+    out = copy.deepcopy(target)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
+            out[key] = _deep_update(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def expand_scenarios(config: dict, schema: Mapping, sources: list[tuple[str, Any]] | None = None,
+                     bus_numbers: Iterable[int] | None = None) -> dict[str, dict]:
+    """Effective, validated settings of every scenario of a validated study config.
+
+    Raises
+    ------
+    ConfigError
+        For an override of a key that base does not have, a value the schema rejects, a day or
+        fleet name that the study does not define, or a bus that the feeder does not have.
+    """
+    sources = sources or []
+    base_schema = dict(schema["properties"]["base"])
+    base_schema["$defs"] = schema.get("$defs", {})
+    file = sources[-1][0] if sources else "config"
+    scenarios = {}
+    for name, (where, override) in scenario_overrides(config).items():
+        try:
+            settings = _merge(config["base"], override, [])
+        except KeyError as err:
+            path, known = err.args
+            raise ConfigError(
+                f"{file}: {where}: overrides base.{'.'.join(path)}, which does not exist; "
+                f"keys there are {known}"
+            ) from None
+        _fill_defaults(settings, base_schema, base_schema)
+        try:
+            _first_error(settings, base_schema, file, [], [])
+        except ConfigError as err:
+            raise ConfigError(f"{file}: {where} (scenario {name!r}): {str(err).split(': ', 1)[1]}") from None
+        _check_references(settings, config, f"{file}: {where} (scenario {name!r})", bus_numbers)
+        scenarios[name] = settings
+    return scenarios
+
+
+def _check_references(settings: dict, config: Mapping, where: str, bus_numbers: Iterable[int] | None) -> None:
+    if settings["day"] not in config["days"]:
+        raise ConfigError(f"{where}: day {settings['day']!r} is not defined in days (have {sorted(config['days'])})")
+    fleet = settings["ev_fleet"]
+    if fleet is not None and fleet not in config["fleets"]:
+        raise ConfigError(f"{where}: ev_fleet {fleet!r} is not defined in fleets (have {sorted(config['fleets'])})")
+    buses = set(bus_numbers) if bus_numbers is not None else None
+    grid = settings["grid"]
+    if grid["v_min_pu"] >= grid["v_max_pu"]:
+        raise ConfigError(f"{where}: grid.v_min_pu {grid['v_min_pu']} must be below grid.v_max_pu {grid['v_max_pu']}")
+    for kind in ("pv", "fess"):
+        names = [unit["name"] for unit in settings[kind]]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"{where}: {kind} unit names must be unique, got {names}")
+        for k, unit in enumerate(settings[kind]):
+            if buses is not None and unit["bus"] not in buses:
+                raise ConfigError(
+                    f"{where}: {kind}[{k}] ({unit['name']}).bus = {unit['bus']} is not a bus of the feeder "
+                    f"(buses {min(buses)}..{max(buses)})"
+                )
+    for k, unit in enumerate(settings["fess"]):
+        if not unit["soc_min"] <= unit["soc_init"] <= unit["soc_max"]:
+            raise ConfigError(
+                f"{where}: fess[{k}] ({unit['name']}): need soc_min <= soc_init <= soc_max, "
+                f"got {unit['soc_min']}, {unit['soc_init']}, {unit['soc_max']}"
+            )
+
+
+def check_study(config: Mapping, bus_numbers: Iterable[int] | None) -> None:
+    """Study-wide checks that need the feeder's buses (fleet buses)."""
+    if bus_numbers is None:
+        return
+    buses = set(bus_numbers)
+    for name, fleet in config["fleets"].items():
+        bad = sorted(set(fleet["buses"]) - buses)
+        if bad:
+            raise ConfigError(f"fleets.{name}.buses: {bad} are not buses of the feeder (buses {min(buses)}..{max(buses)})")
+    for name, day in config["days"].items():
+        bad = sorted(int(b) for b in day["load"]["bus_shapes"] if int(b) not in buses)
+        if bad:
+            raise ConfigError(f"days.{name}.load.bus_shapes: {bad} are not buses of the feeder")
+
+
+def load_study(config: dict, schema_path: str | Path, source_files: list[str | Path]) -> tuple[dict, dict[str, dict]]:
+    """Validate a merged study config and expand its scenarios (what the Snakefile calls).
+
+    ``source_files`` are the YAML files merged into ``config``, in order; they are read again
+    only to name the file an error comes from. The feeder's buses are checked without building it
+    for built-in feeders; a pandapower JSON network is loaded and checked to be radial here.
+    """
+    from feederflex.feeders import bus_numbers
+
+    schema = load_yaml(schema_path)
+    sources = [(str(f), load_yaml(f)) for f in source_files]
+    valid = validate_config(config, schema, sources)
+    buses = bus_numbers(valid["network"]["source"])
+    check_study(valid, buses)
+    scenarios = expand_scenarios(valid, schema, sources, buses)
+    return valid, scenarios

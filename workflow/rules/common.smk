@@ -1,0 +1,99 @@
+# Helpers: the validated study, the scenario table, target lists and resource functions.
+from feederflex.feeders import bus_numbers
+from feederflex.study import load_study
+
+
+def _config_sources():
+    """The YAML files merged into config, in order (named in validation errors)."""
+    files = ["config/config.yaml"]
+    files += [str(f) for f in workflow.overwrite_configfiles if str(f) not in files]
+    return files
+
+
+def _study_config():
+    """config with `scenarios` taken whole from the last file that sets it (no merging across files)."""
+    from feederflex.study import load_yaml
+
+    merged = dict(config)
+    for source in reversed(_config_sources()):
+        content = load_yaml(source)
+        if "scenarios" in content:
+            merged["scenarios"] = content["scenarios"]
+            break
+    return merged
+
+
+STUDY, SCENARIOS = load_study(_study_config(), "config/schema.yaml", _config_sources())
+STUDY_NAME = STUDY["study"]
+N_BUSES = len(bus_numbers(STUDY["network"]["source"]))
+
+
+wildcard_constraints:
+    study=STUDY_NAME,
+    scenario="|".join(SCENARIOS),
+    day="[A-Za-z0-9_.-]+",
+    fleet="[A-Za-z0-9_.-]+",
+
+
+def scenario_settings(wildcards):
+    return SCENARIOS[wildcards.scenario]
+
+
+def day_settings(wildcards):
+    return STUDY["days"][wildcards.day]
+
+
+def fleet_settings(wildcards):
+    return STUDY["fleets"][wildcards.fleet]
+
+
+def scenario_inputs(wildcards):
+    """Prepared inputs of one scenario: network, its day's profiles and, if any, its EV fleet."""
+    settings = SCENARIOS[wildcards.scenario]
+    inputs = {
+        "network": f"resources/{wildcards.study}/network.nc",
+        "profiles": f"resources/{wildcards.study}/profiles/{settings['day']}.nc",
+    }
+    if settings["ev_fleet"] is not None:
+        inputs["fleet"] = f"resources/{wildcards.study}/fleets/{settings['ev_fleet']}.nc"
+    return inputs
+
+
+def problem_size(wildcards):
+    """Buses x steps x (1 + controllable units): what model build time and memory scale with."""
+    settings = SCENARIOS[wildcards.scenario]
+    steps = STUDY["time"]["hours"] * 60 / STUDY["time"]["step_minutes"]
+    return N_BUSES * steps * (1 + len(settings["pv"]) + len(settings["fess"]))
+
+
+def solve_threads(wildcards):
+    return SCENARIOS[wildcards.scenario]["solver"]["threads"]
+
+
+def solve_mem_mb(wildcards, attempt):
+    # Measured: IEEE 33 x 24 steps x 5 units (~4,000 rows) peaks near 350 MB, mostly imports;
+    # Pyomo needs roughly 10 kB per bus-step-unit on top. Doubled on each retry.
+    return int((400 + 0.01 * problem_size(wildcards)) * 2 ** (attempt - 1))
+
+
+def solve_runtime(wildcards, attempt):
+    """Minutes: the solver's time limit plus build and write overhead, doubled on each retry."""
+    limit_min = SCENARIOS[wildcards.scenario]["solver"]["time_limit_s"] / 60
+    return int((5 + 1.5 * limit_min) * attempt)
+
+
+def solution_files(wildcards):
+    """Solution of every scenario, in the order of SCENARIOS."""
+    return [f"results/{wildcards.study}/solutions/{name}.nc" for name in SCENARIOS]
+
+
+def ac_files(wildcards):
+    """AC check of every scenario, in the order of SCENARIOS."""
+    return [f"results/{wildcards.study}/ac/{name}.nc" for name in SCENARIOS]
+
+
+def all_targets(wildcards):
+    return [
+        f"results/{STUDY_NAME}/summary.nc",
+        f"results/{STUDY_NAME}/kpis.csv",
+    ]

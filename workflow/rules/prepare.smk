@@ -1,0 +1,56 @@
+# Data preparation: network, profiles per day, EV fleets. Built once per study and shared by scenarios.
+
+
+rule prepare_network:
+    message:
+        "Preparing the feeder {params.source} for study {wildcards.study}"
+    params:
+        source=STUDY["network"]["source"],
+    output:
+        network="resources/{study}/network.nc",
+    log:
+        "logs/{study}/prepare_network.log",
+    conda:
+        "../../envs/feederflex.yaml"
+    script:
+        "../scripts/prepare_network.py"
+
+
+rule build_profiles:
+    message:
+        "Building load, PV and price profiles of day {wildcards.day}"
+    input:
+        network=rules.prepare_network.output.network,
+    params:
+        day=day_settings,
+        hours=STUDY["time"]["hours"],
+        step_minutes=STUDY["time"]["step_minutes"],
+    output:
+        profiles="resources/{study}/profiles/{day}.nc",
+    log:
+        "logs/{study}/build_profiles/{day}.log",
+    conda:
+        "../../envs/feederflex.yaml"
+    script:
+        "../scripts/build_profiles.py"
+
+
+rule sample_ev_fleet:
+    message:
+        "Sampling EV fleet {wildcards.fleet}"
+    input:
+        network=rules.prepare_network.output.network,
+    params:
+        fleet=fleet_settings,
+        hours=STUDY["time"]["hours"],
+        step_minutes=STUDY["time"]["step_minutes"],
+    output:
+        fleet="resources/{study}/fleets/{fleet}.nc",
+    log:
+        "logs/{study}/sample_ev_fleet/{fleet}.log",
+    benchmark:
+        "benchmarks/{study}/sample_ev_fleet/{fleet}.tsv"
+    conda:
+        "../../envs/feederflex.yaml"
+    script:
+        "../scripts/sample_ev_fleet.py"

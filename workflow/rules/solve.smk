@@ -1,0 +1,25 @@
+# Per-scenario optimisation: LinDistFlow MILP solved by HiGHS.
+
+
+rule solve_scenario:
+    message:
+        "Solving scenario {wildcards.scenario} of study {wildcards.study}"
+    input:
+        unpack(scenario_inputs),
+    params:
+        settings=scenario_settings,
+    output:
+        solution="results/{study}/solutions/{scenario}.nc",
+    log:
+        python="logs/{study}/solve_scenario/{scenario}.python.log",
+        solver="logs/{study}/solve_scenario/{scenario}.solver.log",
+    benchmark:
+        "benchmarks/{study}/solve_scenario/{scenario}.tsv"
+    threads: solve_threads
+    resources:
+        mem_mb=solve_mem_mb,
+        runtime=solve_runtime,
+    conda:
+        "../../envs/feederflex.yaml"
+    script:
+        "../scripts/solve_scenario.py"

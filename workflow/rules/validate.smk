@@ -1,0 +1,19 @@
+# AC power flow (pandapower) of every solved schedule.
+
+
+rule validate_ac:
+    message:
+        "AC power flow of every step of scenario {wildcards.scenario}"
+    input:
+        network=rules.prepare_network.output.network,
+        solution=rules.solve_scenario.output.solution,
+    output:
+        ac="results/{study}/ac/{scenario}.nc",
+    log:
+        "logs/{study}/validate_ac/{scenario}.log",
+    benchmark:
+        "benchmarks/{study}/validate_ac/{scenario}.tsv"
+    conda:
+        "../../envs/feederflex.yaml"
+    script:
+        "../scripts/validate_ac.py"

@@ -1,0 +1,40 @@
+"""Snakemake adapter of rule solve_scenario: prepared inputs + scenario settings -> solution NetCDF."""
+
+
+from feederflex.io import read_dataset, write_dataset
+from feederflex.logs import configure
+from feederflex.schedule import solve_scenario
+
+
+def main(
+    network: str,
+    profiles: str,
+    fleet: str | None,
+    settings: dict,
+    scenario: str,
+    output: str,
+    python_log: str | None = None,
+    solver_log: str | None = None,
+) -> None:
+    configure(python_log)
+    solution = solve_scenario(
+        read_dataset(network),
+        read_dataset(profiles),
+        settings,
+        read_dataset(fleet) if fleet else None,
+        solver_log,
+    )
+    write_dataset(solution, output, {"scenario": scenario, "params": settings})
+
+
+if __name__ == "__main__":
+    main(
+        snakemake.input.network,  # noqa: F821
+        snakemake.input.profiles,  # noqa: F821
+        snakemake.input.get("fleet"),  # noqa: F821
+        snakemake.params.settings,  # noqa: F821
+        snakemake.wildcards.scenario,  # noqa: F821
+        snakemake.output.solution,  # noqa: F821
+        snakemake.log.python,  # noqa: F821
+        snakemake.log.solver,  # noqa: F821
+    )
