@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from feederflex import acpf, kpis, schedule
+
+EVENING = {"date": "2026-07-15", "load": {"shape": "rts_winter_weekday", "bus_shapes": {}, "scale": 1.0}}
+
+
+@pytest.fixture(scope="module")
+def two(feeder33, schema):
+    from feederflex import profiles, study
+
+    out = {}
+    for name, base in {"ok": {}, "starved": {"grid": {"max_import_mw": 0.05}}}.items():
+        cfg = study.validate_config({"base": base, "time": {"hours": 24}}, schema)
+        settings = study.expand_scenarios(cfg, schema)["base"]
+        prof = profiles.build_profiles(feeder33, cfg["days"]["summer"], 24, 60, "summer")
+        sol = schedule.solve_scenario(feeder33, prof, settings)
+        out[name] = (sol, acpf.ac_check(feeder33, sol))
+    return out
+
+
+def test_kpis_agree_with_the_solution(two):
+    sol, ac = two["ok"]
+    row = kpis.scenario_kpis(sol, ac)
+    assert row["status"] == "optimal"
+    assert row["pv_curtailed_mwh"] == pytest.approx(sol.attrs["objective_pv_curtailed_mwh"], rel=1e-6)
+    assert row["peak_import_mw"] == pytest.approx(float(sol.p_grid_mw.max()))
+    assert row["v_min_pu"] == pytest.approx(float(sol.v_pu.min()))
+    # violations by the model: the slacks (first-order in v) measure the same pu h
+    assert row["model_violation_pu_h"] == pytest.approx(sol.attrs["objective_voltage_violation_pu_h"], rel=0.02)
+    assert row["model_violation_bus_steps"] > 0
+    # AC sees more undervoltage than lossless LinDistFlow
+    assert row["ac_violation_pu_h"] > row["model_violation_pu_h"]
+    assert row["v_ac_min_pu"] < row["v_min_pu"]
+    assert row["ac_losses_mwh"] == pytest.approx(float(ac.loss_mw.sum()), rel=1e-9)
+    assert 0 < row["pv_curtailed_pct"] < 100
+
+
+def test_summary_lists_infeasible_scenarios_with_their_status(two):
+    ds, table = kpis.summarize({k: v[0] for k, v in two.items()}, {k: v[1] for k, v in two.items()})
+    assert list(table.index) == ["ok", "starved"]
+    assert table.loc["starved", "status"] == "infeasible"
+    assert math.isnan(table.loc["starved", "energy_cost_usd"])
+    assert list(ds.kpi_status.values) == ["optimal", "infeasible"]
+    assert np.isnan(ds.v_pu.sel(scenario="starved")).all()
+    np.testing.assert_allclose(ds.v_ac_pu.sel(scenario="ok"), two["ok"][1].v_ac_pu)
+    assert ds.kpi_v_min_pu.attrs["units"] == "pu"

@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import math
+
+import pyomo.environ as pyo
+import pytest
+from pyomo.contrib.solver.common.results import SolutionStatus as S
+from pyomo.contrib.solver.common.results import TerminationCondition as T
+
+from feederflex.solve import SolveStatus, map_status, relative_gap, solve
+
+SOLVER = {"time_limit_s": 10, "mip_gap": 1e-6, "threads": 1}
+
+
+@pytest.mark.parametrize(
+    ("termination", "solution", "expected"),
+    [
+        (T.convergenceCriteriaSatisfied, S.optimal, SolveStatus.OPTIMAL),
+        (T.maxTimeLimit, S.feasible, SolveStatus.FEASIBLE),
+        (T.maxTimeLimit, S.noSolution, SolveStatus.TIME_LIMIT),
+        (T.iterationLimit, S.noSolution, SolveStatus.TIME_LIMIT),
+        (T.provenInfeasible, S.noSolution, SolveStatus.INFEASIBLE),
+        (T.infeasibleOrUnbounded, S.noSolution, SolveStatus.INFEASIBLE),
+        (T.unbounded, S.noSolution, SolveStatus.ERROR),
+        (T.error, S.noSolution, SolveStatus.ERROR),
+        (T.unknown, S.feasible, SolveStatus.ERROR),
+    ],
+)
+def test_every_termination_maps_to_one_status(termination, solution, expected):
+    assert map_status(termination, solution) == expected
+
+
+def test_only_optimal_and_feasible_have_a_solution():
+    assert {s for s in SolveStatus if s.has_solution} == {SolveStatus.OPTIMAL, SolveStatus.FEASIBLE}
+
+
+def test_gap_definition():
+    assert relative_gap(100.0, 99.0) == pytest.approx(0.01)
+    assert math.isnan(relative_gap(float("nan"), 1.0))
+
+
+def _knapsack(n: int) -> pyo.ConcreteModel:
+    m = pyo.ConcreteModel()
+    m.x = pyo.Var(range(n), within=pyo.Binary)
+    m.c = pyo.Constraint(expr=sum((7 + (i * 37) % 23) * m.x[i] for i in range(n)) <= 3 * n)
+    m.o = pyo.Objective(expr=-sum((5 + (i * 53) % 29) * m.x[i] for i in range(n)))
+    return m
+
+
+def test_a_small_mip_is_solved_to_optimality_with_sizes(tmp_path):
+    result = solve(_knapsack(12), SOLVER, tmp_path / "highs.log")
+    assert result.status == SolveStatus.OPTIMAL
+    assert result.integers == 12 and result.rows == 1 and result.columns == 12
+    assert result.mip_gap <= 1e-6
+    assert "MIP" in (tmp_path / "highs.log").read_text()
+
+
+def test_an_infeasible_model_is_reported_infeasible():
+    m = _knapsack(3)
+    m.force = pyo.Constraint(expr=sum(m.x[i] for i in range(3)) >= 4)
+    result = solve(m, SOLVER)
+    assert result.status == SolveStatus.INFEASIBLE and math.isnan(result.mip_gap)
+    assert math.isnan(pyo.value(m.x[0], exception=False) or math.nan)

@@ -1,0 +1,110 @@
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from feederflex import study
+from feederflex.study import ConfigError
+
+
+def _write(tmp_path, text: str):
+    path = tmp_path / "study.yaml"
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def _load(root, tmp_path, text: str):
+    """Merge a study file over config/config.yaml as the Snakefile does, then load it."""
+    path = _write(tmp_path, text)
+    base = study.load_yaml(root / "config" / "config.yaml")
+    overlay = study.load_yaml(path)
+    merged = _deep(base, overlay)
+    if "scenarios" in overlay:
+        merged["scenarios"] = overlay["scenarios"]
+    return study.load_study(merged, root / "config" / "schema.yaml", [root / "config" / "config.yaml", path])
+
+
+def _deep(a, b):
+    out = dict(a)
+    for k, v in b.items():
+        out[k] = _deep(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def test_default_study_has_six_scenarios_with_all_keys(root):
+    cfg = study.load_yaml(root / "config" / "config.yaml")
+    valid, scenarios = study.load_study(cfg, root / "config" / "schema.yaml", [root / "config" / "config.yaml"])
+    assert list(scenarios) == [
+        "ev-none_storage-none", "ev-none_storage-fess", "ev-low_storage-none",
+        "ev-low_storage-fess", "ev-peak_storage-none", "ev-peak_storage-fess",
+    ]
+    assert scenarios["ev-low_storage-fess"]["ev_fleet"] == "low"
+    assert scenarios["ev-low_storage-fess"]["fess"][0]["bus"] == 18
+    assert scenarios["ev-none_storage-none"]["fess"] == []
+    assert valid["base"]["solver"]["mip_gap"] == 0.001
+
+
+def test_the_shipped_config_states_every_schema_default(root, schema):
+    """config.yaml is the documented default: validation must not need to add anything."""
+    cfg = study.load_yaml(root / "config" / "config.yaml")
+    filled = study.validate_config(cfg, schema)
+    cfg_no_scen = {k: v for k, v in cfg.items()}
+    assert filled == cfg_no_scen
+
+
+def test_defaults_fill_nested_keys(make_config):
+    cfg = make_config({"base": {"fess": [{"name": "b", "bus": 5, "p_mw": 1, "e_mwh": 2}]}})
+    assert cfg["base"]["fess"][0]["eta_ch"] == 0.95
+    assert cfg["base"]["grid"]["v_min_pu"] == 0.95
+    assert cfg["days"]["summer"]["pv"]["model"] == "typical"
+
+
+@pytest.mark.parametrize(
+    ("text", "pattern"),
+    [
+        ("base: {grid: {v_mn_pu: 0.9}}", r"study.yaml: base.grid: Additional properties .*'v_mn_pu'.*expected one of"),
+        ("base: {solver: {threads: two}}", r"study.yaml: base.solver.threads: 'two' is not of type 'integer'"),
+        ("base: {pv: [{name: a, bus: 40, p_mw: 1.0}]}", r"pv\[0\] \(a\).bus = 40 is not a bus of the feeder \(buses 1..33\)"),
+        ("base: {pv: [{name: a, bus: 4, p_mw: -1.0}]}", r"study.yaml: base.pv\[0\].p_mw: -1.0 is less than the minimum of 0"),
+        ("scenarios: {list: {x: {grid: {nominal: 1}}}}", r"study.yaml: scenarios.list.x: overrides base.grid.nominal, which does not exist"),
+        ("scenarios: {list: {x: {fess: [{name: b, bus: 3, p_mw: -2, e_mwh: 1}]}}}", r"scenarios.list.x \(scenario 'x'\): fess\[0\].p_mw: -2 is less than the minimum"),
+        ("scenarios: {list: {x: {ev_fleet: huge}}}", r"scenarios.list.x \(scenario 'x'\): ev_fleet 'huge' is not defined in fleets"),
+        ("base: {day: winter}", r"day 'winter' is not defined in days"),
+        ("time: {step_minutes: 7}", r"study.yaml: time.step_minutes: 7 is not one of"),
+        ("fleets: {low: {buses: [99]}}", r"fleets.low.buses: \[99\] are not buses of the feeder"),
+        ("{base: {fess: [{name: b, bus: 3, p_mw: 1, e_mwh: 1, soc_init: 0.95}]}, scenarios: {list: {x: {}}}}", r"need soc_min <= soc_init <= soc_max"),
+        ("colour: blue", r"study.yaml: \(top level\): Additional properties .*'colour'"),
+    ],
+)
+def test_bad_input_names_the_file_the_key_and_what_was_expected(root, tmp_path, text, pattern):
+    with pytest.raises(ConfigError, match=pattern):
+        _load(root, tmp_path, text)
+
+
+def test_error_names_the_base_config_when_the_bad_key_is_there(root, tmp_path, schema):
+    cfg = study.load_yaml(root / "config" / "config.yaml")
+    cfg["base"]["grid"]["v_min_pu"] = "low"
+    with pytest.raises(ConfigError, match=r"config/config.yaml: base.grid.v_min_pu: 'low' is not of type 'number'"):
+        study.validate_config(cfg, schema, [("config/config.yaml", cfg), ("study.yaml", {"study": "x"})])
+
+
+def test_axes_and_list_combine_and_names_are_stable(make_config, schema):
+    cfg = make_config(
+        {
+            "fleets": {"a": {}},
+            "scenarios": {
+                "list": {"hot": {"grid": {"v_max_pu": 1.06}}},
+                "axes": {"ev": {"no": {"ev_fleet": None}, "yes": {"ev_fleet": "a"}}, "band": {"std": {}, "tight": {"grid": {"v_min_pu": 0.97}}}},
+            },
+        }
+    )
+    scenarios = study.expand_scenarios(cfg, schema, bus_numbers=range(1, 34))
+    assert list(scenarios) == ["hot", "ev-no_band-std", "ev-no_band-tight", "ev-yes_band-std", "ev-yes_band-tight"]
+    assert scenarios["ev-yes_band-tight"]["grid"]["v_min_pu"] == 0.97
+    assert scenarios["ev-yes_band-tight"]["grid"]["v_max_pu"] == 1.05
+    assert scenarios["hot"]["grid"]["v_max_pu"] == 1.06 and scenarios["hot"]["ev_fleet"] is None
+
+
+def test_no_scenarios_means_one_base_scenario(make_config, schema):
+    assert list(study.expand_scenarios(make_config({}), schema)) == ["base"]

@@ -1,0 +1,151 @@
+"""The real workflow: lint, dry run of the default study, the tiny study end to end."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from feederflex.io import json_attr, read_dataset
+
+pytestmark = pytest.mark.workflow
+ROOT = Path(__file__).resolve().parents[1]
+TINY = "config/studies/tiny.yaml"
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", *args], cwd=workdir, capture_output=True, text=True, timeout=900
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
+    return proc
+
+
+def job_counts(output: str) -> dict[str, int]:
+    """Rule -> job count from Snakemake's job-stats table."""
+    counts = {}
+    table = output.split("Job stats:")[-1]
+    for line in table.splitlines():
+        match = re.match(r"^(\w+)\s+(\d+)$", line.strip())
+        if match and match.group(1) != "total":
+            counts[match.group(1)] = int(match.group(2))
+    return counts
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    """A copy of the workflow in a temporary directory, so tests never touch results/ here."""
+    target = tmp_path_factory.mktemp("project")
+    shutil.copy(ROOT / "Snakefile", target / "Snakefile")
+    shutil.copytree(ROOT / "workflow", target / "workflow")
+    shutil.copytree(ROOT / "config", target / "config")
+    shutil.copytree(ROOT / "envs", target / "envs")
+    return target
+
+
+@pytest.fixture(scope="module")
+def tiny_run(project) -> Path:
+    snakemake(project, "--cores", "2", "--configfile", TINY)
+    return project
+
+
+def test_lint_passes(project):
+    proc = snakemake(project, "--lint", check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Congratulations" in proc.stdout + proc.stderr
+
+
+def test_dry_run_of_the_default_study_plans_every_scenario(project):
+    proc = snakemake(project, "-n", "--cores", "2")
+    counts = job_counts(proc.stdout + proc.stderr)
+    assert counts == {
+        "prepare_network": 1, "build_profiles": 1, "sample_ev_fleet": 2,
+        "solve_scenario": 6, "validate_ac": 6, "summarize": 1, "all": 1,
+    }
+
+
+def test_tiny_study_kpis_list_every_scenario_with_its_status(tiny_run):
+    kpis = pd.read_csv(tiny_run / "results/tiny/kpis.csv", index_col="scenario")
+    assert list(kpis.index) == ["plain", "battery", "starved"]
+    assert kpis.loc["plain", "status"] == "optimal" and kpis.loc["battery", "status"] == "optimal"
+    assert kpis.loc["starved", "status"] == "infeasible"
+    assert np.isnan(kpis.loc["starved", "energy_cost_usd"])
+    assert kpis.loc["battery", "objective"] <= kpis.loc["plain", "objective"] + 1e-6
+    assert kpis.loc["plain", "max_abs_v_error_pu"] < 0.01
+    assert kpis.loc["plain", "ev_energy_mwh"] > 0
+
+
+def test_tiny_study_files_hold_the_contract_and_provenance(tiny_run):
+    sol = read_dataset(tiny_run / "results/tiny/solutions/battery.nc")
+    for name in ("v_pu", "p_branch_mw", "q_branch_mvar", "p_grid_mw", "load_p_mw", "load_q_mvar", "pv_avail_mw",
+                 "pv_p_mw", "ev_p_mw", "fess_p_ch_mw", "fess_p_dis_mw", "fess_e_mwh", "price_usd_per_mwh"):
+        assert name in sol, name
+    assert sol.sizes["time"] == 4 and sol.attrs["step_hours"] == 1.0
+    assert list(sol.pv_bus.values) == [4, 15, 22, 29] and list(sol.fess_bus.values) == [18]
+    assert json_attr(sol, "params")["fess"][0]["p_mw"] == 0.5
+    assert sol.attrs["seed"] == 7 and sol.attrs["scenario"] == "battery"
+    versions = json_attr(sol, "versions")
+    assert {"feederflex", "pyomo", "highspy", "pandapower"} <= set(versions)
+    for key in ("solver_status", "solver_termination", "solver_mip_gap", "build_seconds", "solver_solve_seconds",
+                "solver_rows", "solver_columns", "solver_integers", "objective_energy_cost_usd"):
+        assert key in sol.attrs, key
+    demand = sol.load_p_mw.sum("bus") + sol.ev_p_mw.sum("bus") + sol.fess_p_ch_mw.sum("fess") - sol.fess_p_dis_mw.sum("fess")
+    np.testing.assert_allclose(sol.p_grid_mw, demand - sol.pv_p_mw.sum("pv"), atol=1e-6)
+    ac = read_dataset(tiny_run / "results/tiny/ac/battery.nc")
+    np.testing.assert_allclose(ac.p_grid_ac_mw, sol.p_grid_mw + ac.loss_mw, atol=1e-6)
+    summary = read_dataset(tiny_run / "results/tiny/summary.nc")
+    assert list(summary.scenario.values) == ["plain", "battery", "starved"]
+    assert list(summary.kpi_status.values) == ["optimal", "optimal", "infeasible"]
+    np.testing.assert_allclose(summary.v_pu.sel(scenario="battery"), sol.v_pu)
+    assert "MIP has" in (tiny_run / "logs/tiny/solve_scenario/battery.solver.log").read_text()
+    assert "HiGHS: optimal" in (tiny_run / "logs/tiny/solve_scenario/battery.python.log").read_text()
+
+
+def test_a_second_run_does_nothing(tiny_run):
+    proc = snakemake(tiny_run, "-n", "--cores", "2", "--configfile", TINY)
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+
+
+def test_changing_one_scenario_reruns_only_it_and_what_depends_on_it(tiny_run, tmp_path):
+    text = (tiny_run / TINY).read_text()
+    edited = text.replace("p_mw: 0.5, e_mwh: 1.0", "p_mw: 0.4, e_mwh: 1.0")
+    assert edited != text
+    study = tiny_run / "config/studies/tiny_edited.yaml"
+    study.write_text(edited)
+    proc = snakemake(tiny_run, "-n", "--cores", "2", "--configfile", str(study.relative_to(tiny_run)))
+    out = proc.stdout + proc.stderr
+    assert job_counts(out) == {"solve_scenario": 1, "validate_ac": 1, "summarize": 1, "all": 1}
+    assert re.findall(r"Solving scenario (\S+) of study", out) == ["battery"]
+    assert re.findall(r"AC power flow of every step of scenario (\S+)", out) == ["battery"]
+
+
+@pytest.mark.parametrize(
+    ("text", "pattern"),
+    [
+        ("study: bad\nbase: {grid: {vmin: 0.9}}\n", r"bad.yaml: base.grid: Additional properties.*'vmin'"),
+        ("study: bad\nbase: {pv: [{name: a, bus: 99, p_mw: 1.0}]}\n", r"bad.yaml: .*bus = 99 is not a bus of the feeder"),
+        ("study: bad\nscenarios: {list: {x: {fess: [{name: b, bus: 3, p_mw: -1, e_mwh: 1}]}}}\n", r"scenario 'x'.*p_mw: -1 is less than the minimum"),
+        ("study: bad\nnetwork: {source: meshed.json}\n", r"meshed"),
+    ],
+)
+def test_bad_study_fails_at_parse_time_naming_file_and_key(project, text, pattern):
+    if "meshed.json" in text:
+        import pandapower as pp
+        import pandapower.networks as pn
+
+        net = pn.case33bw()
+        net.line["in_service"] = True
+        pp.to_json(net, str(project / "meshed.json"))
+    (project / "config/studies/bad.yaml").write_text(text)
+    proc = snakemake(project, "-n", "--cores", "1", "--configfile", "config/studies/bad.yaml", check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert re.search(pattern, out), out[-3000:]
+    assert not (project / "results/bad").exists()
