@@ -147,3 +147,19 @@ def test_pv_at_a_bus_the_feeder_lacks_fails_before_building(make_scenario, feede
     settings["pv"] = [{"name": "x", "bus": 34, "p_mw": 1.0}]
     with pytest.raises(schedule.InputError, match=r"pv\[0\] \(x\).bus = 34"):
         schedule.solve_scenario(feeder33, prof, settings)
+
+
+def test_quarter_hour_steps_work_through_fleet_model_and_ac(make_scenario, feeder33, schema):
+    from feederflex import study
+
+    settings, prof, cfg = make_scenario({"fess": FESS[:1], "ev_fleet": None}, hours=24, step_minutes=15)
+    spec = study.validate_config({"fleets": {"f": {"vehicles_per_bus": 5}}}, schema)["fleets"]["f"]
+    ev = fleet.sample_fleet(spec, feeder33, 24, 15, "f")
+    ds = schedule.solve_scenario(feeder33, prof, settings, ev)
+    assert ds.attrs["solver_status"] == "optimal" and ds.sizes["time"] == 96 and ds.attrs["step_hours"] == 0.25
+    ch, dis = ds.fess_p_ch_mw.values[:, 0], ds.fess_p_dis_mw.values[:, 0]
+    e = 2.0 + np.cumsum((0.95 * ch - dis / 0.95) * 0.25)
+    np.testing.assert_allclose(ds.fess_e_mwh.values[:, 0], e, atol=1e-6)
+    assert float(ds.ev_p_mw.sum()) * 0.25 == pytest.approx(float(ev.energy_kwh.sum()) / 1000)
+    ac = acpf.ac_check(feeder33, ds)
+    assert ac.attrs["steps_converged"] == 96

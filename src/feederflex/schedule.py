@@ -77,39 +77,36 @@ def solution_dataset(m: pyo.ConcreteModel | None, data: ScenarioData, result: So
     nt = len(steps)
     solved = result.status.has_solution and m is not None
 
-    def take(var, *sets):
-        shape = tuple(len(s) for s in sets)
-        return _values(var, sets) if solved else np.full(shape, np.nan)
+    def take(block: str, var: str, *sets) -> np.ndarray:
+        """Values of ``m.<block>.<var>`` over ``sets`` (last set = time first), NaN without a solution."""
+        if not solved:
+            return np.full([len(s) for s in sets[::-1]], np.nan)
+        return _values(getattr(getattr(m, block), var), sets).T
 
-    w = take(m.net.w, buses, steps).T if solved else np.full((nt, len(buses)), np.nan)
+    non_root = [b for b in buses if b != data.root]
+    idx = [buses.index(b) for b in non_root]
     s_under = np.zeros((nt, len(buses)))
     s_over = np.zeros((nt, len(buses)))
-    non_root = [b for b in buses if b != data.root]
-    if solved:
-        idx = [buses.index(b) for b in non_root]
-        s_under[:, idx] = _values(m.net.s_under, [non_root, steps]).T
-        s_over[:, idx] = _values(m.net.s_over, [non_root, steps]).T
-    else:
-        s_under[:] = np.nan
-        s_over[:] = np.nan
-    p_grid = (take(m.net.p_import, steps) - take(m.net.p_export, steps)) if solved else np.full(nt, np.nan)
+    s_under[:, idx] = take("net", "s_under", non_root, steps)
+    s_over[:, idx] = take("net", "s_over", non_root, steps)
+    p_grid = take("net", "p_import", steps) - take("net", "p_export", steps)
     pv_cap = np.array([u["p_mw"] for u in data.settings["pv"]], float)
     ds = xr.Dataset(
         {
-            "v_pu": (("time", "bus"), np.sqrt(w)),
+            "v_pu": (("time", "bus"), np.sqrt(take("net", "w", buses, steps))),
             "v_under_pu": (("time", "bus"), s_under),
             "v_over_pu": (("time", "bus"), s_over),
-            "p_branch_mw": (("time", "branch"), take(m.net.p_mw, branches, steps).T if solved else np.full((nt, len(branches)), np.nan)),
-            "q_branch_mvar": (("time", "branch"), take(m.net.q_mvar, branches, steps).T if solved else np.full((nt, len(branches)), np.nan)),
+            "p_branch_mw": (("time", "branch"), take("net", "p_mw", branches, steps)),
+            "q_branch_mvar": (("time", "branch"), take("net", "q_mvar", branches, steps)),
             "p_grid_mw": ("time", p_grid),
             "load_p_mw": (("time", "bus"), pr.load_p_mw.values),
             "load_q_mvar": (("time", "bus"), pr.load_q_mvar.values),
             "ev_p_mw": (("time", "bus"), data.ev_p_mw),
             "pv_avail_mw": (("time", "pv"), pr.pv_avail_pu.values[:, None] * pv_cap[None, :]),
-            "pv_p_mw": (("time", "pv"), take(m.pv.p_mw, pv_units, steps).T if solved else np.full((nt, len(pv_units)), np.nan)),
-            "fess_p_ch_mw": (("time", "fess"), take(m.fess.p_ch_mw, fess_units, steps).T if solved else np.full((nt, len(fess_units)), np.nan)),
-            "fess_p_dis_mw": (("time", "fess"), take(m.fess.p_dis_mw, fess_units, steps).T if solved else np.full((nt, len(fess_units)), np.nan)),
-            "fess_e_mwh": (("time", "fess"), take(m.fess.e_mwh, fess_units, steps).T if solved else np.full((nt, len(fess_units)), np.nan)),
+            "pv_p_mw": (("time", "pv"), take("pv", "p_mw", pv_units, steps)),
+            "fess_p_ch_mw": (("time", "fess"), take("fess", "p_ch_mw", fess_units, steps)),
+            "fess_p_dis_mw": (("time", "fess"), take("fess", "p_dis_mw", fess_units, steps)),
+            "fess_e_mwh": (("time", "fess"), take("fess", "e_mwh", fess_units, steps)),
             "price_usd_per_mwh": ("time", pr.price_usd_per_mwh.values),
         },
         coords={

@@ -71,9 +71,10 @@ def solve_threads(wildcards):
 
 
 def solve_mem_mb(wildcards, attempt):
-    # Measured: IEEE 33 x 24 steps x 5 units (~4,000 rows) peaks near 350 MB, mostly imports;
-    # Pyomo needs roughly 10 kB per bus-step-unit on top. Doubled on each retry.
-    return int((400 + 0.01 * problem_size(wildcards)) * 2 ** (attempt - 1))
+    # Measured (results/default/benchmarks): IEEE 33 x 24 steps x 6 units = 4,752 bus-step-units
+    # peaks at 146 MB RSS, about 100 MB of it imports, so ~10 kB per bus-step-unit; the estimate
+    # below leaves a margin of 1.7 and doubles on each retry.
+    return int((200 + 0.01 * problem_size(wildcards)) * 2 ** (attempt - 1))
 
 
 def solve_runtime(wildcards, attempt):

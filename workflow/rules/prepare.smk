@@ -49,7 +49,7 @@ rule sample_ev_fleet:
     log:
         "logs/{study}/sample_ev_fleet/{fleet}.log",
     benchmark:
-        "benchmarks/{study}/sample_ev_fleet/{fleet}.tsv"
+        "results/{study}/benchmarks/sample_ev_fleet/{fleet}.tsv"
     conda:
         "../../envs/feederflex.yaml"
     script:

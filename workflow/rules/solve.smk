@@ -14,7 +14,7 @@ rule solve_scenario:
         python="logs/{study}/solve_scenario/{scenario}.python.log",
         solver="logs/{study}/solve_scenario/{scenario}.solver.log",
     benchmark:
-        "benchmarks/{study}/solve_scenario/{scenario}.tsv"
+        "results/{study}/benchmarks/solve_scenario/{scenario}.tsv"
     threads: solve_threads
     resources:
         mem_mb=solve_mem_mb,

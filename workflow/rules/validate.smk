@@ -12,7 +12,7 @@ rule validate_ac:
     log:
         "logs/{study}/validate_ac/{scenario}.log",
     benchmark:
-        "benchmarks/{study}/validate_ac/{scenario}.tsv"
+        "results/{study}/benchmarks/validate_ac/{scenario}.tsv"
     conda:
         "../../envs/feederflex.yaml"
     script:
