@@ -73,7 +73,7 @@ def test_defaults_fill_nested_keys(make_config):
         ("base: {day: winter}", r"day 'winter' is not defined in days"),
         ("time: {step_minutes: 7}", r"study.yaml: time.step_minutes: 7 is not one of"),
         ("fleets: {low: {buses: [99]}}", r"fleets.low.buses: \[99\] are not buses of the feeder"),
-        ("{base: {fess: [{name: b, bus: 3, p_mw: 1, e_mwh: 1, soc_init: 0.95}]}, scenarios: {list: {x: {}}}}", r"need soc_min <= soc_init <= soc_max"),
+        ("{base: {fess: [{name: b, bus: 3, p_mw: 1, e_mwh: 1, soc_init: 0.95}]}, scenarios: {list: {x: {}}}}", r"initial energy outside the SOC window"),
         ("colour: blue", r"study.yaml: \(top level\): Additional properties .*'colour'"),
     ],
 )

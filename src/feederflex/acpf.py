@@ -24,7 +24,11 @@ AC_UNITS = {
 
 
 def net_injections(solution: xr.Dataset) -> tuple[np.ndarray, np.ndarray]:
-    """Net load per step and bus (MW, Mvar): loads + EVs + storage charging - discharge - PV."""
+    """Net load per step and bus (MW, Mvar): loads + EVs + storage charging - discharge - PV.
+
+    Mobile units count at the bus of the station they are parked at; their reactive power is
+    injected there.
+    """
     buses = solution.bus.values
     p = solution.load_p_mw.values + solution.ev_p_mw.values
     q = solution.load_q_mvar.values.copy()
@@ -37,6 +41,13 @@ def net_injections(solution: xr.Dataset) -> tuple[np.ndarray, np.ndarray]:
     add_units(solution.pv_p_mw, solution.pv_bus, -1.0)
     add_units(solution.fess_p_ch_mw, solution.fess_bus, 1.0)
     add_units(solution.fess_p_dis_mw, solution.fess_bus, -1.0)
+    if "mess" in solution.dims and solution.sizes["mess"]:
+        station = solution.mess_station.values
+        net_p = solution.mess_p_ch_mw.values - solution.mess_p_dis_mw.values
+        for t, k in zip(*np.nonzero(station >= 0), strict=True):
+            col = int(np.flatnonzero(buses == station[t, k])[0])
+            p[t, col] += net_p[t, k]
+            q[t, col] -= solution.mess_q_mvar.values[t, k]
     return p, q
 
 

@@ -29,6 +29,9 @@ KPI_UNITS = {
     "ev_energy_mwh": "MWh",
     "energy_cost_usd": "$",
     "storage_cost_usd": "$",
+    "mess_transfer_cost_usd": "$",
+    "mess_moves": "count",
+    "mess_km": "km",
     "ac_losses_mwh": "MWh",
     "peak_import_mw": "MW",
     "peak_import_ac_mw": "MW",
@@ -69,6 +72,9 @@ def scenario_kpis(solution: xr.Dataset, ac: xr.Dataset, tolerance_pu: float = 1e
         "ev_energy_mwh": float(solution.ev_p_mw.sum()) * dt,
         "energy_cost_usd": float(attrs["objective_energy_cost_usd"]),
         "storage_cost_usd": float(attrs["objective_storage_cost_usd"]),
+        "mess_transfer_cost_usd": float(attrs["objective_mess_transfer_cost_usd"]),
+        "mess_moves": float(solution.mess_moves.sum()) if solved else nan,
+        "mess_km": float(solution.mess_km.sum()) if solved else nan,
         "ac_losses_mwh": float(ac.attrs["loss_mwh"]) if solved else nan,
         "peak_import_mw": float(np.max(solution.p_grid_mw.values)) if solved else nan,
         "peak_import_ac_mw": float(np.nanmax(ac.p_grid_ac_mw.values)) if solved else nan,
@@ -98,6 +104,7 @@ def summarize(solutions: dict[str, xr.Dataset], acs: dict[str, xr.Dataset]) -> t
                 "pv_p_mw": sol.pv_p_mw.sum("pv"),
                 "pv_avail_mw": sol.pv_avail_mw.sum("pv"),
                 "fess_p_net_mw": (sol.fess_p_dis_mw - sol.fess_p_ch_mw).sum("fess"),
+                "mess_p_net_mw": (sol.mess_p_dis_mw - sol.mess_p_ch_mw).sum("mess"),
                 "ev_p_mw": sol.ev_p_mw.sum("bus"),
                 "load_p_mw": sol.load_p_mw.sum("bus"),
                 "v_ac_pu": ac.v_ac_pu,
@@ -113,4 +120,5 @@ def summarize(solutions: dict[str, xr.Dataset], acs: dict[str, xr.Dataset]) -> t
     ds["p_grid_mw"].attrs["units"] = "MW (import positive)"
     ds["fess_p_net_mw"].attrs["units"] = "MW (discharge positive), all fixed batteries"
     ds["pv_p_mw"].attrs["units"] = "MW, all PV units"
+    ds["mess_p_net_mw"].attrs["units"] = "MW (discharge positive), all mobile units"
     return ds, table

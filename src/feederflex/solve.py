@@ -87,13 +87,45 @@ def relative_gap(objective: float, bound: float) -> float:
     return abs(objective - bound) / max(abs(objective), 1e-9)
 
 
-def solve(model: pyo.ConcreteModel, solver: dict, log_file: str | Path | None = None) -> SolveResult:
+def highs() -> object:
+    """A persistent HiGHS interface: re-solving the same model only sends what changed."""
+    return SolverFactory("highs")
+
+
+def _set_start(opt, model: pyo.ConcreteModel, start: dict) -> None:
+    """Hand HiGHS a starting solution (values by variable) for the model's next solve."""
+    import highspy
+
+    if opt._model is not model:
+        opt.set_instance(model)
+    else:
+        opt.update()
+    column = opt._pyomo_var_to_solver_var_map
+    values = [0.0] * opt._solver_model.getNumCol()
+    for var, value in start.items():
+        if id(var) in column and value is not None:
+            values[column[id(var)]] = float(value)
+    solution = highspy.HighsSolution()
+    solution.col_value = values
+    solution.value_valid = True
+    opt._solver_model.setSolution(solution)
+
+
+def solve(
+    model: pyo.ConcreteModel,
+    solver: dict,
+    log_file: str | Path | None = None,
+    *,
+    opt: object | None = None,
+    start: dict | None = None,
+) -> SolveResult:
     """Solve ``model`` with HiGHS (``time_limit_s``, ``mip_gap``, ``threads`` from ``solver``).
 
     The solution is loaded into the model only when there is one; HiGHS's own log goes to
-    ``log_file``.
+    ``log_file``. Pass ``opt`` (from :func:`highs`) to re-solve a modified model incrementally and
+    ``start`` (variable -> value) to give HiGHS a starting solution.
     """
-    opt = SolverFactory("highs")
+    opt = opt if opt is not None else highs()
     if not opt.available():
         return SolveResult(SolveStatus.ERROR, "solver not available", diagnostics=["highspy is not installed"])
     options = {"mip_rel_gap": float(solver["mip_gap"]), "threads": int(solver["threads"]), "output_flag": True,
@@ -103,6 +135,8 @@ def solve(model: pyo.ConcreteModel, solver: dict, log_file: str | Path | None = 
         options["log_file"] = str(log_file)
     started = time.perf_counter()
     try:
+        if start:
+            _set_start(opt, model, start)
         res = opt.solve(
             model,
             time_limit=float(solver["time_limit_s"]),
@@ -116,8 +150,8 @@ def solve(model: pyo.ConcreteModel, solver: dict, log_file: str | Path | None = 
                            diagnostics=[f"{type(err).__name__}: {err}"])
     elapsed = time.perf_counter() - started
     status = map_status(res.termination_condition, res.solution_status)
-    highs = opt._solver_model
-    lp = highs.getLp()
+    backend = opt._solver_model
+    lp = backend.getLp()
     integrality = list(lp.integrality_) if len(lp.integrality_) else []
     objective = res.incumbent_objective if res.incumbent_objective is not None else math.nan
     bound = res.objective_bound if res.objective_bound is not None else math.nan
@@ -128,10 +162,10 @@ def solve(model: pyo.ConcreteModel, solver: dict, log_file: str | Path | None = 
         bound=float(bound),
         mip_gap=relative_gap(objective, bound) if status.has_solution else math.nan,
         solve_seconds=elapsed,
-        rows=int(highs.getNumRow()),
-        columns=int(highs.getNumCol()),
+        rows=int(backend.getNumRow()),
+        columns=int(backend.getNumCol()),
         integers=sum(1 for v in integrality if int(v) != 0),
-        nonzeros=int(highs.getNumNz()),
+        nonzeros=int(backend.getNumNz()),
         solver_version=".".join(map(str, opt.version())),
     )
     if status.has_solution:

@@ -18,9 +18,6 @@ from typing import Any
 import yaml
 from jsonschema import Draft202012Validator
 
-SHARED_KEYS = ("study", "network", "time", "days", "fleets")
-
-
 class ConfigError(ValueError):
     """A study config that does not match the schema or refers to things that do not exist."""
 
@@ -214,12 +211,24 @@ def _check_references(settings: dict, config: Mapping, where: str, bus_numbers: 
                     f"{where}: {kind}[{k}] ({unit['name']}).bus = {unit['bus']} is not a bus of the feeder "
                     f"(buses {min(buses)}..{max(buses)})"
                 )
-    for k, unit in enumerate(settings["fess"]):
-        if not unit["soc_min"] <= unit["soc_init"] <= unit["soc_max"]:
+    mess_units = settings["mess"]["units"]
+    names = [unit["name"] for unit in mess_units]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{where}: mess unit names must be unique, got {names}")
+    stations = [s["bus"] for s in config["transport"]["stations"]]
+    for k, unit in enumerate(mess_units):
+        if unit["initial_station"] not in stations:
             raise ConfigError(
-                f"{where}: fess[{k}] ({unit['name']}): need soc_min <= soc_init <= soc_max, "
-                f"got {unit['soc_min']}, {unit['soc_init']}, {unit['soc_max']}"
+                f"{where}: mess.units[{k}] ({unit['name']}).initial_station = {unit['initial_station']} "
+                f"is not one of transport.stations {stations}"
             )
+    for kind, units in (("fess", settings["fess"]), ("mess.units", mess_units)):
+        for k, unit in enumerate(units):
+            if not unit["soc_min"] <= unit["soc_init"] <= unit["soc_max"]:
+                raise ConfigError(
+                    f"{where}: {kind}[{k}] ({unit['name']}): initial energy outside the SOC window, need "
+                    f"soc_min <= soc_init <= soc_max, got {unit['soc_min']}, {unit['soc_init']}, {unit['soc_max']}"
+                )
 
 
 def check_study(config: Mapping, bus_numbers: Iterable[int] | None) -> None:
@@ -231,6 +240,11 @@ def check_study(config: Mapping, bus_numbers: Iterable[int] | None) -> None:
         bad = sorted(set(fleet["buses"]) - buses)
         if bad:
             raise ConfigError(f"fleets.{name}.buses: {bad} are not buses of the feeder (buses {min(buses)}..{max(buses)})")
+    for k, station in enumerate(config["transport"]["stations"]):
+        if station["bus"] not in buses:
+            raise ConfigError(
+                f"transport.stations[{k}].bus = {station['bus']} is not a bus of the feeder (buses {min(buses)}..{max(buses)})"
+            )
     for name, day in config["days"].items():
         bad = sorted(int(b) for b in day["load"]["bus_shapes"] if int(b) not in buses)
         if bad:

@@ -48,7 +48,7 @@ def fleet_settings(wildcards):
 
 
 def scenario_inputs(wildcards):
-    """Prepared inputs of one scenario: network, its day's profiles and, if any, its EV fleet."""
+    """Prepared inputs of one scenario: network, its day's profiles, its EV fleet and MESS travel times if any."""
     settings = SCENARIOS[wildcards.scenario]
     inputs = {
         "network": f"resources/{wildcards.study}/network.nc",
@@ -56,14 +56,18 @@ def scenario_inputs(wildcards):
     }
     if settings["ev_fleet"] is not None:
         inputs["fleet"] = f"resources/{wildcards.study}/fleets/{settings['ev_fleet']}.nc"
+    if settings["mess"]["units"]:
+        inputs["travel"] = f"resources/{wildcards.study}/travel.nc"
     return inputs
 
 
 def problem_size(wildcards):
-    """Buses x steps x (1 + controllable units): what model build time and memory scale with."""
+    """Buses x steps x (1 + units) plus steps x MESS units x stations^2 (trip arcs): what model size scales with."""
     settings = SCENARIOS[wildcards.scenario]
     steps = STUDY["time"]["hours"] * 60 / STUDY["time"]["step_minutes"]
-    return N_BUSES * steps * (1 + len(settings["pv"]) + len(settings["fess"]))
+    stations = len(STUDY["transport"]["stations"])
+    mess = len(settings["mess"]["units"]) * stations * stations
+    return N_BUSES * steps * (1 + len(settings["pv"]) + len(settings["fess"])) + steps * mess
 
 
 def solve_threads(wildcards):
@@ -78,9 +82,12 @@ def solve_mem_mb(wildcards, attempt):
 
 
 def solve_runtime(wildcards, attempt):
-    """Minutes: the solver's time limit plus build and write overhead, doubled on each retry."""
-    limit_min = SCENARIOS[wildcards.scenario]["solver"]["time_limit_s"] / 60
-    return int((5 + 1.5 * limit_min) * attempt)
+    """Minutes: the solver's time limit (twice with routed MESS: baseline, then routing) plus
+    build and write overhead, doubled on each retry."""
+    settings = SCENARIOS[wildcards.scenario]
+    solves = 2 if settings["mess"]["units"] and settings["mess"]["routing"] == "optimised" else 1
+    limit_min = settings["solver"]["time_limit_s"] / 60
+    return int((5 + 1.2 * solves * limit_min) * attempt)
 
 
 def solution_files(wildcards):

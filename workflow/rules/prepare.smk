@@ -54,3 +54,23 @@ rule sample_ev_fleet:
         "../../envs/feederflex.yaml"
     script:
         "../scripts/sample_ev_fleet.py"
+
+
+rule build_travel:
+    message:
+        "Building MESS travel times between {params.n_stations} stations"
+    input:
+        network=rules.prepare_network.output.network,
+    params:
+        transport=STUDY["transport"],
+        n_stations=len(STUDY["transport"]["stations"]),
+        hours=STUDY["time"]["hours"],
+        step_minutes=STUDY["time"]["step_minutes"],
+    output:
+        travel="resources/{study}/travel.nc",
+    log:
+        "logs/{study}/build_travel.log",
+    conda:
+        "../../envs/feederflex.yaml"
+    script:
+        "../scripts/build_travel.py"

@@ -15,6 +15,7 @@ def main(
     output: str,
     python_log: str | None = None,
     solver_log: str | None = None,
+    travel: str | None = None,
 ) -> None:
     configure(python_log)
     solution = solve_scenario(
@@ -23,6 +24,7 @@ def main(
         settings,
         read_dataset(fleet) if fleet else None,
         solver_log,
+        read_dataset(travel) if travel else None,
     )
     write_dataset(solution, output, {"scenario": scenario, "params": settings})
 
@@ -37,4 +39,5 @@ if __name__ == "__main__":
         snakemake.output.solution,  # noqa: F821
         snakemake.log.python,  # noqa: F821
         snakemake.log.solver,  # noqa: F821
+        snakemake.input.get("travel"),  # noqa: F821
     )

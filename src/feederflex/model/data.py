@@ -23,12 +23,15 @@ class ScenarioData:
         The scenario's effective, validated settings (``base`` of the schema plus overrides).
     ev_p_mw
         Uncontrolled EV charging per step and bus, MW, shape (time, bus).
+    travel
+        MESS stations and travel times (``build_travel``), or None without mobile storage.
     """
 
     feeder: xr.Dataset
     profiles: xr.Dataset
     settings: dict
     ev_p_mw: np.ndarray = field(default=None)  # type: ignore[assignment]
+    travel: xr.Dataset | None = None
 
     def __post_init__(self) -> None:
         if self.ev_p_mw is None:

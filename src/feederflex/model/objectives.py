@@ -27,7 +27,8 @@ CATALOGUE: dict[str, Term] = {
         Term("pv_used_mwh", "MWh", "max", "PV energy used (000 eq. 21)"),
         Term("pv_curtailed_mwh", "MWh", "min", "PV energy available but not used"),
         Term("energy_cost_usd", "$", "min", "energy bought at the substation minus energy sold, at time-of-use prices"),
-        Term("storage_cost_usd", "$", "min", "storage degradation: cost per MWh of charge plus discharge throughput"),
+        Term("storage_cost_usd", "$", "min", "storage degradation (fixed and mobile): cost per MWh of charge plus discharge throughput (000 eq. 6)"),
+        Term("mess_transfer_cost_usd", "$", "min", "MESS trips: cost per move, per km and per hour on the road (000 eq. 7, 002 eq. 33f)"),
         Term("voltage_violation_pu_h", "pu h", "min", "sum over buses and steps of the voltage slacks times the step length"),
     )
 }
@@ -38,7 +39,7 @@ def add_objectives(m: pyo.Block, data: ScenarioData) -> pyo.Block:
     dt = data.step_hours
     price = data.profiles.price_usd_per_mwh.values
     export_factor = float(data.settings["grid"]["export_price_factor"])
-    net, pv, fess = m.net, m.pv, m.fess
+    net, pv, fess, mess = m.net, m.pv, m.fess, m.mess
     blk = pyo.Block()
     m.terms = blk
     blk.pv_used_mwh = pyo.Expression(expr=sum(pv.p_mw[u, t] for u in pv.U for t in pv.T) * dt)
@@ -49,10 +50,17 @@ def add_objectives(m: pyo.Block, data: ScenarioData) -> pyo.Block:
         expr=sum(float(price[t]) * (net.p_import[t] - export_factor * net.p_export[t]) for t in net.T) * dt
     )
     blk.storage_cost_usd = pyo.Expression(
-        expr=sum(
-            fess.cost_usd_per_mwh[u] * (fess.p_ch_mw[u, t] + fess.p_dis_mw[u, t]) for u in fess.U for t in fess.T
+        expr=(
+            sum(fess.cost_usd_per_mwh[u] * (fess.p_ch_mw[u, t] + fess.p_dis_mw[u, t]) for u in fess.U for t in fess.T)
+            + sum(
+                mess.cost_usd_per_mwh[u] * (mess.p_ch_mw[u, s, t] + mess.p_dis_mw[u, s, t])
+                for u in mess.U for s in mess.S for t in mess.T
+            )
         )
         * dt
+    )
+    blk.mess_transfer_cost_usd = pyo.Expression(
+        expr=sum(mess.trip_cost_usd[a] * mess.depart[u, a] for u in mess.U for a in mess.A)
     )
     blk.voltage_violation_pu_h = pyo.Expression(
         expr=sum(net.s_under[b, t] + net.s_over[b, t] for b in net.BV for t in net.T) * dt

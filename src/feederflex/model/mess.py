@@ -1,0 +1,217 @@
+"""Mobile energy storage (MESS) on a time-space network.
+
+Each unit is, in every step, parked at exactly one station or on the road (000 eq. 4-5,
+002 eq. 16-17). A departure from station s to s' at the start of step t (binary ``depart``) keeps
+the truck on the road, and installing, for ``tau(s, s', t)`` steps; it is parked at s' from step
+t + tau on. Parking follows by flow conservation,
+
+    parked[s, t] = parked[s, t-1] - sum_s' depart[s, s', t] + sum_{arcs arriving at s in t} depart,
+
+so ``parked`` is integral without being declared binary. Only arcs that arrive inside the horizon
+exist. Power flows only while parked (000 eq. 4 and 30): p_ch + p_dis <= P x parked, never both at
+once (a binary per step), the sum at a station within the bus's hosting limit (000 eq. 3).
+Reactive power obeys the inverter's power factor, |q| <= tan(acos(pf)) (p_ch + p_dis), and its kVA
+circle as an inscribed regular polygon (002 eq. 22). Energy follows the charge and discharge
+powers with efficiencies, inside the SOC window, ending cyclic or at least at the initial energy.
+
+Costs (objective terms): degradation per MWh of throughput (000 eq. 6, in ``storage_cost_usd``);
+transfer per move, per km and per hour on the road (000 eq. 7, 002 eq. 33f, in
+``mess_transfer_cost_usd``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pyomo.environ as pyo
+import xarray as xr
+
+from feederflex.model.data import ScenarioData
+
+
+@dataclass(frozen=True)
+class Arc:
+    """A possible trip: leave ``origin`` at step ``depart`` and be parked at ``dest`` from ``arrive``."""
+
+    origin: int
+    dest: int
+    depart: int
+    arrive: int
+    km: float
+    road_hours: float
+
+
+def arcs(travel: xr.Dataset, n_steps: int) -> list[Arc]:
+    """Every trip that arrives within the horizon (no arcs for missing roads)."""
+    stations = [int(s) for s in travel.station.values]
+    steps = travel.travel_steps.values
+    hours = travel.travel_h.values
+    dist = travel.distance_km.values
+    out = []
+    for t in range(n_steps):
+        for i, s in enumerate(stations):
+            for j, s2 in enumerate(stations):
+                tau = int(steps[t, i, j])
+                if i == j or tau < 1 or t + tau > n_steps - 1:
+                    continue
+                out.append(Arc(s, s2, t, t + tau, float(dist[i, j]), float(hours[t, i, j])))
+    return out
+
+
+def polygon_sides(n_sides: int) -> list[tuple[float, float, float]]:
+    """(cos, sin, scale) of each side of a regular polygon inscribed in the unit circle."""
+    return [(math.cos(2 * math.pi * k / n_sides), math.sin(2 * math.pi * k / n_sides), math.cos(math.pi / n_sides))
+            for k in range(n_sides)]
+
+
+def add_mess(m: pyo.Block, data: ScenarioData, p_inj: dict, q_inj: dict) -> pyo.Block:
+    """Add ``m.mess``; a scenario without units gets an empty block (all sums are zero)."""
+    cfg = data.settings["mess"]
+    units = {u["name"]: u for u in cfg["units"]}
+    dt = data.step_hours
+    steps = list(data.steps)
+    blk = pyo.Block()
+    m.mess = blk
+    blk.U = pyo.Set(initialize=list(units), ordered=True)
+    blk.T = pyo.Set(initialize=steps, ordered=True)
+    travel = data.travel
+    stations = [int(s) for s in travel.station.values] if travel is not None and units else []
+    blk.S = pyo.Set(initialize=stations, ordered=True)
+    arc_list = arcs(travel, len(steps)) if stations else []
+    blk.arc_list = arc_list
+    blk.A = pyo.Set(initialize=range(len(arc_list)), ordered=True)
+
+    blk.parked = pyo.Var(blk.U, blk.S, blk.T, bounds=(0, 1), doc="1 while the unit is connected at the station")
+    blk.depart = pyo.Var(blk.U, blk.A, within=pyo.Binary, doc="1 if the unit makes this trip")
+    blk.charging = pyo.Var(blk.U, blk.T, within=pyo.Binary)
+    blk.p_ch_mw = pyo.Var(blk.U, blk.S, blk.T, within=pyo.NonNegativeReals)
+    blk.p_dis_mw = pyo.Var(blk.U, blk.S, blk.T, within=pyo.NonNegativeReals)
+    blk.q_mvar = pyo.Var(blk.U, blk.S, blk.T)
+    blk.e_mwh = pyo.Var(
+        blk.U, blk.T,
+        bounds=lambda b, u, t: (units[u]["soc_min"] * units[u]["e_mwh"], units[u]["soc_max"] * units[u]["e_mwh"]),
+    )
+
+    leaving: dict[tuple[int, int], list[int]] = {}
+    arriving: dict[tuple[int, int], list[int]] = {}
+    for a, arc in enumerate(arc_list):
+        leaving.setdefault((arc.origin, arc.depart), []).append(a)
+        arriving.setdefault((arc.dest, arc.arrive), []).append(a)
+
+    def conservation(b, u, s, t):
+        before = (1.0 if s == units[u]["initial_station"] else 0.0) if t == b.T.first() else b.parked[u, s, t - 1]
+        out = sum(b.depart[u, a] for a in leaving.get((s, t), []))
+        into = sum(b.depart[u, a] for a in arriving.get((s, t), []))
+        return b.parked[u, s, t] == before - out + into
+
+    blk.conservation = pyo.Constraint(blk.U, blk.S, blk.T, rule=conservation)
+
+    p_rated = {u: float(units[u]["p_mw"]) for u in units}
+    blk.power_parked = pyo.Constraint(
+        blk.U, blk.S, blk.T,
+        rule=lambda b, u, s, t: b.p_ch_mw[u, s, t] + b.p_dis_mw[u, s, t] <= p_rated[u] * b.parked[u, s, t],
+    )
+    blk.ch_mode = pyo.Constraint(
+        blk.U, blk.T, rule=lambda b, u, t: sum(b.p_ch_mw[u, s, t] for s in b.S) <= p_rated[u] * b.charging[u, t]
+    )
+    blk.dis_mode = pyo.Constraint(
+        blk.U, blk.T, rule=lambda b, u, t: sum(b.p_dis_mw[u, s, t] for s in b.S) <= p_rated[u] * (1 - b.charging[u, t])
+    )
+
+    limits = {int(s): float(v) for s, v in zip(stations, travel.p_max_mw.values if stations else [], strict=True)}
+
+    def hosting(b, s, t):
+        if not np.isfinite(limits[s]):
+            return pyo.Constraint.Skip
+        return sum(b.p_ch_mw[u, s, t] + b.p_dis_mw[u, s, t] for u in b.U) <= limits[s]
+
+    blk.hosting = pyo.Constraint(blk.S, blk.T, rule=hosting)
+
+    tan_phi = {u: math.tan(math.acos(min(1.0, float(units[u]["power_factor"])))) for u in units}
+    s_rated = {u: float(units[u]["s_mva"] if units[u]["s_mva"] is not None else units[u]["p_mw"]) for u in units}
+    blk.q_pf_up = pyo.Constraint(
+        blk.U, blk.S, blk.T, rule=lambda b, u, s, t: b.q_mvar[u, s, t] <= tan_phi[u] * (b.p_ch_mw[u, s, t] + b.p_dis_mw[u, s, t])
+    )
+    blk.q_pf_down = pyo.Constraint(
+        blk.U, blk.S, blk.T, rule=lambda b, u, s, t: -b.q_mvar[u, s, t] <= tan_phi[u] * (b.p_ch_mw[u, s, t] + b.p_dis_mw[u, s, t])
+    )
+    sides = polygon_sides(int(cfg["kva_polygon_sides"]))
+    blk.K = pyo.Set(initialize=range(len(sides)))
+    blk.kva = pyo.Constraint(
+        blk.U, blk.S, blk.T, blk.K,
+        rule=lambda b, u, s, t, k: sides[k][0] * (b.p_dis_mw[u, s, t] - b.p_ch_mw[u, s, t]) + sides[k][1] * b.q_mvar[u, s, t]
+        <= sides[k][2] * s_rated[u] * b.parked[u, s, t],
+    )
+
+    def e_init(u):
+        return units[u]["soc_init"] * units[u]["e_mwh"]
+
+    def balance(b, u, t):
+        previous = e_init(u) if t == b.T.first() else b.e_mwh[u, t - 1]
+        unit = units[u]
+        ch = sum(b.p_ch_mw[u, s, t] for s in b.S)
+        dis = sum(b.p_dis_mw[u, s, t] for s in b.S)
+        return b.e_mwh[u, t] == previous + (unit["eta_ch"] * ch - dis / unit["eta_dis"]) * dt
+
+    blk.energy_balance = pyo.Constraint(blk.U, blk.T, rule=balance)
+
+    def end_state(b, u):
+        last = b.e_mwh[u, b.T.last()]
+        if units[u]["end"] == "cyclic":
+            return last == e_init(u)
+        if units[u]["end"] == "at_least_initial":
+            return last >= e_init(u)
+        return pyo.Constraint.Skip
+
+    blk.end_state = pyo.Constraint(blk.U, rule=end_state)
+
+    # Identical units starting alike are interchangeable: order them by their number of trips.
+    twins = _identical_pairs(cfg["units"]) if cfg["symmetry_breaking"] else []
+    blk.symmetry = pyo.Constraint(
+        range(len(twins)),
+        rule=lambda b, k: sum(b.depart[twins[k][0], a] for a in b.A) >= sum(b.depart[twins[k][1], a] for a in b.A),
+    )
+
+    if cfg["routing"] == "fixed":
+        for u in units:
+            for a in blk.A:
+                blk.depart[u, a].fix(0)
+
+    transfer = cfg["transfer"]
+    blk.trip_cost_usd = {
+        a: float(transfer["cost_per_move_usd"]) + float(transfer["cost_usd_per_km"]) * arc.km
+        + float(transfer["labour_usd_per_h"]) * arc.road_hours
+        for a, arc in enumerate(arc_list)
+    }
+    blk.cost_usd_per_mwh = {u: float(units[u]["cost_usd_per_mwh"]) for u in units}
+    for u in units:
+        for s in stations:
+            for t in steps:
+                p_inj.setdefault((s, t), []).extend([blk.p_dis_mw[u, s, t], -blk.p_ch_mw[u, s, t]])
+                q_inj.setdefault((s, t), []).append(blk.q_mvar[u, s, t])
+    return blk
+
+
+def _identical_pairs(units: list[dict]) -> list[tuple[str, str]]:
+    """Consecutive pairs of units with identical parameters, station and energy."""
+    def key(unit):
+        return tuple(sorted((k, str(v)) for k, v in unit.items() if k != "name"))
+
+    groups: dict[tuple, list[str]] = {}
+    for unit in units:
+        groups.setdefault(key(unit), []).append(unit["name"])
+    return [(g[k], g[k + 1]) for g in groups.values() for k in range(len(g) - 1)]
+
+
+def allow_moves(m: pyo.Block) -> None:
+    """Unfix every trip variable (after solving the fixed-parking baseline)."""
+    for var in m.mess.depart.values():
+        var.unfix()
+
+
+def forbid_moves(m: pyo.Block) -> None:
+    """Fix every trip variable to zero: the units stay at their initial stations."""
+    for var in m.mess.depart.values():
+        var.fix(0)
