@@ -4,19 +4,19 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from feederflex import fleet
+from pathlib import Path
 
-SPEC = {
-    "sampler": "tong2021",
-    "seed": 11,
-    "vehicles_per_bus": 300,
-    "buses": [],
-    "strategy": "random",
-    "max_delay_h": 2.0,
-    "departure_h": 7.0,
-    "distributions": {"mileage_mu": 3.019, "mileage_sigma": 1.123, "arrival_shape": 5.427, "arrival_scale": 18.618},
-    "vehicle": {"battery_kwh": 40.0, "charger_kw": 3.7, "kwh_per_km": 0.15, "range_km": 240.0},
-}
+from feederflex import fleet, study
+
+SCHEMA = study.load_yaml(Path(__file__).resolve().parents[1] / "config" / "schema.yaml")
+
+
+def spec_of(**fields) -> dict:
+    """A validated fleet spec (schema defaults) with ``fields`` overridden."""
+    return study.validate_config({"fleets": {"f": fields}}, SCHEMA)["fleets"]["f"]
+
+
+SPEC = spec_of(seed=11, vehicles_per_bus=300)
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +25,7 @@ def big_fleet(feeder33):
 
 
 def test_same_seed_same_fleet_other_seed_other_fleet(feeder33):
-    small = dict(SPEC, vehicles_per_bus=3)
+    small = spec_of(seed=11, vehicles_per_bus=3)
     a = fleet.sample_fleet(small, feeder33, 24, 60)
     b = fleet.sample_fleet(small, feeder33, 24, 60)
     c = fleet.sample_fleet(dict(small, seed=12), feeder33, 24, 60)
@@ -78,7 +78,7 @@ def test_evening_peak_of_uncontrolled_charging(big_fleet):
 
 def test_delayed_strategy_shifts_charging_later(feeder33):
     random_ = fleet.sample_fleet(SPEC, feeder33, 24, 60)
-    delayed = fleet.sample_fleet(dict(SPEC, strategy="delayed"), feeder33, 24, 60)
+    delayed = fleet.sample_fleet(spec_of(seed=11, vehicles_per_bus=300, strategy="delayed"), feeder33, 24, 60)
     shift = delayed.charge_start_h - delayed.arrival_h
     assert float(shift.min()) >= 0 and float(shift.max()) <= 2.0
     assert float(shift.mean()) == pytest.approx(1.0, abs=0.05)
@@ -89,9 +89,78 @@ def test_delayed_strategy_shifts_charging_later(feeder33):
 
 def test_fleet_at_an_unknown_bus_is_a_clear_error(feeder33):
     with pytest.raises(fleet.FleetError, match=r"fleets.bad.buses: \[40\] are not buses"):
-        fleet.sample_fleet(dict(SPEC, buses=[3, 40]), feeder33, 24, 60, "bad")
+        fleet.sample_fleet(spec_of(buses=[3, 40]), feeder33, 24, 60, "bad")
 
 
 def test_charging_load_wraps_past_midnight():
     load = fleet.charging_load(np.array([23.0]), np.array([25.5]), np.array([4.0]), 1.0, 24)
     assert load[23] == 4.0 and load[0] == 4.0 and load[1] == 2.0 and load[2:23].sum() == 0
+
+
+@pytest.mark.parametrize(("strategy", "tolerance"), [("random", 0.03), ("delayed", 0.045)])
+def test_monte_carlo_mean_matches_the_analytic_expected_load_of_eq_13(feeder33, strategy, tolerance):
+    """20,000 vehicles against 000 eq. 13-15 integrated numerically, at every step, as a fraction
+    of the analytic peak (relative to each step's own value the trough is pure sampling noise).
+    The heavy-tailed mileage (sigma 1.123) makes the sample's total energy itself vary by 1.1 %
+    (one standard deviation) at this size, so 3 % is a two-sigma criterion for eq. 13's random
+    charging; the delayed strategy (not in eq. 13) gets 4.5 %."""
+    spec = spec_of(seed=5, vehicles_per_bus=625, buses=list(range(2, 34)), strategy=strategy)
+    ev = fleet.sample_fleet(spec, feeder33, 24, 15)
+    assert ev.sizes["ev"] == 20000
+    mc = ev.ev_p_mw.sum("bus").values * 1000
+    analytic = fleet.expected_load_tong2021(spec, 20000, 15)
+    assert np.abs(mc - analytic).max() <= tolerance * analytic.max()
+    assert mc.sum() == pytest.approx(analytic.sum(), rel=0.03)
+
+
+def test_feng2024_start_times_follow_the_wrapped_normal(feeder33):
+    spec = spec_of(sampler="feng2024", seed=3, vehicles_per_bus=2000, buses=[20])
+    ev = fleet.sample_fleet(spec, feeder33, 24, 60)
+    km = ev.mileage_km.values
+    assert np.median(np.log(km)) == pytest.approx(3.2, abs=0.05)
+    start = ev.arrival_h.values
+    assert (start >= 0).all() and (start < 24).all()
+    _, pdf = fleet.sampler_densities(spec)
+    for lo, hi in ((0, 4), (14, 18), (18, 22)):
+        grid = np.linspace(lo, hi, 401)
+        assert np.mean((start >= lo) & (start < hi)) == pytest.approx(np.trapezoid(pdf(grid), grid), abs=0.02)
+    assert ev.ev_p_mw.sel(bus=20).sum() > 0 and ev.ev_p_mw.drop_sel(bus=20).sum() == 0
+    assert (ev.departure_h - (ev.charge_start_h + ev.energy_kwh / ev.charger_kw)).min() == pytest.approx(1.0)
+
+
+def test_commute_rejection_sampling_reproduces_the_tables(feeder33):
+    spec = spec_of(sampler="commute", seed=4, vehicles_per_bus=300,
+                   vehicle={"battery_kwh": 40.0, "charger_kw": 3.0, "kwh_per_km": 40 / 240, "range_km": 240.0})
+    ev = fleet.sample_fleet(spec, feeder33, 24, 15)
+    table = dict(map(tuple, spec["distributions"]["commute"]["home_arrival_table"]))
+    values, counts = np.unique(ev.arrival_h.values, return_counts=True)
+    assert set(values) <= set(table)
+    for value, count in zip(values, counts, strict=True):
+        assert count / ev.sizes["ev"] == pytest.approx(table[value], abs=0.012)
+    assert set(np.unique(ev.mileage_km.values)) == {5.0, 20.0, 40.0, 60.0}
+    np.testing.assert_allclose(ev.energy_kwh, ev.mileage_km * 40 / 240)
+    assert (ev.departure_h > 24 + 5).all() and (ev.departure_h < 24 + 10).all()
+
+
+def test_yang2015_duration_is_one_minus_soc_times_full_charge(feeder33):
+    spec = spec_of(sampler="yang2015", seed=8, vehicles_per_bus=100, buses=[10])
+    ev = fleet.sample_fleet(spec, feeder33, 24, 15)
+    soc = 1 - ev.energy_kwh / ev.battery_kwh
+    duration = (ev.energy_kwh / ev.charger_kw).values
+    np.testing.assert_allclose(duration, (1 - soc) * ev.battery_kwh / ev.charger_kw)
+    assert float(soc.mean()) == pytest.approx(0.4, abs=0.03)
+    assert (ev.departure_h >= ev.charge_start_h + duration - 1e-9).all()
+    assert float(ev.arrival_h.mean()) == pytest.approx(8.5, abs=0.3)
+
+
+def test_a_departure_before_arrival_or_a_negative_need_is_a_clear_error():
+    import pandas as pd
+
+    frame = pd.DataFrame({"arrival_h": [8.0, 9.0], "departure_h": [17.0, 7.0], "charge_start_h": [8.0, 9.0],
+                          "energy_kwh": [5.0, 5.0], "charger_kw": [3.0, 3.0]})
+    with pytest.raises(fleet.FleetError, match=r"fleets.x: vehicle 1 departs \(7.00 h\) before it arrives"):
+        fleet.check_vehicles(frame, "fleets.x")
+    frame.loc[1, "departure_h"] = 17.0
+    frame.loc[0, "energy_kwh"] = -1.0
+    with pytest.raises(fleet.FleetError, match="negative energy need"):
+        fleet.check_vehicles(frame, "fleets.x")

@@ -68,6 +68,7 @@ def test_dry_run_of_the_default_study_plans_every_scenario(project):
     assert counts == {
         "prepare_network": 1, "build_profiles": 1, "sample_ev_fleet": 2,
         "solve_scenario": 6, "validate_ac": 6, "summarize": 1, "all": 1,
+        "plot_study": 1, "plot_scenario": 6, "plot_storage": 3, "plot_fleet": 2,
     }
 
 
@@ -121,7 +122,8 @@ def test_changing_one_scenario_reruns_only_it_and_what_depends_on_it(tiny_run, t
     study.write_text(edited)
     proc = snakemake(tiny_run, "-n", "--cores", "2", "--configfile", str(study.relative_to(tiny_run)))
     out = proc.stdout + proc.stderr
-    assert job_counts(out) == {"solve_scenario": 1, "validate_ac": 1, "summarize": 1, "all": 1}
+    assert job_counts(out) == {"solve_scenario": 1, "validate_ac": 1, "summarize": 1, "all": 1,
+                               "plot_scenario": 1, "plot_storage": 1, "plot_study": 1}
     assert re.findall(r"Solving scenario (\S+) of study", out) == ["battery"]
     assert re.findall(r"AC power flow of every step of scenario (\S+)", out) == ["battery"]
 
@@ -149,3 +151,44 @@ def test_bad_study_fails_at_parse_time_naming_file_and_key(project, text, patter
     assert proc.returncode != 0
     assert re.search(pattern, out), out[-3000:]
     assert not (project / "results/bad").exists()
+
+
+def test_figures_of_the_tiny_study_exist_and_the_report_lists_them(tiny_run):
+    figures = sorted((tiny_run / "results/tiny/figures").rglob("*.png"))
+    names = {str(p.relative_to(tiny_run / "results/tiny/figures")) for p in figures}
+    assert names == {
+        "voltage_envelope.png", "bus_voltage.png", "import.png", "kpis.png",
+        "scenarios/plain/voltage_heatmap.png", "scenarios/battery/voltage_heatmap.png",
+        "scenarios/starved/voltage_heatmap.png", "scenarios/battery/storage.png", "fleets/few.png",
+    }
+    for path in figures:
+        assert path.stat().st_size > 5000, f"{path} looks empty"
+    report = tiny_run / "results/tiny/report.html"
+    snakemake(tiny_run, "--configfile", TINY, "--report", str(report.relative_to(tiny_run)))
+    html = report.read_text()
+    for name in names:
+        assert Path(name).name in html, name
+    assert "kpis.csv" in html
+    shot = _screenshot(report)
+    if shot is None:
+        pytest.skip("Chromium is not installed: the report was built and checked, not rendered")
+    from matplotlib.image import imread
+
+    pixels = imread(shot)
+    assert pixels.shape[0] > 100 and pixels[..., :3].std() > 0.02, "the rendered report is blank"
+
+
+def _screenshot(report: Path) -> Path | None:
+    """Render the report in headless Chromium; None when Chromium is not installed."""
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        return None
+    shot = report.with_suffix(".png")
+    profile = report.parent / "chromium-profile"
+    subprocess.run(
+        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
+         "--window-size=1280,900", "--virtual-time-budget=5000", f"--screenshot={shot}", report.as_uri()],
+        capture_output=True, timeout=120, check=False,
+    )
+    return shot if shot.exists() else None

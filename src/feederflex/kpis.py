@@ -27,6 +27,7 @@ KPI_UNITS = {
     "pv_curtailed_mwh": "MWh",
     "pv_curtailed_pct": "%",
     "ev_energy_mwh": "MWh",
+    "ev_unmet_mwh": "MWh",
     "energy_cost_usd": "$",
     "storage_cost_usd": "$",
     "mess_transfer_cost_usd": "$",
@@ -70,6 +71,7 @@ def scenario_kpis(solution: xr.Dataset, ac: xr.Dataset, tolerance_pu: float = 1e
         "pv_curtailed_mwh": curtailed,
         "pv_curtailed_pct": 100 * curtailed / pv_avail if pv_avail > 0 else 0.0,
         "ev_energy_mwh": float(solution.ev_p_mw.sum()) * dt,
+        "ev_unmet_mwh": float(attrs.get("ev_unmet_mwh", 0.0)),
         "energy_cost_usd": float(attrs["objective_energy_cost_usd"]),
         "storage_cost_usd": float(attrs["objective_storage_cost_usd"]),
         "mess_transfer_cost_usd": float(attrs["objective_mess_transfer_cost_usd"]),
@@ -113,6 +115,8 @@ def summarize(solutions: dict[str, xr.Dataset], acs: dict[str, xr.Dataset]) -> t
         )
         parts.append(part.expand_dims(scenario=[name]))
     ds = xr.concat(parts, dim="scenario", join="outer")
+    first = solutions[names[0]].attrs
+    ds.attrs.update({key: first[key] for key in ("step_hours", "v_min_pu", "v_max_pu")})
     for column in table.columns:
         values = table[column].to_numpy()
         ds[f"kpi_{column}"] = ("scenario", values.astype(str) if values.dtype == object else values.astype(float))

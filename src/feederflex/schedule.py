@@ -17,7 +17,7 @@ from pyomo.common.collections import ComponentMap
 import xarray as xr
 
 from feederflex.model import ScenarioData, build_model
-from feederflex.model.mess import allow_moves, forbid_moves
+from feederflex.model.mess import allow_moves, forbid_moves, keep_routes
 from feederflex.model.objectives import CATALOGUE, term_values
 from feederflex.solve import SolveResult, SolveStatus, highs, relative_gap, solve
 
@@ -30,7 +30,9 @@ SOLUTION_UNITS = {
     "p_grid_mw": "MW (import positive)",
     "load_p_mw": "MW",
     "load_q_mvar": "Mvar",
-    "ev_p_mw": "MW",
+    "ev_p_mw": "MW (net EV load: charging - V2G discharging)",
+    "ev_p_dis_mw": "MW (V2G injection)",
+    "ev_uncontrolled_p_mw": "MW (the fleet charging on arrival, for comparison)",
     "pv_avail_mw": "MW",
     "pv_p_mw": "MW",
     "fess_p_ch_mw": "MW",
@@ -134,6 +136,19 @@ def solution_dataset(m: pyo.ConcreteModel | None, data: ScenarioData, result: So
     elif mess_units:
         moves[:] = np.nan
         km[:] = np.nan
+    ev_net, ev_dis = data.ev_p_mw.copy(), np.zeros_like(data.ev_p_mw)
+    if data.ev_controlled:
+        ev_buses = list(m.ev.B)
+        cols = [buses.index(b) for b in ev_buses]
+        ev_net[:] = 0.0
+        ev_net[:, cols] = take("ev", "p_ch_mw", ev_buses, steps) - take("ev", "p_dis_mw", ev_buses, steps)
+        for v in getattr(m.ev, "I", []):
+            bus_col = buses.index(int(data.fleet.ev_bus.values[v]))
+            ev_net[:, bus_col] += take("ev", "p_vehicle_mw", [v], steps)[:, 0] if solved else 0.0
+        ev_dis[:, cols] = take("ev", "p_dis_mw", ev_buses, steps)
+        if not solved:
+            ev_net[:] = np.nan
+            ev_dis[:] = np.nan
     pv_cap = np.array([u["p_mw"] for u in data.settings["pv"]], float)
     ds = xr.Dataset(
         {
@@ -145,7 +160,9 @@ def solution_dataset(m: pyo.ConcreteModel | None, data: ScenarioData, result: So
             "p_grid_mw": ("time", p_grid),
             "load_p_mw": (("time", "bus"), pr.load_p_mw.values),
             "load_q_mvar": (("time", "bus"), pr.load_q_mvar.values),
-            "ev_p_mw": (("time", "bus"), data.ev_p_mw),
+            "ev_p_mw": (("time", "bus"), ev_net),
+            "ev_p_dis_mw": (("time", "bus"), ev_dis),
+            "ev_uncontrolled_p_mw": (("time", "bus"), data.ev_p_mw),
             "pv_avail_mw": (("time", "pv"), pr.pv_avail_pu.values[:, None] * pv_cap[None, :]),
             "pv_p_mw": (("time", "pv"), take("pv", "p_mw", pv_units, steps)),
             "fess_p_ch_mw": (("time", "fess"), take("fess", "p_ch_mw", fess_units, steps)),
@@ -215,29 +232,65 @@ def solve_scenario(
     settings
         The scenario's effective settings (validated).
     fleet
-        The scenario's EV fleet (``ev_p_mw(time, bus)``, charged uncontrolled) or None.
+        The scenario's EV fleet or None; it charges as ``ev_control.mode`` says.
     solver_log
         File for HiGHS's own log.
     travel
         MESS stations and travel times, needed when the scenario has mobile storage.
 
     With mobile storage and ``routing: optimised``, the units are first solved parked at their
-    initial stations (moves forbidden: the "fixed" baseline); that schedule is HiGHS's starting
-    solution for the routing model, and is reported instead if routing finds nothing better.
+    initial stations (moves forbidden: the "fixed" baseline); that schedule starts the routing
+    search (see :func:`_solve_routing`), so the routed result is never worse than not moving.
     """
     ev = None if fleet is None else fleet.ev_p_mw.transpose("time", "bus").values
-    data = ScenarioData(feeder, profiles, settings, ev, travel)
+    data = ScenarioData(feeder, profiles, settings, ev, travel, fleet)
     check_inputs(data)
     if solver_log is not None:  # HiGHS appends: start each job's log afresh
         Path(solver_log).parent.mkdir(parents=True, exist_ok=True)
         Path(solver_log).write_text("")
+    control = settings["ev_control"]
+    individual = np.zeros(fleet.sizes["ev"] if fleet is not None else 0, dtype=bool)
+    rounds = int(control["repair_iterations"])
+    for attempt in range(rounds + 1):
+        ds, m, data, result = _solve_once(feeder, profiles, settings, fleet, ev, travel, individual, solver_log)
+        if not (data.ev_controlled and control["mode"] == "aggregate" and result.status.has_solution):
+            break
+        short = ds.ev_unmet_kwh.values > 0
+        if not short.any() or attempt == rounds:
+            break
+        # the envelope could not deliver these: model their pools (same bus, same leaving step)
+        # one by one; in the last round, every vehicle of the buses concerned (exact there)
+        key = _pool_keys(fleet, float(profiles.attrs["step_hours"]), profiles.sizes["time"])
+        scope = fleet.ev_bus.values if attempt == rounds - 1 else key
+        individual |= np.isin(scope, np.unique(scope[short]))
+        log.info("disaggregation left %d vehicles short (%.4f MWh): %d vehicles now modelled one by one, re-solving",
+                 int(short.sum()), float(ds.ev_unmet_kwh.values[short].sum()) / 1000, int(individual.sum()))
+    ds.attrs["ev_individual_vehicles"] = int(individual.sum())
+    ds.attrs["ev_repair_iterations"] = attempt
+    if result.status in (SolveStatus.INFEASIBLE, SolveStatus.TIME_LIMIT, SolveStatus.ERROR):
+        log.warning("scenario has no solution: %s; %s", result.status.value, "; ".join(result.diagnostics))
+    return ds
+
+
+def _pool_keys(fleet: xr.Dataset, step_hours: float, n_steps: int) -> np.ndarray:
+    """An id per vehicle of its envelope pool: its bus and the step it leaves in."""
+    from feederflex.fleet import step_windows
+
+    _, departure = step_windows(fleet, step_hours)
+    leave = np.rint(departure / step_hours).astype(int) % n_steps
+    return fleet.ev_bus.values.astype(int) * (n_steps + 1) + leave
+
+
+def _solve_once(feeder, profiles, settings, fleet, ev, travel, individual: np.ndarray, solver_log):
+    """Build and solve; in aggregate mode the vehicles in ``individual`` are modelled one by one."""
+    data = ScenarioData(feeder, profiles, settings, ev, travel, fleet, individual)
     started = time.perf_counter()
     m = build_model(data)
     build_seconds = time.perf_counter() - started
     log.info("built model in %.2f s", build_seconds)
     baseline: SolveResult | None = None
     if data.settings["mess"]["units"] and data.settings["mess"]["routing"] == "optimised":
-        result, baseline = _solve_routing(m, settings["solver"], solver_log)
+        result, baseline = _solve_routing(m, settings, solver_log)
     else:
         result = solve(m, settings["solver"], solver_log)
     log.info("HiGHS: %s (%s), objective %.6g, gap %.3g, %.2f s", result.status.value, result.termination,
@@ -247,33 +300,121 @@ def solve_scenario(
     ds.attrs["ev_fleet"] = settings["ev_fleet"] or "none"
     if fleet is not None:
         ds.attrs["seed"] = int(fleet.attrs["seed"])
+    if data.ev_controlled:
+        _add_vehicle_schedules(ds, m, data, result, individual)
     if baseline is not None:
         ds.attrs.update({f"mess_fixed_{key}": value for key, value in baseline.attrs().items()
                          if key in ("status", "objective", "solve_seconds", "mip_gap")})
-    if result.status in (SolveStatus.INFEASIBLE, SolveStatus.TIME_LIMIT, SolveStatus.ERROR):
-        log.warning("scenario has no solution: %s; %s", result.status.value, "; ".join(result.diagnostics))
-    return ds
+    return ds, m, data, result
 
 
-def _solve_routing(m: pyo.ConcreteModel, solver: dict, solver_log) -> tuple[SolveResult, SolveResult]:
-    """Solve the fixed-parking baseline, then the routing model started from it (never worse)."""
+def _solve_routing(m: pyo.ConcreteModel, settings: dict, solver_log) -> tuple[SolveResult, SolveResult]:
+    """Route the mobile units: fixed baseline, unit-by-unit neighbourhood search, full model.
+
+    1. Solve with every unit parked at its initial station (the "fixed" baseline).
+    2. Large-neighbourhood search: free one unit's trips at a time, the others keeping their
+       current routes, and re-solve from the incumbent (``mess.search.unit_time_s`` each), for up
+       to ``mess.search.rounds`` rounds or until a round improves nothing.
+    3. Solve the full routing model from the best schedule within ``solver.time_limit_s``: this
+       may improve it further and gives the proven bound and gap that are reported.
+
+    The result is never worse than the baseline: every solve starts from the incumbent (HiGHS
+    setSolution) and a solve that ends worse is discarded.
+    """
+    solver = settings["solver"]
+    search = settings["mess"]["search"]
     opt = highs()
     forbid_moves(m)
     baseline = solve(m, solver, solver_log, opt=opt)
     log.info("fixed MESS baseline: %s, objective %.6g", baseline.status.value, baseline.objective)
-    allow_moves(m)
     if not baseline.status.has_solution:
+        allow_moves(m)
         return solve(m, solver, solver_log, opt=opt), baseline
-    start = ComponentMap((var, var.value) for var in m.component_data_objects(pyo.Var))
-    result = solve(m, solver, solver_log, opt=opt, start=start)
-    worse = not result.status.has_solution or result.objective > baseline.objective + 1e-6 * max(1.0, abs(baseline.objective))
-    if worse:
-        for var, value in start.items():
-            var.set_value(value, skip_validation=True)
+    best = baseline.objective
+    incumbent = _snapshot(m)
+    units = list(m.mess.U)
+    sub_solver = dict(solver, time_limit_s=float(search["unit_time_s"]))
+    for round_no in range(int(search["rounds"])):
+        improved = False
+        for unit in units:
+            allow_moves(m, unit)
+            trial = solve(m, sub_solver, solver_log, opt=opt, start=incumbent)
+            if trial.status.has_solution and trial.objective < best - 1e-6 * max(1.0, abs(best)):
+                best, incumbent, improved = trial.objective, _snapshot(m), True
+            else:
+                _restore(incumbent)
+            keep_routes(m, unit)
+            log.info("search round %d, %s: %s %.6g (best %.6g)", round_no + 1, unit, trial.status.value, trial.objective, best)
+        if not improved:
+            break
+    allow_moves(m)
+    result = solve(m, solver, solver_log, opt=opt, start=incumbent)
+    if not result.status.has_solution or result.objective > best + 1e-6 * max(1.0, abs(best)):
+        _restore(incumbent)
         result.diagnostics.append(
-            f"routing search ended {result.status.value} without beating the fixed baseline; the fixed schedule is reported"
+            f"the full routing model ended {result.status.value} without beating the search's schedule, which is reported"
         )
-        result.objective = baseline.objective
-        result.mip_gap = relative_gap(baseline.objective, result.bound)
-        result.status = SolveStatus.FEASIBLE
+        result.objective = best
+        result.mip_gap = relative_gap(best, result.bound)
+        result.status = SolveStatus.FEASIBLE if not (result.mip_gap <= float(solver["mip_gap"])) else SolveStatus.OPTIMAL
     return result, baseline
+
+
+def _snapshot(m: pyo.ConcreteModel) -> ComponentMap:
+    return ComponentMap((var, var.value) for var in m.component_data_objects(pyo.Var))
+
+
+def _restore(values: ComponentMap) -> None:
+    for var, value in values.items():
+        if not var.fixed:
+            var.set_value(value, skip_validation=True)
+
+
+def _add_vehicle_schedules(ds: xr.Dataset, m: pyo.ConcreteModel, data: ScenarioData, result: SolveResult,
+                           individual: np.ndarray) -> None:
+    """Per-vehicle delivery of a coordinated schedule: energy delivered and unmet by departure.
+
+    Per-vehicle mode: as chosen. Aggregate mode: vehicles modelled one by one keep their own
+    schedule; the others share their bus's envelope schedule (``disaggregate``)."""
+    from feederflex.fleet import UNMET_TOLERANCE_KWH, disaggregate
+    from feederflex.model.ev import vehicle_schedule
+
+    fleet = data.fleet
+    n_steps = len(data.steps)
+    n_ev = fleet.sizes["ev"]
+    steps = list(data.steps)
+    delivered = np.full(n_ev, np.nan)
+    unmet = np.full(n_ev, np.nan)
+    per_vehicle = np.zeros((n_steps, n_ev))
+    if result.status.has_solution and m.ev.mode == "per_vehicle":
+        per_vehicle = vehicle_schedule(m.ev, n_ev, n_steps) * 1000  # kW
+        delivered = per_vehicle.sum(axis=0) * data.step_hours
+        gap = fleet.energy_kwh.values - delivered
+        unmet = np.where(gap > UNMET_TOLERANCE_KWH, gap, 0.0)
+    elif result.status.has_solution:
+        control = data.settings["ev_control"]
+        eta = float(control["v2g_efficiency"])
+        into_cars = np.zeros_like(ds.ev_p_mw.values)
+        for bus in m.ev.B:
+            into_cars[:, data.buses.index(bus)] = [
+                pyo.value(m.ev.p_ch_mw[bus, t]) - pyo.value(m.ev.p_dis_mw[bus, t]) / eta for t in steps
+            ]
+        pooled = np.flatnonzero(~individual)
+        shares = disaggregate(fleet.isel(ev=pooled), into_cars, data.buses, int(round(data.step_hours * 60)),
+                              control["v2g_soc_min"] if control["v2g"] else None)
+        per_vehicle[:, pooled] = shares.ev_vehicle_p_kw.values
+        delivered[pooled] = shares.ev_delivered_kwh.values
+        unmet[pooled] = shares.ev_unmet_kwh.values
+        for v in m.ev.I:
+            per_vehicle[:, v] = [pyo.value(m.ev.p_vehicle_mw[v, t]) * 1000 for t in steps]
+            delivered[v] = per_vehicle[:, v].sum() * data.step_hours
+            gap = float(fleet.energy_kwh.values[v]) - delivered[v]
+            unmet[v] = gap if gap > UNMET_TOLERANCE_KWH else 0.0
+    ds["ev_delivered_kwh"] = ("ev", delivered)
+    ds["ev_unmet_kwh"] = ("ev", unmet)
+    ds["ev_bus"] = ("ev", fleet.ev_bus.values)
+    ds["ev_energy_need_kwh"] = ("ev", fleet.energy_kwh.values)
+    ds["ev_individual"] = ("ev", individual.astype(int))
+    if n_ev <= 5000:  # per-vehicle profiles of large fleets stay out of the file
+        ds["ev_vehicle_p_kw"] = (("time", "ev"), per_vehicle)
+    ds.attrs["ev_unmet_mwh"] = float(np.sum(unmet)) / 1000

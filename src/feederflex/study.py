@@ -240,6 +240,8 @@ def check_study(config: Mapping, bus_numbers: Iterable[int] | None) -> None:
         bad = sorted(set(fleet["buses"]) - buses)
         if bad:
             raise ConfigError(f"fleets.{name}.buses: {bad} are not buses of the feeder (buses {min(buses)}..{max(buses)})")
+    if config["plots"]["bus"] not in buses:
+        raise ConfigError(f"plots.bus = {config['plots']['bus']} is not a bus of the feeder (buses {min(buses)}..{max(buses)})")
     for k, station in enumerate(config["transport"]["stations"]):
         if station["bus"] not in buses:
             raise ConfigError(
@@ -266,4 +268,12 @@ def load_study(config: dict, schema_path: str | Path, source_files: list[str | P
     buses = bus_numbers(valid["network"]["source"])
     check_study(valid, buses)
     scenarios = expand_scenarios(valid, schema, sources, buses)
+    unknown = sorted(set(valid["plots"]["scenarios"]) - set(scenarios))
+    if unknown:
+        raise ConfigError(f"plots.scenarios: {unknown} are not scenarios of the study (have {list(scenarios)})")
+    from feederflex.kpis import KPI_UNITS
+
+    bad = sorted(set(valid["plots"]["kpis"]) - set(KPI_UNITS))
+    if bad:
+        raise ConfigError(f"plots.kpis: {bad} are not KPI columns; expected some of {sorted(KPI_UNITS)}")
     return valid, scenarios

@@ -104,4 +104,29 @@ def all_targets(wildcards):
     return [
         f"results/{STUDY_NAME}/summary.nc",
         f"results/{STUDY_NAME}/kpis.csv",
+        *figure_targets(),
     ]
+
+
+def storage_scenarios():
+    """Scenarios with fixed or mobile storage (they get a storage figure)."""
+    return [n for n, s in SCENARIOS.items() if s["fess"] or s["mess"]["units"]]
+
+
+def mess_scenarios():
+    """Scenarios with mobile storage (they get itinerary and position figures)."""
+    return [n for n, s in SCENARIOS.items() if s["mess"]["units"]]
+
+
+def used_fleets():
+    return sorted({s["ev_fleet"] for s in SCENARIOS.values() if s["ev_fleet"] is not None})
+
+
+def figure_targets():
+    """Every figure of the study."""
+    figures = [f"results/{STUDY_NAME}/figures/{name}.png" for name in ("voltage_envelope", "bus_voltage", "import", "kpis")]
+    figures += [f"results/{STUDY_NAME}/figures/scenarios/{n}/voltage_heatmap.png" for n in SCENARIOS]
+    figures += [f"results/{STUDY_NAME}/figures/scenarios/{n}/storage.png" for n in storage_scenarios()]
+    figures += [f"results/{STUDY_NAME}/figures/scenarios/{n}/{f}.png" for n in mess_scenarios() for f in ("mess_itinerary", "mess_positions")]
+    figures += [f"results/{STUDY_NAME}/figures/fleets/{f}.png" for f in used_fleets()]
+    return figures

@@ -19,3 +19,140 @@ rule summarize:
         "../../envs/feederflex.yaml"
     script:
         "../scripts/summarize.py"
+
+
+rule plot_study:
+    message:
+        "Drawing the study figures of {wildcards.study}"
+    input:
+        summary=rules.summarize.output.summary,
+        kpis=rules.summarize.output.kpis,
+    params:
+        plots=STUDY["plots"],
+    output:
+        envelope=report(
+            "results/{study}/figures/voltage_envelope.png",
+            caption="../report/voltage_envelope.rst",
+            category="Study",
+            labels={"figure": "voltage envelope"},
+        ),
+        bus_voltage=report(
+            "results/{study}/figures/bus_voltage.png",
+            caption="../report/bus_voltage.rst",
+            category="Study",
+            labels={"figure": "voltage at one bus"},
+        ),
+        imports=report(
+            "results/{study}/figures/import.png",
+            caption="../report/import.rst",
+            category="Study",
+            labels={"figure": "substation import"},
+        ),
+        kpis=report(
+            "results/{study}/figures/kpis.png",
+            caption="../report/kpi_figure.rst",
+            category="Study",
+            labels={"figure": "KPI comparison"},
+        ),
+    log:
+        "logs/{study}/plot_study.log",
+    conda:
+        "../../envs/feederflex.yaml"
+    script:
+        "../scripts/plot_study.py"
+
+
+rule plot_scenario:
+    message:
+        "Drawing the voltage heatmap of scenario {wildcards.scenario}"
+    input:
+        solution=rules.solve_scenario.output.solution,
+        ac=rules.validate_ac.output.ac,
+    output:
+        heatmap=report(
+            "results/{study}/figures/scenarios/{scenario}/voltage_heatmap.png",
+            caption="../report/voltage_heatmap.rst",
+            category="Scenarios",
+            subcategory="{scenario}",
+            labels={"scenario": "{scenario}", "figure": "voltage heatmap"},
+        ),
+    log:
+        "logs/{study}/plot_scenario/{scenario}.log",
+    conda:
+        "../../envs/feederflex.yaml"
+    script:
+        "../scripts/plot_scenario.py"
+
+
+rule plot_storage:
+    message:
+        "Drawing storage power and energy of scenario {wildcards.scenario}"
+    input:
+        solution=rules.solve_scenario.output.solution,
+    output:
+        storage=report(
+            "results/{study}/figures/scenarios/{scenario}/storage.png",
+            caption="../report/storage.rst",
+            category="Scenarios",
+            subcategory="{scenario}",
+            labels={"scenario": "{scenario}", "figure": "storage"},
+        ),
+    log:
+        "logs/{study}/plot_storage/{scenario}.log",
+    conda:
+        "../../envs/feederflex.yaml"
+    script:
+        "../scripts/plot_storage.py"
+
+
+rule plot_mess:
+    message:
+        "Drawing MESS itineraries and positions of scenario {wildcards.scenario}"
+    input:
+        solution=rules.solve_scenario.output.solution,
+        network=rules.prepare_network.output.network,
+    params:
+        step=STUDY["plots"]["mess_step"],
+    output:
+        itinerary=report(
+            "results/{study}/figures/scenarios/{scenario}/mess_itinerary.png",
+            caption="../report/mess_itinerary.rst",
+            category="Scenarios",
+            subcategory="{scenario}",
+            labels={"scenario": "{scenario}", "figure": "MESS itinerary"},
+        ),
+        positions=report(
+            "results/{study}/figures/scenarios/{scenario}/mess_positions.png",
+            caption="../report/mess_positions.rst",
+            category="Scenarios",
+            subcategory="{scenario}",
+            labels={"scenario": "{scenario}", "figure": "MESS positions"},
+        ),
+    log:
+        "logs/{study}/plot_mess/{scenario}.log",
+    conda:
+        "../../envs/feederflex.yaml"
+    script:
+        "../scripts/plot_mess.py"
+
+
+rule plot_fleet:
+    message:
+        "Drawing the sampled EV fleet {wildcards.fleet} against its distributions"
+    input:
+        fleet=rules.sample_ev_fleet.output.fleet,
+    params:
+        fleet=fleet_settings,
+    output:
+        histograms=report(
+            "results/{study}/figures/fleets/{fleet}.png",
+            caption="../report/fleet.rst",
+            category="EV fleets",
+            labels={"fleet": "{fleet}", "figure": "fleet histograms"},
+        ),
+    log:
+        "logs/{study}/plot_fleet/{fleet}.log",
+    conda:
+        "../../envs/feederflex.yaml"
+    script:
+        "../scripts/plot_fleet.py"

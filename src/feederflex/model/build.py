@@ -5,6 +5,7 @@ from __future__ import annotations
 import pyomo.environ as pyo
 
 from feederflex.model.data import ScenarioData
+from feederflex.model.ev import add_ev
 from feederflex.model.mess import add_mess
 from feederflex.model.network import add_network
 from feederflex.model.objectives import add_objectives
@@ -13,13 +14,14 @@ from feederflex.model.storage import add_fess
 
 
 def build_model(data: ScenarioData) -> pyo.ConcreteModel:
-    """Build the scenario model: PV, fixed and mobile storage blocks, then the network that balances them."""
+    """Build the scenario model: PV, fixed and mobile storage, EV blocks, then the network that balances them."""
     m = pyo.ConcreteModel(name="feederflex")
     p_inj: dict = {}
     q_inj: dict = {}
     add_pv(m, data, p_inj, q_inj)
     add_fess(m, data, p_inj, q_inj)
     add_mess(m, data, p_inj, q_inj)
+    add_ev(m, data, p_inj, q_inj)
     add_network(m, data, p_inj, q_inj)
     add_objectives(m, data)
     return m

@@ -25,6 +25,12 @@ class ScenarioData:
         Uncontrolled EV charging per step and bus, MW, shape (time, bus).
     travel
         MESS stations and travel times (``build_travel``), or None without mobile storage.
+    fleet
+        The sampled EV fleet, or None; with coordinated charging (``ev_control.mode`` not
+        ``uncontrolled``) its load is decided by the model instead of ``ev_p_mw``.
+    individual
+        Aggregate mode: mask of the fleet's vehicles modelled one by one (with their own power
+        and energy limits) instead of inside the bus envelope.
     """
 
     feeder: xr.Dataset
@@ -32,10 +38,21 @@ class ScenarioData:
     settings: dict
     ev_p_mw: np.ndarray = field(default=None)  # type: ignore[assignment]
     travel: xr.Dataset | None = None
+    fleet: xr.Dataset | None = None
+    individual: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.ev_p_mw is None:
             self.ev_p_mw = np.zeros((self.profiles.sizes["time"], self.feeder.sizes["bus"]))
+
+    @property
+    def ev_controlled(self) -> bool:
+        return self.fleet is not None and self.settings["ev_control"]["mode"] != "uncontrolled"
+
+    @property
+    def fixed_ev_p_mw(self) -> np.ndarray:
+        """EV load the network sees as fixed demand (zero when the model decides it)."""
+        return np.zeros_like(self.ev_p_mw) if self.ev_controlled else self.ev_p_mw
 
     @property
     def step_hours(self) -> float:

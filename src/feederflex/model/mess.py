@@ -205,10 +205,18 @@ def _identical_pairs(units: list[dict]) -> list[tuple[str, str]]:
     return [(g[k], g[k + 1]) for g in groups.values() for k in range(len(g) - 1)]
 
 
-def allow_moves(m: pyo.Block) -> None:
-    """Unfix every trip variable (after solving the fixed-parking baseline)."""
-    for var in m.mess.depart.values():
-        var.unfix()
+def allow_moves(m: pyo.Block, unit: str | None = None) -> None:
+    """Unfix the trip variables of ``unit`` (every unit when None)."""
+    for (u, _), var in m.mess.depart.items():
+        if unit is None or u == unit:
+            var.unfix()
+
+
+def keep_routes(m: pyo.Block, unit: str) -> None:
+    """Fix ``unit``'s trips to those of the loaded solution (rounded)."""
+    for (u, a), var in m.mess.depart.items():
+        if u == unit:
+            var.fix(round(pyo.value(var)))
 
 
 def forbid_moves(m: pyo.Block) -> None:

@@ -34,7 +34,7 @@ def add_network(m: pyo.Block, data: ScenarioData, p_inj: Mapping, q_inj: Mapping
     branch_into = {child[b]: b for b in branches}
     r = {b: float(fd.r_pu.sel(branch=b)) for b in branches}
     x = {b: float(fd.x_pu.sel(branch=b)) for b in branches}
-    load_p = data.profiles.load_p_mw.values + data.ev_p_mw
+    load_p = data.profiles.load_p_mw.values + data.fixed_ev_p_mw
     load_q = data.profiles.load_q_mvar.values
     bus_pos = {b: k for k, b in enumerate(data.buses)}
     root = data.root

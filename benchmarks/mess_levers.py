@@ -1,0 +1,141 @@
+"""What each formulation lever buys on the MESS routing MILP (issue 3), measured, not asserted.
+
+Runs the tong2021 study's `ev-peak_energy-e50_routing-optimised` scenario (IEEE 33, 6 units,
+8 stations) at 24 hourly and 96 quarter-hour steps with HiGHS under a time limit, once per
+variant, one after the other (the machine has 2 cores: never run this next to other work):
+
+- ``plain``: the straightforward form: separate p_ch <= P parked and p_dis <= P parked, parking
+  declared binary, no starting solution;
+- ``combined``: p_ch + p_dis <= P parked (one row instead of two);
+- ``continuous``: + parking continuous (integral through flow conservation);
+- ``start``: + the fixed-parking schedule as HiGHS's starting solution;
+- ``search``: + unit-by-unit neighbourhood search from that start before the full solve (what
+  feederflex does; its time is in ``baseline_s``/``search_s``, the full solve's in ``highs_s``).
+
+Usage: python benchmarks/mess_levers.py [--time-limit 60] [--steps 24 96]
+Writes benchmarks/results/mess_levers.json and prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import time
+from pathlib import Path
+
+import pyomo.environ as pyo
+from pyomo.common.collections import ComponentMap
+
+from feederflex import feeders, fleet, profiles, study, travel
+from feederflex.model import ScenarioData, build_model
+from feederflex.model.mess import allow_moves, forbid_moves
+from feederflex.solve import highs, solve
+
+ROOT = Path(__file__).resolve().parents[1]
+SCENARIO = "ev-peak_energy-e50_routing-optimised"
+
+
+def load_tong2021(step_minutes: int) -> tuple[dict, dict]:
+    base = study.load_yaml(ROOT / "config/config.yaml")
+    overlay = study.load_yaml(ROOT / "config/studies/tong2021.yaml")
+
+    def deep(a, b):
+        out = dict(a)
+        for k, v in b.items():
+            out[k] = deep(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+        return out
+
+    cfg = deep(base, overlay)
+    cfg["scenarios"] = overlay["scenarios"]
+    cfg["time"]["step_minutes"] = step_minutes
+    valid, scenarios = study.load_study(cfg, ROOT / "config/schema.yaml", [ROOT / "config/config.yaml"])
+    return valid, scenarios[SCENARIO]
+
+
+def build(valid: dict, settings: dict, variant: str) -> pyo.ConcreteModel:
+    hours, step = valid["time"]["hours"], valid["time"]["step_minutes"]
+    feeder = feeders.build_feeder(valid["network"]["source"])
+    prof = profiles.build_profiles(feeder, valid["days"][settings["day"]], hours, step)
+    ev = fleet.sample_fleet(valid["fleets"][settings["ev_fleet"]], feeder, hours, step)
+    trav = travel.build_travel(valid["transport"], [int(b) for b in feeder.bus.values], hours, step)
+    data = ScenarioData(feeder, prof, settings, ev.ev_p_mw.transpose("time", "bus").values, trav)
+    m = build_model(data)
+    mess = m.mess
+    if variant == "plain":
+        mess.power_parked.deactivate()
+        rating = {u["name"]: u["p_mw"] for u in settings["mess"]["units"]}
+        mess.ch_parked = pyo.Constraint(mess.U, mess.S, mess.T, rule=lambda b, u, s, t: b.p_ch_mw[u, s, t] <= rating[u] * b.parked[u, s, t])
+        mess.dis_parked = pyo.Constraint(mess.U, mess.S, mess.T, rule=lambda b, u, s, t: b.p_dis_mw[u, s, t] <= rating[u] * b.parked[u, s, t])
+    if variant in ("plain", "combined"):
+        for var in mess.parked.values():
+            var.domain = pyo.Binary
+    return m
+
+
+def run(valid: dict, settings: dict, variant: str, time_limit: float) -> dict:
+    started = time.perf_counter()
+    m = build(valid, settings, variant)
+    build_s = time.perf_counter() - started
+    solver = dict(settings["solver"], time_limit_s=time_limit, mip_gap=0.005)
+    opt = highs()
+    start = None
+    baseline_s = 0.0
+    if variant == "start":
+        forbid_moves(m)
+        base = solve(m, solver, opt=opt)
+        baseline_s = base.solve_seconds
+        allow_moves(m)
+        start = ComponentMap((v, v.value) for v in m.component_data_objects(pyo.Var))
+    search_s = 0.0
+    if variant == "search":
+        from feederflex.schedule import _solve_routing
+
+        clock = time.perf_counter()
+        result, base = _solve_routing(m, dict(settings, solver=solver), None)
+        baseline_s = base.solve_seconds
+        search_s = time.perf_counter() - clock - baseline_s - result.solve_seconds
+    else:
+        result = solve(m, solver, opt=opt, start=start)
+    return {
+        "variant": variant,
+        "steps": len(m.mess.T),
+        "rows": result.rows,
+        "columns": result.columns,
+        "integers": result.integers,
+        "build_s": round(build_s, 2),
+        "baseline_s": round(baseline_s, 2),
+        "search_s": round(search_s, 1),
+        "highs_s": round(result.solve_seconds, 1),
+        "status": result.status.value,
+        "objective": round(result.objective, 1),
+        "bound": round(result.bound, 1),
+        "gap_pct": round(100 * result.mip_gap, 2),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--time-limit", type=float, default=60.0)
+    parser.add_argument("--steps", type=int, nargs="+", default=[24, 96])
+    parser.add_argument("--variants", nargs="+", default=["plain", "combined", "continuous", "start", "search"])
+    args = parser.parse_args()
+    rows = []
+    for steps in args.steps:
+        valid, settings = load_tong2021(24 * 60 // steps)
+        for variant in args.variants:
+            row = run(valid, copy.deepcopy(settings), variant, args.time_limit)
+            print(json.dumps(row), flush=True)
+            rows.append(row)
+    out = ROOT / "benchmarks/results/mess_levers.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"time_limit_s": args.time_limit, "rows": rows}, indent=1))
+    keys = list(rows[0])
+    print("| " + " | ".join(keys) + " |")
+    print("|" + "---|" * len(keys))
+    for row in rows:
+        print("| " + " | ".join(str(row[k]) for k in keys) + " |")
+
+
+if __name__ == "__main__":
+    main()

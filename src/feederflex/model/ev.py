@@ -1,0 +1,152 @@
+"""Coordinated EV charging: aggregate envelopes per bus (optional V2G) or per-vehicle start times.
+
+``aggregate`` (000 eq. 16-19 as a fleet envelope): per pool (the vehicles of a bus that leave in
+the same step), charging and (with V2G) discharging per step; the cumulative energy delivered to
+the cars, counted from the cut step of the periodic day (``fleet.envelopes``), stays between the
+latest-possible and the earliest-possible trajectories of the pool, and the power within its
+connected chargers. The model's size depends on buses and steps only, never on the number of
+vehicles. Vehicles that the envelope cannot deliver (found by disaggregating the solution) are
+modelled one by one in a re-solve (``ev_control.repair_iterations``).
+
+``per_vehicle`` (003 eq. 18-19): each vehicle charges at constant power for whole consecutive
+steps starting at one chosen step in [arrival, departure - duration] (a binary per feasible start).
+
+``uncontrolled``: the sampled load as a fixed demand (no block variables).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyomo.environ as pyo
+
+from feederflex.fleet import envelopes
+from feederflex.model.data import ScenarioData
+
+
+def add_ev(m: pyo.Block, data: ScenarioData, p_inj: dict, q_inj: dict) -> pyo.Block:
+    """Add ``m.ev`` with ``p_ch_mw[b, t]`` and ``p_dis_mw[b, t]`` per bus (zero-size when uncontrolled)."""
+    control = data.settings["ev_control"]
+    mode = control["mode"] if data.fleet is not None else "uncontrolled"
+    blk = pyo.Block()
+    m.ev = blk
+    blk.mode = mode
+    steps = list(data.steps)
+    blk.T = pyo.Set(initialize=steps, ordered=True)
+    if mode == "uncontrolled":
+        blk.B = pyo.Set(initialize=[], ordered=True)
+        blk.p_ch_mw = pyo.Var(blk.B, blk.T, within=pyo.NonNegativeReals)
+        blk.p_dis_mw = pyo.Var(blk.B, blk.T, within=pyo.NonNegativeReals)
+        return blk
+    dt = data.step_hours
+    hours = len(steps) * dt
+    step_minutes = int(round(dt * 60))
+    if mode == "aggregate":
+        v2g = control["v2g"]
+        individual = data.individual if data.individual is not None else np.zeros(data.fleet.sizes["ev"], dtype=bool)
+        pooled = data.fleet.isel(ev=np.flatnonzero(~individual))
+        env = envelopes(pooled, data.buses, hours, step_minutes, control["v2g_soc_min"] if v2g else None)
+        blk.envelope = env
+        p_max = env.p_max_mw.values
+        order = [int(t) for t in env.order.values]
+        position = {t: k for k, t in enumerate(order)}
+        pool_bus = [int(b) for b in env.pool_bus.values]
+        blk.P = pyo.Set(initialize=range(len(pool_bus)), ordered=True)
+        blk.B = pyo.Set(initialize=sorted(set(pool_bus) | {int(data.fleet.ev_bus.values[v]) for v in np.flatnonzero(individual)}), ordered=True)
+        blk.K = pyo.Set(initialize=range(len(order) + 1), ordered=True)
+        frac = float(control["v2g_power_fraction"]) if v2g else 0.0
+        blk.pool_ch_mw = pyo.Var(blk.P, blk.T, bounds=lambda b, q, t: (0, float(p_max[position[t], q])))
+        blk.pool_dis_mw = pyo.Var(blk.P, blk.T, bounds=lambda b, q, t: (0, frac * float(p_max[position[t], q])))
+        e_min, e_max = env.e_min_mwh.values, env.e_max_mwh.values
+        blk.e_mwh = pyo.Var(blk.P, blk.K, bounds=lambda b, q, k: (float(e_min[k, q]) - 1e-9, float(e_max[k, q]) + 1e-9),
+                            doc="cumulative energy delivered to the pool's cars after k steps from the cut")
+        eta = float(control["v2g_efficiency"])
+        blk.start = pyo.Constraint(blk.P, rule=lambda b, q: b.e_mwh[q, 0] == 0)
+        blk.cumulate = pyo.Constraint(
+            blk.P, range(1, len(order) + 1),
+            rule=lambda b, q, k: b.e_mwh[q, k]
+            == b.e_mwh[q, k - 1] + (b.pool_ch_mw[q, order[k - 1]] - b.pool_dis_mw[q, order[k - 1]] / eta) * dt,
+        )
+        pools_at = {bus: [q for q, pb in enumerate(pool_bus) if pb == bus] for bus in blk.B}
+        blk.p_ch_mw = pyo.Expression(blk.B, blk.T, rule=lambda b, bus, t: sum(b.pool_ch_mw[q, t] for q in pools_at[bus]))
+        blk.p_dis_mw = pyo.Expression(blk.B, blk.T, rule=lambda b, bus, t: sum(b.pool_dis_mw[q, t] for q in pools_at[bus]))
+        if v2g:
+            blk.charging = pyo.Var(blk.B, blk.T, within=pyo.Binary)
+            cap = {(bus, t): sum(float(p_max[position[t], q]) for q in pools_at[bus]) for bus in blk.B for t in steps}
+            blk.ch_mode = pyo.Constraint(blk.B, blk.T, rule=lambda b, bus, t: b.p_ch_mw[bus, t] <= cap[bus, t] * b.charging[bus, t])
+            blk.dis_mode = pyo.Constraint(blk.B, blk.T, rule=lambda b, bus, t: b.p_dis_mw[bus, t] <= frac * cap[bus, t] * (1 - b.charging[bus, t]))
+        _add_individual(blk, data.fleet, np.flatnonzero(individual), dt, len(steps), p_inj)
+    elif mode == "per_vehicle":
+        _add_per_vehicle(blk, data, dt)
+    else:
+        raise ValueError(f"ev_control.mode: unknown mode {mode!r}")
+    for bus in blk.B:
+        for t in steps:
+            p_inj.setdefault((bus, t), []).extend([blk.p_dis_mw[bus, t], -blk.p_ch_mw[bus, t]])
+    return blk
+
+
+def _add_individual(blk: pyo.Block, fleet, vehicles: np.ndarray, dt: float, n_steps: int, p_inj: dict) -> None:
+    """Vehicles modelled one by one next to the envelope: power within the charger while connected
+    (on the periodic day), their whole need by departure."""
+    from feederflex.fleet import charging_load, step_windows
+
+    blk.I = pyo.Set(initialize=[int(v) for v in vehicles], ordered=True)
+    arrival, departure = step_windows(fleet, dt)
+    connected = {int(v): charging_load(arrival[[v]], departure[[v]], np.ones(1), dt, n_steps) for v in vehicles}
+    power = {int(v): float(fleet.charger_kw.values[v]) / 1000 for v in vehicles}
+    blk.p_vehicle_mw = pyo.Var(blk.I, blk.T, bounds=lambda b, v, t: (0, power[v] * connected[v][t]))
+    blk.vehicle_energy = pyo.Constraint(
+        blk.I, rule=lambda b, v: sum(b.p_vehicle_mw[v, t] for t in b.T) * dt == float(fleet.energy_kwh.values[v]) / 1000
+    )
+    for v in blk.I:
+        bus = int(fleet.ev_bus.values[v])
+        for t in blk.T:
+            p_inj.setdefault((bus, t), []).append(-blk.p_vehicle_mw[v, t])
+
+
+def vehicle_options(fleet, dt: float, n_steps: int) -> list[tuple[int, int, int, float, list[int]]]:
+    """Per vehicle: (ev, bus, steps of charging, power MW, feasible start steps) on the periodic day."""
+    out = []
+    for k in range(fleet.sizes["ev"]):
+        energy = float(fleet.energy_kwh.values[k]) / 1000
+        power = float(fleet.charger_kw.values[k]) / 1000
+        if energy <= 0:
+            continue
+        length = max(1, math.ceil(energy / (power * dt) - 1e-9))
+        first = math.ceil(float(fleet.arrival_h.values[k]) / dt - 1e-9)
+        last = math.floor(float(fleet.departure_h.values[k]) / dt + 1e-9) - length
+        starts = list(range(first, last + 1)) or [first]
+        out.append((k, int(fleet.ev_bus.values[k]), length, energy / (length * dt), [s % n_steps for s in starts]))
+    return out
+
+
+def _add_per_vehicle(blk: pyo.Block, data: ScenarioData, dt: float) -> None:
+    n_steps = len(data.steps)
+    options = vehicle_options(data.fleet, dt, n_steps)
+    blk.options = options
+    blk.V = pyo.Set(initialize=range(len(options)))
+    blk.choice = pyo.Var([(v, s) for v, opt in enumerate(options) for s in opt[4]], within=pyo.Binary)
+    blk.one_start = pyo.Constraint(blk.V, rule=lambda b, v: sum(b.choice[v, s] for s in options[v][4]) == 1)
+    buses = sorted({opt[1] for opt in options})
+    blk.B = pyo.Set(initialize=buses, ordered=True)
+    load: dict[tuple[int, int], list] = {}
+    for v, (_, bus, length, power, starts) in enumerate(options):
+        for s in starts:
+            for j in range(length):
+                load.setdefault((bus, (s + j) % n_steps), []).append(power * blk.choice[v, s])
+    blk.p_ch_mw = pyo.Var(blk.B, blk.T, within=pyo.NonNegativeReals)
+    blk.p_dis_mw = pyo.Var(blk.B, blk.T, bounds=(0, 0))
+    blk.load = pyo.Constraint(blk.B, blk.T, rule=lambda b, bus, t: b.p_ch_mw[bus, t] == sum(load.get((bus, t), [])))
+
+
+def vehicle_schedule(blk: pyo.Block, n_vehicles: int, n_steps: int) -> np.ndarray:
+    """Per-vehicle charging power (MW) of a solved per-vehicle block, shape (time, ev)."""
+    out = np.zeros((n_steps, n_vehicles))
+    for v, (ev, _, length, power, starts) in enumerate(blk.options):
+        for s in starts:
+            if pyo.value(blk.choice[v, s]) > 0.5:
+                for j in range(length):
+                    out[(s + j) % n_steps, ev] += power
+    return out
