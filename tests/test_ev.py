@@ -19,10 +19,10 @@ def solve(make_scenario, feeder33, ev, **control):
     return schedule.solve_scenario(feeder33, prof, settings, ev)
 
 
-def test_envelopes_are_the_earliest_and_latest_trajectories_on_step_windows(peak_fleet):
+def test_envelopes_are_the_earliest_and_latest_trajectories_on_charging_windows(peak_fleet):
     env = fleet.envelopes(peak_fleet, list(range(1, 34)), 24, 60)
     assert env.sizes["pool"] == 32 * 24, "one pool per EV bus and leaving step, whatever the fleet"
-    arrival, departure = fleet.step_windows(peak_fleet, 1.0)
+    arrival, departure = fleet.charging_windows(peak_fleet, 1.0)
     assert (departure - arrival >= peak_fleet.energy_kwh / peak_fleet.charger_kw - 1e-9).all()
     power = peak_fleet.charger_kw.values
     energy = peak_fleet.energy_kwh.values
@@ -66,7 +66,7 @@ def test_disaggregation_serves_every_vehicle_of_a_few_hundred(make_scenario, fee
     assert ev.sizes["ev"] == 320
     assert float(ds.ev_unmet_kwh.max()) == 0.0
     per_vehicle = ds.ev_vehicle_p_kw
-    assert float(per_vehicle.max()) <= float(ev.charger_kw.max()) * (1 + 1e-6)
+    assert float(per_vehicle.max()) <= float(ev.charger_kw.max()) * (1 + 1e-5)
     np.testing.assert_allclose(per_vehicle.sum("time"), ev.energy_kwh, atol=1e-3)
     # per-vehicle power sums back to the bus schedule
     for bus in (5, 18):

@@ -192,3 +192,10 @@ def _screenshot(report: Path) -> Path | None:
         capture_output=True, timeout=120, check=False,
     )
     return shot if shot.exists() else None
+
+
+@pytest.mark.parametrize("study", sorted(p.name for p in (ROOT / "config/studies").glob("*.yaml")))
+def test_every_shipped_study_parses_and_plans(project, study):
+    proc = snakemake(project, "-n", "--cores", "2", "--configfile", f"config/studies/{study}")
+    counts = job_counts(proc.stdout + proc.stderr)
+    assert counts["solve_scenario"] >= 2 and counts["validate_ac"] == counts["solve_scenario"]

@@ -319,22 +319,17 @@ def expected_load_tong2021(spec: dict, n_vehicles: int, step_minutes: int, point
     return n_vehicles * power * prob.mean(axis=1)
 
 
-def step_windows(fleet: xr.Dataset, step_hours: float) -> tuple[np.ndarray, np.ndarray]:
-    """Charging windows on whole steps: arrival rounded up, departure rounded down to a step
-    boundary, then extended (by less than a step) where the need would no longer fit at full
-    power. Coordinated charging plans on these windows, so a plan never relies on a part-step."""
-    arrival = np.ceil(fleet.arrival_h.values / step_hours - 1e-9) * step_hours
-    departure = np.floor(fleet.departure_h.values / step_hours + 1e-9) * step_hours
-    needed = np.ceil(fleet.energy_kwh.values / fleet.charger_kw.values / step_hours - 1e-9) * step_hours
-    departure = np.maximum(departure, arrival + needed)
-    return arrival, np.minimum(departure, arrival + 24.0)
+def charging_windows(fleet: xr.Dataset, step_hours: float) -> tuple[np.ndarray, np.ndarray]:
+    """Charging windows [arrival, departure) in hours on the periodic day (at most 24 h long)."""
+    arrival = fleet.arrival_h.values.astype(float)
+    return arrival, np.minimum(fleet.departure_h.values.astype(float), arrival + 24.0)
 
 
 def _rotated_windows(fleet: xr.Dataset, cut_h: float, step_hours: float) -> pd.DataFrame:
-    """Step windows (:func:`step_windows`) in hours after ``cut_h`` on the periodic day; a window
+    """Charging windows (:func:`charging_windows`) in hours after ``cut_h`` on the periodic day; a window
     that crosses the cut is split in two virtual vehicles sharing the energy in proportion to
     their lengths (each part stays feasible at the charger's power)."""
-    arrival_h, departure_h = step_windows(fleet, step_hours)
+    arrival_h, departure_h = charging_windows(fleet, step_hours)
     arrival = np.mod(arrival_h - cut_h, 24.0)
     length = np.minimum(departure_h - arrival_h, 24.0 - 1e-9)
     energy = fleet.energy_kwh.values / 1000.0
@@ -449,7 +444,7 @@ def disaggregate_lp(fleet: xr.Dataset, p_bus_mw: np.ndarray, bus_numbers: list[i
 
     n_steps = p_bus_mw.shape[0]
     step_hours = step_minutes / 60
-    hours = connected_hours(*step_windows(fleet, step_hours), step_hours, n_steps)
+    hours = connected_hours(*charging_windows(fleet, step_hours), step_hours, n_steps)
     energy = fleet.energy_kwh.values / 1000.0
     cap = fleet.charger_kw.values[:, None] / 1000.0 * hours  # MWh per vehicle and step
     schedule = np.zeros((n_steps, fleet.sizes["ev"]))

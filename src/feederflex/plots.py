@@ -152,7 +152,7 @@ def mess_positions(solution: xr.Dataset, feeder: xr.Dataset, step: int) -> Figur
     for k, unit in enumerate(solution.mess.values):
         station = int(solution.mess_station.sel(mess=unit).isel(time=step))
         if station >= 0:
-            ax.scatter(*pos[station], marker="s", s=120, facecolors="none", edgecolors=f"C{k % 10}", lw=2, zorder=4,
+            ax.scatter(*pos[station], marker="s", s=120 + 90 * k, facecolors="none", edgecolors=f"C{k % 10}", lw=2, zorder=4,
                        label=str(unit))
     ax.set(title=f"MESS positions, step {step}", xticks=[], yticks=[])
     if solution.sizes.get("mess", 0):

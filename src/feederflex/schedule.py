@@ -142,10 +142,13 @@ def solution_dataset(m: pyo.ConcreteModel | None, data: ScenarioData, result: So
         cols = [buses.index(b) for b in ev_buses]
         ev_net[:] = 0.0
         ev_net[:, cols] = take("ev", "p_ch_mw", ev_buses, steps) - take("ev", "p_dis_mw", ev_buses, steps)
+        ev_dis[:, cols] = take("ev", "p_dis_mw", ev_buses, steps)
         for v in getattr(m.ev, "I", []):
             bus_col = buses.index(int(data.fleet.ev_bus.values[v]))
-            ev_net[:, bus_col] += take("ev", "p_vehicle_mw", [v], steps)[:, 0] if solved else 0.0
-        ev_dis[:, cols] = take("ev", "p_dis_mw", ev_buses, steps)
+            if solved:
+                dis = take("ev", "p_vehicle_dis_mw", [v], steps)[:, 0]
+                ev_net[:, bus_col] += take("ev", "p_vehicle_mw", [v], steps)[:, 0] - dis
+                ev_dis[:, bus_col] += dis
         if not solved:
             ev_net[:] = np.nan
             ev_dis[:] = np.nan
@@ -274,9 +277,9 @@ def solve_scenario(
 
 def _pool_keys(fleet: xr.Dataset, step_hours: float, n_steps: int) -> np.ndarray:
     """An id per vehicle of its envelope pool: its bus and the step it leaves in."""
-    from feederflex.fleet import step_windows
+    from feederflex.fleet import charging_windows
 
-    _, departure = step_windows(fleet, step_hours)
+    _, departure = charging_windows(fleet, step_hours)
     leave = np.rint(departure / step_hours).astype(int) % n_steps
     return fleet.ev_bus.values.astype(int) * (n_steps + 1) + leave
 
@@ -406,7 +409,8 @@ def _add_vehicle_schedules(ds: xr.Dataset, m: pyo.ConcreteModel, data: ScenarioD
         delivered[pooled] = shares.ev_delivered_kwh.values
         unmet[pooled] = shares.ev_unmet_kwh.values
         for v in m.ev.I:
-            per_vehicle[:, v] = [pyo.value(m.ev.p_vehicle_mw[v, t]) * 1000 for t in steps]
+            per_vehicle[:, v] = [(pyo.value(m.ev.p_vehicle_mw[v, t]) - pyo.value(m.ev.p_vehicle_dis_mw[v, t]) / eta) * 1000
+                                 for t in steps]
             delivered[v] = per_vehicle[:, v].sum() * data.step_hours
             gap = float(fleet.energy_kwh.values[v]) - delivered[v]
             unmet[v] = gap if gap > UNMET_TOLERANCE_KWH else 0.0

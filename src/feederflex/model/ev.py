@@ -76,7 +76,7 @@ def add_ev(m: pyo.Block, data: ScenarioData, p_inj: dict, q_inj: dict) -> pyo.Bl
             cap = {(bus, t): sum(float(p_max[position[t], q]) for q in pools_at[bus]) for bus in blk.B for t in steps}
             blk.ch_mode = pyo.Constraint(blk.B, blk.T, rule=lambda b, bus, t: b.p_ch_mw[bus, t] <= cap[bus, t] * b.charging[bus, t])
             blk.dis_mode = pyo.Constraint(blk.B, blk.T, rule=lambda b, bus, t: b.p_dis_mw[bus, t] <= frac * cap[bus, t] * (1 - b.charging[bus, t]))
-        _add_individual(blk, data.fleet, np.flatnonzero(individual), dt, len(steps), p_inj)
+        _add_individual(blk, data.fleet, np.flatnonzero(individual), dt, len(steps), p_inj, control)
     elif mode == "per_vehicle":
         _add_per_vehicle(blk, data, dt)
     else:
@@ -87,23 +87,41 @@ def add_ev(m: pyo.Block, data: ScenarioData, p_inj: dict, q_inj: dict) -> pyo.Bl
     return blk
 
 
-def _add_individual(blk: pyo.Block, fleet, vehicles: np.ndarray, dt: float, n_steps: int, p_inj: dict) -> None:
+def _add_individual(blk: pyo.Block, fleet, vehicles: np.ndarray, dt: float, n_steps: int, p_inj: dict,
+                    control: dict) -> None:
     """Vehicles modelled one by one next to the envelope: power within the charger while connected
-    (on the periodic day), their whole need by departure."""
-    from feederflex.fleet import charging_load, step_windows
+    (on the periodic day), their whole need by departure; with V2G they may discharge down to the
+    SOC floor, their energy followed step by step from arrival."""
+    from feederflex.fleet import charging_load, charging_windows
 
     blk.I = pyo.Set(initialize=[int(v) for v in vehicles], ordered=True)
-    arrival, departure = step_windows(fleet, dt)
+    arrival, departure = charging_windows(fleet, dt)
     connected = {int(v): charging_load(arrival[[v]], departure[[v]], np.ones(1), dt, n_steps) for v in vehicles}
     power = {int(v): float(fleet.charger_kw.values[v]) / 1000 for v in vehicles}
+    frac = float(control["v2g_power_fraction"]) if control["v2g"] else 0.0
+    eta = float(control["v2g_efficiency"])
     blk.p_vehicle_mw = pyo.Var(blk.I, blk.T, bounds=lambda b, v, t: (0, power[v] * connected[v][t]))
+    blk.p_vehicle_dis_mw = pyo.Var(blk.I, blk.T, bounds=lambda b, v, t: (0, frac * power[v] * connected[v][t]))
+    need = {int(v): float(fleet.energy_kwh.values[v]) / 1000 for v in vehicles}
     blk.vehicle_energy = pyo.Constraint(
-        blk.I, rule=lambda b, v: sum(b.p_vehicle_mw[v, t] for t in b.T) * dt == float(fleet.energy_kwh.values[v]) / 1000
+        blk.I, rule=lambda b, v: sum(b.p_vehicle_mw[v, t] - b.p_vehicle_dis_mw[v, t] / eta for t in b.T) * dt == need[v]
     )
+    if frac > 0:
+        # energy above arrival, step by step from the arrival step: never below the SOC floor
+        first = {int(v): int(np.floor(arrival[v] / dt)) % n_steps for v in vehicles}
+        spare = {int(v): float(fleet.battery_kwh.values[v] - fleet.energy_kwh.values[v]) / 1000
+                 - float(control["v2g_soc_min"]) * float(fleet.battery_kwh.values[v]) / 1000 for v in vehicles}
+        blk.vehicle_floor = pyo.Constraint(
+            [(v, j) for v in blk.I for j in range(1, n_steps + 1)],
+            rule=lambda b, v, j: sum(
+                b.p_vehicle_mw[v, (first[v] + i) % n_steps] - b.p_vehicle_dis_mw[v, (first[v] + i) % n_steps] / eta
+                for i in range(j)
+            ) * dt >= -max(spare[v], 0.0),
+        )
     for v in blk.I:
         bus = int(fleet.ev_bus.values[v])
         for t in blk.T:
-            p_inj.setdefault((bus, t), []).append(-blk.p_vehicle_mw[v, t])
+            p_inj.setdefault((bus, t), []).extend([-blk.p_vehicle_mw[v, t], blk.p_vehicle_dis_mw[v, t]])
 
 
 def vehicle_options(fleet, dt: float, n_steps: int) -> list[tuple[int, int, int, float, list[int]]]:
