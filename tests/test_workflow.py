@@ -196,6 +196,6 @@ def _screenshot(report: Path) -> Path | None:
 
 @pytest.mark.parametrize("study", sorted(p.name for p in (ROOT / "config/studies").glob("*.yaml")))
 def test_every_shipped_study_parses_and_plans(project, study):
-    proc = snakemake(project, "-n", "--cores", "2", "--configfile", f"config/studies/{study}")
+    proc = snakemake(project, "-n", "--forceall", "--cores", "2", "--configfile", f"config/studies/{study}")
     counts = job_counts(proc.stdout + proc.stderr)
     assert counts["solve_scenario"] >= 2 and counts["validate_ac"] == counts["solve_scenario"]
