@@ -75,6 +75,14 @@ def test_defaults_fill_nested_keys(make_config):
         ("fleets: {low: {buses: [99]}}", r"fleets.low.buses: \[99\] are not buses of the feeder"),
         ("{base: {fess: [{name: b, bus: 3, p_mw: 1, e_mwh: 1, soc_init: 0.95}]}, scenarios: {list: {x: {}}}}", r"initial energy outside the SOC window"),
         ("colour: blue", r"study.yaml: \(top level\): Additional properties .*'colour'"),
+        ("transport: {stations: [{bus: 40, x_km: 0, y_km: 0}]}", r"transport.stations\[0\].bus = 40 is not a bus of the feeder"),
+        ("transport: {speed_kmh: 0}", r"study.yaml: transport.speed_kmh: 0 is less than or equal to the minimum of 0"),
+        ("{transport: {stations: [{bus: 3, x_km: 0, y_km: 0}]}, scenarios: {list: {x: {mess: {units: [{name: m, p_mw: 1, e_mwh: 2, initial_station: 3, soc_init: 0.95}]}}}}}",
+         r"mess.units\[0\] \(m\): initial energy outside the SOC window"),
+        ("{transport: {stations: [{bus: 3, x_km: 0, y_km: 0}]}, scenarios: {list: {x: {mess: {units: [{name: m, p_mw: 1, e_mwh: 2, initial_station: 7}]}}}}}",
+         r"initial_station = 7 is not one of transport.stations \[3\]"),
+        ("fleets: {low: {sampler: nissan}}", r"fleets.low.sampler: 'nissan' is not one of"),
+        ("plots: {bus: 99}", r"plots.bus = 99 is not a bus of the feeder"),
     ],
 )
 def test_bad_input_names_the_file_the_key_and_what_was_expected(root, tmp_path, text, pattern):
