@@ -31,12 +31,13 @@ def test_kpis_agree_with_the_solution(two):
     assert row["pv_curtailed_mwh"] == pytest.approx(sol.attrs["objective_pv_curtailed_mwh"], rel=1e-6)
     assert row["peak_import_mw"] == pytest.approx(float(sol.p_grid_mw.max()))
     assert row["v_min_pu"] == pytest.approx(float(sol.v_pu.min()))
-    # violations by the model: the slacks (first-order in v) measure the same pu h
-    assert row["model_violation_pu_h"] == pytest.approx(sol.attrs["objective_voltage_violation_pu_h"], rel=0.02)
+    # violations by the model: the slacks (first-order in v, against the band the AC correction
+    # may have raised) cover at least the violation of the configured band
+    assert row["model_violation_pu_h"] <= sol.attrs["objective_voltage_violation_pu_h"] * 1.02
     assert row["model_violation_bus_steps"] > 0
-    # AC sees more undervoltage than lossless LinDistFlow
-    assert row["ac_violation_pu_h"] > row["model_violation_pu_h"]
-    assert row["v_ac_min_pu"] < row["v_min_pu"]
+    # what AC finds beyond what the model admits is gone after the AC correction
+    assert row["ac_unexpected_violation_bus_steps"] == 0
+    assert row["ac_correction_status"] == "converged"
     assert row["ac_losses_mwh"] == pytest.approx(float(ac.loss_mw.sum()), rel=1e-9)
     assert 0 < row["pv_curtailed_pct"] < 100
 

@@ -20,6 +20,8 @@ AC_UNITS = {
     "v_ac_under_pu": "pu",
     "v_ac_over_pu": "pu",
     "converged": "1 if the power flow converged",
+    "loss_branch_mw": "MW",
+    "loss_branch_mvar": "Mvar",
 }
 
 
@@ -30,7 +32,7 @@ def net_injections(solution: xr.Dataset) -> tuple[np.ndarray, np.ndarray]:
     injected there.
     """
     buses = solution.bus.values
-    p = solution.load_p_mw.values + solution.ev_p_mw.values
+    p = solution.load_p_mw.values + solution.ev_p_mw.values  # losses come from the AC flow itself
     q = solution.load_q_mvar.values.copy()
 
     def add_units(values: xr.DataArray, unit_bus: xr.DataArray, sign: float) -> None:
@@ -51,19 +53,25 @@ def net_injections(solution: xr.Dataset) -> tuple[np.ndarray, np.ndarray]:
     return p, q
 
 
-def ac_check(feeder: xr.Dataset, solution: xr.Dataset, tolerance_pu: float = 1e-4) -> xr.Dataset:
+def ac_check(feeder: xr.Dataset, solution: xr.Dataset, tolerance_pu: float | None = None) -> xr.Dataset:
     """Run the AC power flow of every step of ``solution`` on ``feeder``.
 
-    Returns ``v_ac_pu(time, bus)``, ``v_error_pu`` (LinDistFlow minus AC), ``loss_mw(time)``,
-    ``p_grid_ac_mw(time)``, AC under- and overvoltage beyond the band (pu) and, in ``attrs``, the
-    largest |v_pu - v_ac_pu| and AC violation counts (bus-steps beyond the band by more than
-    ``tolerance_pu``) and pu x h. A solution without a schedule gives NaN and its status.
+    Returns ``v_ac_pu(time, bus)``, ``v_error_pu`` (LinDistFlow minus AC), ``loss_mw(time)`` and
+    per branch, ``p_grid_ac_mw(time)``, AC under- and overvoltage beyond the band (pu) and, in
+    ``attrs``, the largest |v_pu - v_ac_pu|, AC violation counts (bus-steps beyond the band by
+    more than ``tolerance_pu``) and pu x h, and the "unexpected" ones: AC violations where the
+    model's slacks say the band holds. A solution without a schedule gives NaN and its status.
     """
+    if tolerance_pu is None:
+        tolerance_pu = float(solution.attrs.get("ac_tolerance_pu", 1e-4))
     nt, nb = solution.sizes["time"], solution.sizes["bus"]
     v_ac = np.full((nt, nb), np.nan)
     loss = np.full(nt, np.nan)
     p_grid = np.full(nt, np.nan)
     converged = np.zeros(nt, dtype=int)
+    nbr = feeder.sizes["branch"]
+    loss_p = np.full((nt, nbr), np.nan)
+    loss_q = np.full((nt, nbr), np.nan)
     status = solution.attrs.get("solver_status", "unknown")
     has_schedule = status in ("optimal", "feasible")
     if has_schedule:
@@ -82,12 +90,17 @@ def ac_check(feeder: xr.Dataset, solution: xr.Dataset, tolerance_pu: float = 1e-
             converged[t] = 1
             v_ac[t, bus_col] = net.res_bus.vm_pu.values
             loss[t] = float(net.res_line.pl_mw.sum())
+            loss_p[t] = net.res_line.pl_mw.values  # lines were created in branch order
+            loss_q[t] = net.res_line.ql_mvar.values
             p_grid[t] = float(net.res_ext_grid.p_mw.sum())
     v_min, v_max = float(solution.attrs["v_min_pu"]), float(solution.attrs["v_max_pu"])
     under = np.clip(v_min - v_ac, 0, None)
     over = np.clip(v_ac - v_max, 0, None)
     dt = float(solution.attrs["step_hours"])
     error = solution.v_pu.values - v_ac
+    admitted_under = solution.v_under_pu.values > 1e-6
+    admitted_over = solution.v_over_pu.values > 1e-6
+    unexpected = ((under > tolerance_pu) & ~admitted_under) | ((over > tolerance_pu) & ~admitted_over)
     ds = xr.Dataset(
         {
             "v_ac_pu": (("time", "bus"), v_ac),
@@ -97,8 +110,10 @@ def ac_check(feeder: xr.Dataset, solution: xr.Dataset, tolerance_pu: float = 1e-
             "v_ac_under_pu": (("time", "bus"), under),
             "v_ac_over_pu": (("time", "bus"), over),
             "converged": ("time", converged),
+            "loss_branch_mw": (("time", "branch"), loss_p),
+            "loss_branch_mvar": (("time", "branch"), loss_q),
         },
-        coords={"time": solution.time.values, "bus": solution.bus.values},
+        coords={"time": solution.time.values, "bus": solution.bus.values, "branch": feeder.branch.values},
     )
     for name, unit in AC_UNITS.items():
         ds[name].attrs["units"] = unit
@@ -112,6 +127,8 @@ def ac_check(feeder: xr.Dataset, solution: xr.Dataset, tolerance_pu: float = 1e-
             "max_abs_v_error_pu": float(np.nanmax(np.abs(error))) if has_schedule else np.nan,
             "ac_violation_bus_steps": int(((under > tolerance_pu) | (over > tolerance_pu)).sum()),
             "ac_violation_pu_h": float(np.nansum(under + over) * dt),
+            "ac_unexpected_violation_bus_steps": int(unexpected.sum()),
+            "ac_unexpected_violation_pu_h": float(np.nansum(np.where(unexpected, under + over, 0.0)) * dt),
             "loss_mwh": float(np.nansum(loss) * dt) if has_schedule else np.nan,
             "steps_converged": int(converged.sum()),
         }

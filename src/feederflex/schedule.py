@@ -196,6 +196,11 @@ def solution_dataset(m: pyo.ConcreteModel | None, data: ScenarioData, result: So
     for name, unit in SOLUTION_UNITS.items():
         ds[name].attrs["units"] = unit
     fess_init = [u["soc_init"] * u["e_mwh"] for u in data.settings["fess"]]
+    if m is not None:
+        ds["loss_load_p_mw"] = (("time", "bus"), _values(m.net.loss_p_mw, [buses, steps]).T)
+        ds["loss_load_q_mvar"] = (("time", "bus"), _values(m.net.loss_q_mvar, [buses, steps]).T)
+        ds["loss_load_p_mw"].attrs["units"] = "MW (AC losses booked as load at sending buses; 0 without AC correction)"
+        ds["loss_load_q_mvar"].attrs["units"] = "Mvar (AC losses booked as load at sending buses)"
     ds["fess_e_init_mwh"] = ("fess", np.array(fess_init, float))
     ds["fess_e_init_mwh"].attrs["units"] = "MWh (before the first step)"
     mess_init = [u["soc_init"] * u["e_mwh"] for u in data.settings["mess"]["units"]]
@@ -255,9 +260,10 @@ def solve_scenario(
     individual = np.zeros(fleet.sizes["ev"] if fleet is not None else 0, dtype=bool)
     rounds = int(control["repair_iterations"])
     for attempt in range(rounds + 1):
-        ds, m, data, result = _solve_once(feeder, profiles, settings, fleet, ev, travel, individual, solver_log)
+        ds, m, data, result, baseline = _solve_once(feeder, profiles, settings, fleet, ev, travel, individual, solver_log)
         if not (data.ev_controlled and control["mode"] == "aggregate" and result.status.has_solution):
             break
+        _add_vehicle_schedules(ds, m, data, result, individual)
         short = ds.ev_unmet_kwh.values > 0
         if not short.any() or attempt == rounds:
             break
@@ -268,6 +274,15 @@ def solve_scenario(
         individual |= np.isin(scope, np.unique(scope[short]))
         log.info("disaggregation left %d vehicles short (%.4f MWh): %d vehicles now modelled one by one, re-solving",
                  int(short.sum()), float(ds.ev_unmet_kwh.values[short].sum()) / 1000, int(individual.sum()))
+    if settings["ac_correction"]["enabled"] and result.status.has_solution:
+        ds, result = _ac_correct(m, data, result, ds, settings, solver_log)
+    else:
+        ds.attrs["ac_correction_status"] = "disabled" if result.status.has_solution else "no schedule"
+    if data.ev_controlled:
+        _add_vehicle_schedules(ds, m, data, result, individual)
+    if baseline is not None:
+        ds.attrs.update({f"mess_fixed_{key}": value for key, value in baseline.attrs().items()
+                         if key in ("status", "objective", "solve_seconds", "mip_gap")})
     ds.attrs["ev_individual_vehicles"] = int(individual.sum())
     ds.attrs["ev_repair_iterations"] = attempt
     if result.status in (SolveStatus.INFEASIBLE, SolveStatus.TIME_LIMIT, SolveStatus.ERROR):
@@ -303,12 +318,7 @@ def _solve_once(feeder, profiles, settings, fleet, ev, travel, individual: np.nd
     ds.attrs["ev_fleet"] = settings["ev_fleet"] or "none"
     if fleet is not None:
         ds.attrs["seed"] = int(fleet.attrs["seed"])
-    if data.ev_controlled:
-        _add_vehicle_schedules(ds, m, data, result, individual)
-    if baseline is not None:
-        ds.attrs.update({f"mess_fixed_{key}": value for key, value in baseline.attrs().items()
-                         if key in ("status", "objective", "solve_seconds", "mip_gap")})
-    return ds, m, data, result
+    return ds, m, data, result, baseline
 
 
 def _solve_routing(m: pyo.ConcreteModel, settings: dict, solver_log) -> tuple[SolveResult, SolveResult]:
@@ -422,3 +432,100 @@ def _add_vehicle_schedules(ds: xr.Dataset, m: pyo.ConcreteModel, data: ScenarioD
     if n_ev <= 5000:  # per-vehicle profiles of large fleets stay out of the file
         ds["ev_vehicle_p_kw"] = (("time", "ev"), per_vehicle)
     ds.attrs["ev_unmet_mwh"] = float(np.sum(unmet)) / 1000
+
+
+def _ac_correct(m: pyo.ConcreteModel, data: ScenarioData, result: SolveResult, ds: xr.Dataset, settings: dict,
+                solver_log) -> tuple[xr.Dataset, SolveResult]:
+    """Close the gap between LinDistFlow and AC physics by re-solving (issue: AC-secure schedules).
+
+    Each iteration runs the AC power flow of the current schedule, books every branch's AC losses
+    as a load at its sending bus, and moves the voltage band of every bus and step by the
+    observed LinDistFlow-minus-AC error (raised where LinDistFlow is optimistic); then re-solves.
+    Integer decisions (storage modes, MESS trips) are kept from the first solve when
+    ``keep_integers`` is set, so re-solves are linear programs; a pooled EV plan is kept as
+    it was shared out car by car. Stops when the AC schedule has no
+    violation beyond ``tolerance_pu`` that the model's slacks do not admit and the model's
+    substation import is within 1 % of the AC import, or after ``max_iterations`` re-solves
+    (status ``not_converged``, with the remaining violations).
+    """
+    from feederflex.acpf import ac_check
+
+    cfg = settings["ac_correction"]
+    tolerance = float(cfg["tolerance_pu"])
+    net = m.net
+    steps = list(data.steps)
+    buses = data.buses
+    fd = data.feeder
+    parent = fd.from_bus.values.astype(int)
+    v_min, v_max = float(settings["grid"]["v_min_pu"]), float(settings["grid"]["v_max_pu"])
+    if cfg["keep_integers"]:
+        for var in m.component_data_objects(pyo.Var):
+            if var.is_integer() and not var.fixed and var.value is not None:
+                var.fix(round(var.value))
+    # the pooled EV plan was checked car by car: keep it (vehicles modelled one by one stay free)
+    for name in ("pool_ch_mw", "pool_dis_mw"):
+        for var in getattr(m.ev, name, {}).values() if hasattr(m.ev, name) else []:
+            var.fix(var.value)
+    opt = highs()
+    history = []
+    status = "not_converged"
+    for iteration in range(int(cfg["max_iterations"]) + 1):
+        ds.attrs["ac_tolerance_pu"] = tolerance
+        ac = ac_check(data.feeder, ds, tolerance)
+        p_ac = ac.p_grid_ac_mw.values
+        import_gap = np.abs(ds.p_grid_mw.values - p_ac)
+        import_ok = bool((import_gap <= 0.01 * np.abs(p_ac) + 1e-3).all())
+        unexpected = int(ac.attrs["ac_unexpected_violation_bus_steps"])
+        history.append({
+            "iteration": iteration,
+            "objective": float(result.objective),
+            "ac_violation_bus_steps": int(ac.attrs["ac_violation_bus_steps"]),
+            "ac_unexpected_violation_bus_steps": unexpected,
+            "max_abs_v_error_pu": float(ac.attrs["max_abs_v_error_pu"]),
+            "ac_loss_mwh": float(ac.attrs["loss_mwh"]),
+            "max_import_gap_mw": float(np.nanmax(import_gap)),
+        })
+        log.info("AC correction %d: %d unexpected AC violations, largest voltage error %.4f pu, import gap %.4f MW",
+                 iteration, unexpected, ac.attrs["max_abs_v_error_pu"], float(np.nanmax(import_gap)))
+        if unexpected == 0 and import_ok:
+            status = "converged"
+            break
+        if iteration == int(cfg["max_iterations"]) or int(ac.attrs["steps_converged"]) < len(steps):
+            break
+        loss_p = np.zeros((len(steps), len(buses)))
+        loss_q = np.zeros_like(loss_p)
+        for k, bus in enumerate(parent):
+            loss_p[:, buses.index(int(bus))] += ac.loss_branch_mw.values[:, k]
+            loss_q[:, buses.index(int(bus))] += ac.loss_branch_mvar.values[:, k]
+        # the error of the current model (which already books the previous losses) against AC
+        error = ds.v_pu.values - ac.v_ac_pu.values
+        for t in steps:
+            for b in net.BV:
+                col = buses.index(b)
+                net.loss_p_mw[b, t] = float(loss_p[t, col])
+                net.loss_q_mvar[b, t] = float(loss_q[t, col])
+                if np.isfinite(error[t, col]):
+                    net.v_min_pu[b, t] = v_min + max(0.0, float(error[t, col]))
+                    net.v_max_pu[b, t] = v_max + min(0.0, float(error[t, col]))
+            root = data.root
+            net.loss_p_mw[root, t] = float(loss_p[t, buses.index(root)])
+            net.loss_q_mvar[root, t] = float(loss_q[t, buses.index(root)])
+        trial = solve(m, settings["solver"], solver_log, opt=opt)
+        if not trial.status.has_solution:
+            history.append({"iteration": iteration + 1, "status": trial.status.value})
+            status = f"re-solve {trial.status.value}"
+            break
+        result = trial
+        ds = solution_dataset(m, data, result).assign_attrs({k: v for k, v in ds.attrs.items() if not k.startswith(("solver_", "objective_"))})
+    ds.attrs["ac_correction_status"] = status
+    ds.attrs["ac_correction_iterations"] = len(history) - 1
+    ds.attrs["ac_iterations"] = json.dumps(history)
+    ds.attrs["ac_tolerance_pu"] = tolerance
+    if status != "converged":
+        last = history[-1]
+        result.diagnostics.append(
+            f"AC correction {status} after {len(history) - 1} re-solves: "
+            f"{last.get('ac_unexpected_violation_bus_steps', '?')} AC violations the model does not admit remain"
+        )
+        ds.attrs["solver_diagnostics"] = "; ".join(result.diagnostics)
+    return ds, result

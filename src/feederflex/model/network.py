@@ -57,11 +57,15 @@ def add_network(m: pyo.Block, data: ScenarioData, p_inj: Mapping, q_inj: Mapping
     def injection(table, bus, t):
         return sum(table.get((bus, t), []))
 
+    # AC losses booked as loads at the sending bus of each branch (AC correction; zero at first)
+    net.loss_p_mw = pyo.Param(net.B, net.T, initialize=0.0, mutable=True)
+    net.loss_q_mvar = pyo.Param(net.B, net.T, initialize=0.0, mutable=True)
+
     def net_load_p(bus, t):
-        return float(load_p[t, bus_pos[bus]]) - injection(p_inj, bus, t)
+        return float(load_p[t, bus_pos[bus]]) + net.loss_p_mw[bus, t] - injection(p_inj, bus, t)
 
     def net_load_q(bus, t):
-        return float(load_q[t, bus_pos[bus]]) - injection(q_inj, bus, t)
+        return float(load_q[t, bus_pos[bus]]) + net.loss_q_mvar[bus, t] - injection(q_inj, bus, t)
 
     children = {b: [br for br in branches if parent[br] == b] for b in data.buses}
 
@@ -87,12 +91,14 @@ def add_network(m: pyo.Block, data: ScenarioData, p_inj: Mapping, q_inj: Mapping
     net.substation_balance = pyo.Constraint(net.T, rule=substation)
     v_sub = float(grid["substation_v_pu"])
     net.slack_voltage = pyo.Constraint(net.T, rule=lambda blk, t: blk.w[root, t] == v_sub**2)
-    v_min, v_max = float(grid["v_min_pu"]), float(grid["v_max_pu"])
+    # the band per bus and step: tightened by the AC correction where LinDistFlow is optimistic
+    net.v_min_pu = pyo.Param(net.BV, net.T, initialize=float(grid["v_min_pu"]), mutable=True)
+    net.v_max_pu = pyo.Param(net.BV, net.T, initialize=float(grid["v_max_pu"]), mutable=True)
     net.v_lower = pyo.Constraint(
-        net.BV, net.T, rule=lambda blk, b, t: blk.w[b, t] >= v_min**2 - 2 * v_min * blk.s_under[b, t]
+        net.BV, net.T, rule=lambda blk, b, t: blk.w[b, t] >= blk.v_min_pu[b, t] ** 2 - 2 * blk.v_min_pu[b, t] * blk.s_under[b, t]
     )
     net.v_upper = pyo.Constraint(
-        net.BV, net.T, rule=lambda blk, b, t: blk.w[b, t] <= v_max**2 + 2 * v_max * blk.s_over[b, t]
+        net.BV, net.T, rule=lambda blk, b, t: blk.w[b, t] <= blk.v_max_pu[b, t] ** 2 + 2 * blk.v_max_pu[b, t] * blk.s_over[b, t]
     )
     net.branch_into = branch_into
     return net
