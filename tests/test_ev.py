@@ -22,7 +22,7 @@ def solve(make_scenario, feeder33, ev, **control):
 def test_envelopes_are_the_earliest_and_latest_trajectories_on_charging_windows(peak_fleet):
     env = fleet.envelopes(peak_fleet, list(range(1, 34)), 24, 60)
     assert env.sizes["pool"] == 32 * 24, "one pool per EV bus and leaving step, whatever the fleet"
-    arrival, departure = fleet.charging_windows(peak_fleet, 1.0)
+    arrival, departure = fleet.charging_windows(peak_fleet)
     assert (departure - arrival >= peak_fleet.energy_kwh / peak_fleet.charger_kw - 1e-9).all()
     power = peak_fleet.charger_kw.values
     energy = peak_fleet.energy_kwh.values

@@ -319,17 +319,17 @@ def expected_load_tong2021(spec: dict, n_vehicles: int, step_minutes: int, point
     return n_vehicles * power * prob.mean(axis=1)
 
 
-def charging_windows(fleet: xr.Dataset, step_hours: float) -> tuple[np.ndarray, np.ndarray]:
+def charging_windows(fleet: xr.Dataset) -> tuple[np.ndarray, np.ndarray]:
     """Charging windows [arrival, departure) in hours on the periodic day (at most 24 h long)."""
     arrival = fleet.arrival_h.values.astype(float)
     return arrival, np.minimum(fleet.departure_h.values.astype(float), arrival + 24.0)
 
 
-def _rotated_windows(fleet: xr.Dataset, cut_h: float, step_hours: float) -> pd.DataFrame:
+def _rotated_windows(fleet: xr.Dataset, cut_h: float) -> pd.DataFrame:
     """Charging windows (:func:`charging_windows`) in hours after ``cut_h`` on the periodic day; a window
     that crosses the cut is split in two virtual vehicles sharing the energy in proportion to
     their lengths (each part stays feasible at the charger's power)."""
-    arrival_h, departure_h = charging_windows(fleet, step_hours)
+    arrival_h, departure_h = charging_windows(fleet)
     arrival = np.mod(arrival_h - cut_h, 24.0)
     length = np.minimum(departure_h - arrival_h, 24.0 - 1e-9)
     energy = fleet.energy_kwh.values / 1000.0
@@ -375,7 +375,7 @@ def envelopes(fleet: xr.Dataset, bus_numbers: list[int], hours: float, step_minu
     step_hours = step_minutes / 60
     n_steps = int(round(24 / step_hours))
     cut = cut_step(fleet, n_steps)
-    win = _rotated_windows(fleet, cut * step_hours, step_hours)
+    win = _rotated_windows(fleet, cut * step_hours)
     bounds = np.arange(n_steps + 1) * step_hours
     start, end = win.start.values[:, None], win.end.values[:, None]
     e, p = win.e_mwh.values[:, None], win.p_mw.values[:, None]
@@ -444,7 +444,7 @@ def disaggregate_lp(fleet: xr.Dataset, p_bus_mw: np.ndarray, bus_numbers: list[i
 
     n_steps = p_bus_mw.shape[0]
     step_hours = step_minutes / 60
-    hours = connected_hours(*charging_windows(fleet, step_hours), step_hours, n_steps)
+    hours = connected_hours(*charging_windows(fleet), step_hours, n_steps)
     energy = fleet.energy_kwh.values / 1000.0
     cap = fleet.charger_kw.values[:, None] / 1000.0 * hours  # MWh per vehicle and step
     schedule = np.zeros((n_steps, fleet.sizes["ev"]))
@@ -499,7 +499,7 @@ def disaggregate(fleet: xr.Dataset, p_bus_mw: np.ndarray, bus_numbers: list[int]
     n_steps = p_bus_mw.shape[0]
     step_hours = step_minutes / 60
     cut = cut_step(fleet, n_steps)
-    win = _rotated_windows(fleet, cut * step_hours, step_hours)
+    win = _rotated_windows(fleet, cut * step_hours)
     col = {int(b): k for k, b in enumerate(bus_numbers)}
     remaining = win.e_mwh.to_numpy().copy()
     share = win.e_mwh.to_numpy() / np.maximum(fleet.energy_kwh.values[win.ev.values] / 1000.0, 1e-12)

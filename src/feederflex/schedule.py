@@ -294,7 +294,7 @@ def _pool_keys(fleet: xr.Dataset, step_hours: float, n_steps: int) -> np.ndarray
     """An id per vehicle of its envelope pool: its bus and the step it leaves in."""
     from feederflex.fleet import charging_windows
 
-    _, departure = charging_windows(fleet, step_hours)
+    _, departure = charging_windows(fleet)
     leave = np.rint(departure / step_hours).astype(int) % n_steps
     return fleet.ev_bus.values.astype(int) * (n_steps + 1) + leave
 

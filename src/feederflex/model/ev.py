@@ -95,7 +95,7 @@ def _add_individual(blk: pyo.Block, fleet, vehicles: np.ndarray, dt: float, n_st
     from feederflex.fleet import charging_load, charging_windows
 
     blk.I = pyo.Set(initialize=[int(v) for v in vehicles], ordered=True)
-    arrival, departure = charging_windows(fleet, dt)
+    arrival, departure = charging_windows(fleet)
     connected = {int(v): charging_load(arrival[[v]], departure[[v]], np.ones(1), dt, n_steps) for v in vehicles}
     power = {int(v): float(fleet.charger_kw.values[v]) / 1000 for v in vehicles}
     frac = float(control["v2g_power_fraction"]) if control["v2g"] else 0.0
