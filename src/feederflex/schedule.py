@@ -18,7 +18,7 @@ import xarray as xr
 
 from feederflex.model import ScenarioData, build_model
 from feederflex.model.mess import allow_moves, forbid_moves, keep_routes
-from feederflex.model.objectives import CATALOGUE, term_values
+from feederflex.model.objectives import CATALOGUE, pwl_errors, term_values
 from feederflex.solve import SolveResult, SolveStatus, highs, relative_gap, solve
 
 log = logging.getLogger(__name__)
@@ -207,7 +207,7 @@ def solution_dataset(m: pyo.ConcreteModel | None, data: ScenarioData, result: So
     ds["mess_e_init_mwh"] = ("mess", np.array(mess_init, float))
     ds["mess_e_init_mwh"].attrs["units"] = "MWh (before the first step)"
     ds["mess_initial_station"] = ("mess", np.array([u["initial_station"] for u in data.settings["mess"]["units"]], dtype=int))
-    terms = term_values(m) if solved else {name: math.nan for name in CATALOGUE}
+    terms = term_values(m, data) if solved else {name: math.nan for name in CATALOGUE}
     attrs = {
         "step_hours": data.step_hours,
         "root_bus": data.root,
@@ -218,6 +218,8 @@ def solution_dataset(m: pyo.ConcreteModel | None, data: ScenarioData, result: So
         "objective_terms": json.dumps({n: {"unit": t.unit, "sense": t.sense, "description": t.description} for n, t in CATALOGUE.items()}),
     }
     attrs.update({f"objective_{name}": value for name, value in terms.items()})
+    if solved:  # squared terms the solver saw as tangents: how far that was from the exact square
+        attrs.update({f"objective_{name}_pwl_error": value for name, value in pwl_errors(m, data).items()})
     attrs.update({f"solver_{key}": value for key, value in result.attrs().items()})
     ds.attrs.update(attrs)
     return ds

@@ -112,13 +112,19 @@ def validate_config(config: dict, schema: Mapping, sources: list[tuple[str, Any]
     return filled
 
 
-def _merge(base: dict, override: Mapping, path: list[str]) -> dict:
+def _merge(base: dict, override: Mapping, path: list[str], schema: Mapping | None = None) -> dict:
+    """``base`` with ``override`` merged in; a key base does not have is a KeyError unless the
+    schema makes this object a free map (``additionalProperties`` a schema, no ``properties``),
+    such as ``objective.bounds``."""
     out = copy.deepcopy(base)
+    schema = schema or {}
+    free_map = "properties" not in schema and isinstance(schema.get("additionalProperties"), Mapping)
     for key, value in override.items():
-        if key not in out:
+        if key not in out and not free_map:
             raise KeyError(path + [key], sorted(out))
-        if isinstance(value, Mapping) and isinstance(out[key], dict):
-            out[key] = _merge(out[key], value, path + [key])
+        sub = schema.get("properties", {}).get(key, {})
+        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value, path + [key], sub)
         else:
             out[key] = copy.deepcopy(value)
     return out
@@ -174,7 +180,7 @@ def expand_scenarios(config: dict, schema: Mapping, sources: list[tuple[str, Any
     scenarios = {}
     for name, (where, override) in scenario_overrides(config).items():
         try:
-            settings = _merge(config["base"], override, [])
+            settings = _merge(config["base"], override, [], base_schema)
         except KeyError as err:
             path, known = err.args
             raise ConfigError(
@@ -253,6 +259,30 @@ def check_study(config: Mapping, bus_numbers: Iterable[int] | None) -> None:
             raise ConfigError(f"days.{name}.load.bus_shapes: {bad} are not buses of the feeder")
 
 
+def check_multiobjective(config: Mapping, scenarios: Mapping) -> None:
+    """References and choices of the multiobjective section that the schema cannot check."""
+    mo = config["multiobjective"]
+    for kind, items in (("fronts", mo["fronts"]), ("compromises", mo["compromises"])):
+        for name, item in items.items():
+            where = f"multiobjective.{kind}.{name}"
+            if item["scenario"] not in scenarios:
+                raise ConfigError(f"{where}.scenario = {item['scenario']!r} is not a scenario of the study (have {list(scenarios)})")
+            if kind == "fronts":
+                if item["optimise"] == item["sweep"]:
+                    raise ConfigError(f"{where}: optimise and sweep are both {item['sweep']!r}; a front needs two objectives")
+                points = item["points"]
+                if not isinstance(points, int) and len({round(float(p), 4) for p in points}) < 2:
+                    raise ConfigError(f"{where}.points = {points}: a front needs at least two distinct points")
+            elif item["method"] == "fuzzy":
+                if len(set(item["objectives"])) < 2:
+                    raise ConfigError(f"{where}.objectives = {item['objectives']}: the fuzzy compromise needs at least two objectives")
+                if item["reference"] != "payoff" and item["reference"] not in scenarios:
+                    raise ConfigError(f"{where}.reference = {item['reference']!r}: expected payoff or a scenario of the study "
+                                      f"(have {list(scenarios)})")
+            elif not any(w != 0 for w in item["weights"].values()):
+                raise ConfigError(f"{where}.weights = {item['weights']}: a weighted sum needs at least one non-zero weight")
+
+
 def load_study(config: dict, schema_path: str | Path, source_files: list[str | Path]) -> tuple[dict, dict[str, dict]]:
     """Validate a merged study config and expand its scenarios (what the Snakefile calls).
 
@@ -271,6 +301,7 @@ def load_study(config: dict, schema_path: str | Path, source_files: list[str | P
     unknown = sorted(set(valid["plots"]["scenarios"]) - set(scenarios))
     if unknown:
         raise ConfigError(f"plots.scenarios: {unknown} are not scenarios of the study (have {list(scenarios)})")
+    check_multiobjective(valid, scenarios)
     from feederflex.kpis import KPI_UNITS
 
     bad = sorted(set(valid["plots"]["kpis"]) - set(KPI_UNITS))
