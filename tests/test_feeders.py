@@ -66,3 +66,14 @@ def test_json_network_is_accepted_and_equals_the_builtin(tmp_path, feeder33):
 def test_unknown_source_names_the_key():
     with pytest.raises(feeders.FeederError, match="network.source: 'nowhere.json'"):
         feeders.build_feeder("nowhere.json")
+
+
+def test_three_joined_feeders_have_three_times_the_losses_and_the_same_voltages():
+    feeder = feeders.build_feeder("case33bw_x3")
+    assert feeder.sizes["bus"] == 97 and feeder.sizes["branch"] == 96
+    assert feeders.bus_numbers("case33bw_x3") == list(range(1, 98))
+    net = feeders.to_pandapower(feeder)
+    feeders.run_ac(net)
+    assert net.res_line.pl_mw.sum() * 1000 == pytest.approx(3 * 202.68, abs=0.5)
+    vm = net.res_bus.vm_pu.values
+    np.testing.assert_allclose(vm[[17, 49, 81]], 0.91309, atol=1e-4)  # bus 18 of each feeder

@@ -22,8 +22,8 @@ if TYPE_CHECKING:
     import pandapower as pp
 
 S_BASE_MVA = 1.0
-BUILTIN_FEEDERS = ("case33bw",)
-_BUILTIN_BUS_COUNT = {"case33bw": 33}
+BUILTIN_FEEDERS = ("case33bw", "case33bw_x3")
+_BUILTIN_BUS_COUNT = {"case33bw": 33, "case33bw_x3": 97}
 
 
 class FeederError(ValueError):
@@ -35,6 +35,8 @@ def load_pandapower(source: str) -> pp.pandapowerNet:
     import pandapower as pp
     import pandapower.networks as pn
 
+    if source == "case33bw_x3":
+        return case33bw_x3()
     if source in BUILTIN_FEEDERS:
         return getattr(pn, source)()
     path = Path(source)
@@ -44,6 +46,25 @@ def load_pandapower(source: str) -> pp.pandapowerNet:
             f"({', '.join(sorted(BUILTIN_FEEDERS))}) nor an existing pandapower JSON file"
         )
     return pp.from_json(str(path))
+
+
+def case33bw_x3() -> pp.pandapowerNet:
+    """Three IEEE 33-bus feeders joined at one substation bus: 97 buses, 96 branches (the large
+    rung of the benchmarks and issue 3's 97-bus case). Feeder A keeps buses 1-33; bus b (2-33) of
+    feeders B and C becomes b + 32 and b + 64 (bus 18 -> 50 and 82); base case: 3 x 202.7 kW losses."""
+    import pandapower.networks as pn
+    import pandapower.toolbox as tb
+
+    net = pn.case33bw()
+    for _ in range(2):
+        net, lookup = tb.merge_nets(net, pn.case33bw(), validate=False, std_prio_on_net1=True,
+                                    return_net2_reindex_lookup=True)
+        substation = int(lookup["bus"][0])
+        net.ext_grid = net.ext_grid[net.ext_grid.bus != substation]
+        tb.fuse_buses(net, 0, [substation])
+    tb.create_continuous_bus_index(net, start=0)
+    net.name = "case33bw_x3"
+    return net
 
 
 def _check_supported(net: pp.pandapowerNet, source: str) -> None:

@@ -41,6 +41,9 @@ KPI_UNITS = {
     "peak_import_mw": "MW",
     "peak_import_ac_mw": "MW",
     "max_abs_v_error_pu": "pu",
+    "voltage_offset": "1 (001 eq. 20)",
+    "load_variance_mw2": "MW^2 (003 eq. 11)",
+    "power_deviation_mw2": "MW^2 (003 eq. 12)",
 }
 
 
@@ -89,6 +92,7 @@ def scenario_kpis(solution: xr.Dataset, ac: xr.Dataset, tolerance_pu: float = 1e
         "peak_import_mw": float(np.max(solution.p_grid_mw.values)) if solved else nan,
         "peak_import_ac_mw": float(np.nanmax(ac.p_grid_ac_mw.values)) if solved else nan,
         "max_abs_v_error_pu": float(ac.attrs["max_abs_v_error_pu"]) if solved else nan,
+        **{name: float(attrs.get(f"objective_{name}", nan)) for name in ("voltage_offset", "load_variance_mw2", "power_deviation_mw2")},
     }
 
 
