@@ -47,7 +47,7 @@ def scenario(schema, feeder33):
                                           "solver": {"mip_gap": 1e-6}}}, schema)
     settings = study.expand_scenarios(cfg, schema, bus_numbers=range(1, 34))["base"]
     day = profiles.build_profiles(feeder33, cfg["days"]["summer"], 6, 60, "summer")
-    return settings, (lambda s: schedule.solve_scenario(feeder33, day, s))
+    return settings, (lambda s, ac_state=None: schedule.solve_scenario(feeder33, day, s, ac_state=ac_state))
 
 
 def test_squared_terms_are_exact_after_refinement_and_loose_without(scenario):
@@ -86,7 +86,7 @@ def test_payoff_front_and_compromises_on_a_battery_day(scenario):
     settings, solve = scenario
     pen = ["voltage_violation_pu_h"]
     names = ["energy_cost_usd", "load_variance_mw2", "pv_curtailed_mwh"]
-    rows = {n: mo.solve_lexicographic(solve, mo.payoff_settings(settings, n, pen), settings["objective"]["weights"]) for n in names}
+    rows = {n: mo.solve_lexicographic(solve, mo.payoff_settings(settings, n, pen), settings["objective"]["weights"], pen) for n in names}
     payoff = mo.payoff_table(rows)
     for n in names:  # each row is best in its own objective
         col = payoff.value.sel(objective=n).values
@@ -97,7 +97,7 @@ def test_payoff_front_and_compromises_on_a_battery_day(scenario):
     assert only.attrs["objective_energy_cost_usd"] == pytest.approx(float(payoff.best.sel(objective="energy_cost_usd")), rel=1e-5)
     # front: non-dominated, swept objective within its epsilon, optimised objective improving with epsilon
     front = {"scenario": "base", "optimise": "energy_cost_usd", "sweep": "load_variance_mw2", "others": "none"}
-    points = {f: mo.solve_lexicographic(solve, mo.front_point_settings(settings, front, payoff, float(f), pen), {"load_variance_mw2": 1.0})
+    points = {f: mo.solve_lexicographic(solve, mo.front_point_settings(settings, front, payoff, float(f), pen), {"load_variance_mw2": 1.0}, pen)
               for f in mo.fractions(4)}
     ds = mo.front_dataset(points, {f: f"{f}.nc" for f in points}, front, payoff)
     assert not ds.dominated.values.any()

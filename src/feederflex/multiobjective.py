@@ -78,25 +78,29 @@ def payoff_settings(settings: dict, objective: str, penalties: list[str]) -> dic
     return _objective(settings, {objective: 1.0}, penalties, traded=(objective,))
 
 
-def second_stage(first: dict, solution: xr.Dataset, weights: Mapping[str, float]) -> dict:
+def second_stage(first: dict, solution: xr.Dataset, weights: Mapping[str, float], penalties: list[str]) -> dict:
     """Lexicographic second stage: optimise ``weights`` while every term weighted in ``first`` is no
-    worse than it was in ``solution`` (plus the MIP gap and 1e-6 relative), ``first``'s bounds kept."""
+    worse than it was in ``solution`` (plus the MIP gap and 1e-6 relative), ``first``'s bounds kept.
+    ``penalties`` (soft constraints that are not traded here) are not bounded: they keep their weight."""
     out = copy.deepcopy(first)
     gap = max(float(first["solver"]["mip_gap"]), 1e-6)
     bounds = dict(first["objective"]["bounds"])
+    kept = {n: w for n, w in first["objective"]["weights"].items() if n in penalties}
     for name, weight in first["objective"]["weights"].items():
-        if weight == 0:
+        if weight == 0 or name in kept:
             continue
         value = float(solution.attrs[f"objective_{name}"])
         slack = gap * max(1.0, abs(value))
         bounds[name] = value + SIGN[CATALOGUE[name].sense] * slack
-    out["objective"] = dict(first["objective"], weights={n: float(w) for n, w in weights.items() if w != 0},
-                            bounds=bounds, fuzzy={})
+    chosen = kept | {n: float(w) for n, w in weights.items() if w != 0}
+    out["objective"] = dict(first["objective"], weights=chosen, bounds=bounds, fuzzy={})
     return out
 
 
-def solve_lexicographic(solve: Callable[[dict], xr.Dataset], first: dict, weights: Mapping[str, float] | None) -> xr.Dataset:
-    """Solve ``first``; with ``weights``, solve the second stage from it (see :func:`second_stage`).
+def solve_lexicographic(solve: Callable[..., xr.Dataset], first: dict, weights: Mapping[str, float] | None,
+                        penalties: list[str] = ()) -> xr.Dataset:
+    """Solve ``first``; with ``weights``, solve the second stage from it (see :func:`second_stage`),
+    starting from the first stage's booked AC losses and voltage band (``ac_state``).
 
     The returned solution is the second stage's when it has a schedule, else the first's; its
     attributes name the stage reported and the first stage's status and objective values."""
@@ -104,7 +108,7 @@ def solve_lexicographic(solve: Callable[[dict], xr.Dataset], first: dict, weight
     stage = {f"first_stage_{k}": v for k, v in one.attrs.items() if k.startswith("objective_") or k == "solver_status"}
     if weights is None or not np.isfinite(float(one.attrs["solver_objective"])):
         return one.assign_attrs(stage, mo_stage="first")
-    two = solve(second_stage(first, one, weights))
+    two = solve(second_stage(first, one, weights, list(penalties)), ac_state=one)
     ac = str(two.attrs.get("ac_correction_status", "disabled"))
     if not np.isfinite(float(two.attrs["solver_objective"])) or ac not in ("converged", "disabled"):
         # the second stage's bounds come from the first stage's AC-corrected schedule; when its own
@@ -115,15 +119,15 @@ def solve_lexicographic(solve: Callable[[dict], xr.Dataset], first: dict, weight
 
 
 def scenario_solver(network: str, profiles: str, fleet: str | None, travel: str | None,
-                    solver_log: str | None = None) -> Callable[[dict], xr.Dataset]:
-    """A function settings -> solution for one scenario's prepared files (read once)."""
+                    solver_log: str | None = None) -> Callable[..., xr.Dataset]:
+    """A function (settings, ac_state=None) -> solution for one scenario's prepared files (read once)."""
     from feederflex.io import read_dataset
     from feederflex.schedule import solve_scenario
 
     feeder, day = read_dataset(network), read_dataset(profiles)
     ev = read_dataset(fleet) if fleet else None
     trips = read_dataset(travel) if travel else None
-    return lambda settings: solve_scenario(feeder, day, settings, ev, solver_log, trips)
+    return lambda settings, ac_state=None: solve_scenario(feeder, day, settings, ev, solver_log, trips, ac_state)
 
 
 def payoff_table(rows: Mapping[str, xr.Dataset]) -> xr.Dataset:

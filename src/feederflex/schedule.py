@@ -201,6 +201,12 @@ def solution_dataset(m: pyo.ConcreteModel | None, data: ScenarioData, result: So
         ds["loss_load_q_mvar"] = (("time", "bus"), _values(m.net.loss_q_mvar, [buses, steps]).T)
         ds["loss_load_p_mw"].attrs["units"] = "MW (AC losses booked as load at sending buses; 0 without AC correction)"
         ds["loss_load_q_mvar"].attrs["units"] = "Mvar (AC losses booked as load at sending buses)"
+        band = {"v_min_band_pu": m.net.v_min_pu, "v_max_band_pu": m.net.v_max_pu}
+        for name, param in band.items():  # the band the model held (moved by the AC correction)
+            values = np.full((nt, len(buses)), np.nan)
+            values[:, idx] = _values(param, [non_root, steps]).T
+            ds[name] = (("time", "bus"), values)
+            ds[name].attrs["units"] = "pu (voltage band of the last solve; NaN at the substation)"
     ds["fess_e_init_mwh"] = ("fess", np.array(fess_init, float))
     ds["fess_e_init_mwh"].attrs["units"] = "MWh (before the first step)"
     mess_init = [u["soc_init"] * u["e_mwh"] for u in data.settings["mess"]["units"]]
@@ -232,6 +238,7 @@ def solve_scenario(
     fleet: xr.Dataset | None = None,
     solver_log: str | Path | None = None,
     travel: xr.Dataset | None = None,
+    ac_state: xr.Dataset | None = None,
 ) -> xr.Dataset:
     """Build and solve one scenario; return its solution dataset (status in ``attrs``).
 
@@ -247,6 +254,9 @@ def solve_scenario(
         File for HiGHS's own log.
     travel
         MESS stations and travel times, needed when the scenario has mobile storage.
+    ac_state
+        A solution of the same scenario whose booked AC losses and voltage band the model starts
+        from (a lexicographic second stage starts where the first one's AC correction ended).
 
     With mobile storage and ``routing: optimised``, the units are first solved parked at their
     initial stations (moves forbidden: the "fixed" baseline); that schedule starts the routing
@@ -262,7 +272,8 @@ def solve_scenario(
     individual = np.zeros(fleet.sizes["ev"] if fleet is not None else 0, dtype=bool)
     rounds = int(control["repair_iterations"])
     for attempt in range(rounds + 1):
-        ds, m, data, result, baseline = _solve_once(feeder, profiles, settings, fleet, ev, travel, individual, solver_log)
+        ds, m, data, result, baseline = _solve_once(feeder, profiles, settings, fleet, ev, travel, individual, solver_log,
+                                                    ac_state)
         if not (data.ev_controlled and control["mode"] == "aggregate" and result.status.has_solution):
             break
         _add_vehicle_schedules(ds, m, data, result, individual)
@@ -301,11 +312,13 @@ def _pool_keys(fleet: xr.Dataset, step_hours: float, n_steps: int) -> np.ndarray
     return fleet.ev_bus.values.astype(int) * (n_steps + 1) + leave
 
 
-def _solve_once(feeder, profiles, settings, fleet, ev, travel, individual: np.ndarray, solver_log):
+def _solve_once(feeder, profiles, settings, fleet, ev, travel, individual: np.ndarray, solver_log, ac_state=None):
     """Build and solve; in aggregate mode the vehicles in ``individual`` are modelled one by one."""
     data = ScenarioData(feeder, profiles, settings, ev, travel, fleet, individual)
     started = time.perf_counter()
     m = build_model(data)
+    if ac_state is not None and "v_min_band_pu" in ac_state:
+        _set_ac_state(m, data, ac_state)
     build_seconds = time.perf_counter() - started
     log.info("built model in %.2f s", build_seconds)
     baseline: SolveResult | None = None
@@ -321,6 +334,18 @@ def _solve_once(feeder, profiles, settings, fleet, ev, travel, individual: np.nd
     if fleet is not None:
         ds.attrs["seed"] = int(fleet.attrs["seed"])
     return ds, m, data, result, baseline
+
+
+def _set_ac_state(m: pyo.ConcreteModel, data: ScenarioData, state: xr.Dataset) -> None:
+    """Start from another solve's booked AC losses and voltage band (same feeder and steps)."""
+    net = m.net
+    for t in data.steps:
+        for col, bus in enumerate(data.buses):
+            net.loss_p_mw[bus, t] = float(state.loss_load_p_mw.values[t, col])
+            net.loss_q_mvar[bus, t] = float(state.loss_load_q_mvar.values[t, col])
+            if bus != data.root:
+                net.v_min_pu[bus, t] = float(state.v_min_band_pu.values[t, col])
+                net.v_max_pu[bus, t] = float(state.v_max_band_pu.values[t, col])
 
 
 def _solve_routing(m: pyo.ConcreteModel, settings: dict, solver_log) -> tuple[SolveResult, SolveResult]:

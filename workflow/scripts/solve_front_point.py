@@ -12,7 +12,8 @@ def main(inputs: dict, settings: dict, front: dict, fraction: str, penalties: li
     payoff = read_dataset(inputs["payoff"])
     solve = scenario_solver(inputs["network"], inputs["profiles"], inputs.get("fleet"), inputs.get("travel"), solver_log)
     first = front_point_settings(settings, front, payoff, float(fraction), penalties)
-    solution = solve_lexicographic(solve, first, {front["sweep"]: 1.0} if lexicographic else None)
+    untraded = [n for n in penalties if n not in (front["optimise"], front["sweep"])]
+    solution = solve_lexicographic(solve, first, {front["sweep"]: 1.0} if lexicographic else None, untraded)
     write_dataset(solution, output, {"front": name, "fraction": float(fraction), "scenario": front["scenario"], "params": first})
 
 

@@ -11,7 +11,8 @@ def main(inputs: dict, settings: dict, objective: str, penalties: list[str], lex
     configure(python_log)
     solve = scenario_solver(inputs["network"], inputs["profiles"], inputs.get("fleet"), inputs.get("travel"), solver_log)
     first = payoff_settings(settings, objective, penalties)
-    solution = solve_lexicographic(solve, first, settings["objective"]["weights"] if lexicographic else None)
+    untraded = [n for n in penalties if n != objective]
+    solution = solve_lexicographic(solve, first, settings["objective"]["weights"] if lexicographic else None, untraded)
     write_dataset(solution, output, {"scenario": scenario, "payoff_objective": objective, "params": first})
 
 
