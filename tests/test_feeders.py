@@ -66,3 +66,16 @@ def test_json_network_is_accepted_and_equals_the_builtin(tmp_path, feeder33):
 def test_unknown_source_names_the_key():
     with pytest.raises(feeders.FeederError, match="network.source: 'nowhere.json'"):
         feeders.build_feeder("nowhere.json")
+
+
+def test_case69_base_case_reproduced_by_our_ac_check():
+    fd = feeders.build_feeder("case69")
+    assert fd.sizes == {"bus": 69, "branch": 68} and fd.attrs["root_bus"] == 1
+    assert float(fd.p_load_mw.sum()) == pytest.approx(3.8021) and float(fd.q_load_mvar.sum()) == pytest.approx(2.6947)
+    assert float(fd.p_load_mw.sel(bus=61)) == pytest.approx(1.244)  # the paper's numbering: the big load at 61
+    net = feeders.to_pandapower(fd)
+    feeders.run_ac(net)
+    assert net.res_line.pl_mw.sum() * 1000 == pytest.approx(225.0, abs=0.05)
+    assert net.res_bus.vm_pu.min() == pytest.approx(0.9092, abs=5e-5)
+    assert int(net.bus.name[net.res_bus.vm_pu.idxmin()]) == 65
+    assert feeders.bus_numbers("case69") == list(range(1, 70))

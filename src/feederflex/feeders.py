@@ -22,8 +22,9 @@ if TYPE_CHECKING:
     import pandapower as pp
 
 S_BASE_MVA = 1.0
-BUILTIN_FEEDERS = ("case33bw",)
-_BUILTIN_BUS_COUNT = {"case33bw": 33}
+BUILTIN_FEEDERS = ("case33bw", "case69")
+_BUILTIN_BUS_COUNT = {"case33bw": 33, "case69": 69}
+_PACKAGE_TABLES = {"case69": "case69.csv"}  # built-ins shipped as tables in feederflex/data
 
 
 class FeederError(ValueError):
@@ -31,10 +32,12 @@ class FeederError(ValueError):
 
 
 def load_pandapower(source: str) -> pp.pandapowerNet:
-    """Return a pandapower net: a built-in name (``case33bw``) or the path of a pandapower JSON."""
+    """Return a pandapower net: a built-in name (``case33bw``, ``case69``) or the path of a pandapower JSON."""
     import pandapower as pp
     import pandapower.networks as pn
 
+    if source in _PACKAGE_TABLES:
+        return radial_table_net(_PACKAGE_TABLES[source])
     if source in BUILTIN_FEEDERS:
         return getattr(pn, source)()
     path = Path(source)
@@ -44,6 +47,35 @@ def load_pandapower(source: str) -> pp.pandapowerNet:
             f"({', '.join(sorted(BUILTIN_FEEDERS))}) nor an existing pandapower JSON file"
         )
     return pp.from_json(str(path))
+
+
+def radial_table_net(name: str, vn_kv: float = 12.66) -> pp.pandapowerNet:
+    """A pandapower net from a branch table shipped in ``feederflex/data`` (its header cites the source).
+
+    One row per branch: ``from_bus, to_bus`` (1-based, bus 1 = substation), ``r_ohm, x_ohm`` and the
+    load at ``to_bus`` in kW and kvar. pandapower bus ``k`` is bus ``k + 1`` of the table, so the
+    numbering of the source paper holds.
+    """
+    from importlib.resources import files
+
+    import pandas as pd
+    import pandapower as pp
+
+    with files("feederflex").joinpath("data", name).open() as handle:
+        table = pd.read_csv(handle, comment="#")
+    n_bus = len(table) + 1
+    net = pp.create_empty_network(name=name.removesuffix(".csv"), sn_mva=S_BASE_MVA)
+    for bus in range(1, n_bus + 1):
+        pp.create_bus(net, vn_kv=vn_kv, name=str(bus), index=bus - 1)
+    for row in table.itertuples(index=False):
+        pp.create_line_from_parameters(
+            net, int(row.from_bus) - 1, int(row.to_bus) - 1, length_km=1.0, r_ohm_per_km=float(row.r_ohm),
+            x_ohm_per_km=float(row.x_ohm), c_nf_per_km=0.0, max_i_ka=99999.0,
+        )
+        if row.p_load_kw or row.q_load_kvar:
+            pp.create_load(net, int(row.to_bus) - 1, p_mw=row.p_load_kw / 1000, q_mvar=row.q_load_kvar / 1000)
+    pp.create_ext_grid(net, 0, vm_pu=1.0)
+    return net
 
 
 def _check_supported(net: pp.pandapowerNet, source: str) -> None:
