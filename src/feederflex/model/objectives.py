@@ -30,6 +30,12 @@ CATALOGUE: dict[str, Term] = {
         Term("storage_cost_usd", "$", "min", "storage degradation (fixed and mobile): cost per MWh of charge plus discharge throughput (000 eq. 6)"),
         Term("mess_transfer_cost_usd", "$", "min", "MESS trips: cost per move, per km and per hour on the road (000 eq. 7, 002 eq. 33f)"),
         Term("voltage_violation_pu_h", "pu h", "min", "sum over buses and steps of the voltage slacks times the step length"),
+        Term("dr_cost_usd", "$", "min", "demand response compensation: curtailed and shifted MWh at their prices (002 eq. 33c, linear)"),
+        Term("dr_curtailed_mwh", "MWh", "min", "load curtailed by demand response"),
+        Term("inverter_q_cost_usd", "$", "min", "reactive energy of the PV and storage inverters at inverters.q_cost_usd_per_mvarh"),
+        Term("expected_not_served_mwh", "MWh", "min", "expected PV and DR power not served under forecast errors (002 eq. 24, 29), outer approximation; 0 unless risk.enabled"),
+        Term("expected_curtailed_mwh", "MWh", "min", "expected PV and DR curtailment under forecast errors (002 eq. 27, 31); 0 unless risk.enabled"),
+        Term("risk_cost_usd", "$", "min", "reserve cost of expected power not served minus the value of expected curtailment (002 eq. 33d-e); 0 unless risk.enabled"),
     )
 }
 
@@ -65,7 +71,9 @@ def add_objectives(m: pyo.Block, data: ScenarioData) -> pyo.Block:
     blk.voltage_violation_pu_h = pyo.Expression(
         expr=sum(net.s_under[b, t] + net.s_over[b, t] for b in net.BV for t in net.T) * dt
     )
+    _add_resource_terms(m, blk, data)
     weights = data.settings["objective"]["weights"]
+    weights = {**block_weights(data.settings), **weights}
     sign = {"min": 1.0, "max": -1.0}
     m.objective = pyo.Objective(
         expr=sum(
@@ -76,6 +84,30 @@ def add_objectives(m: pyo.Block, data: ScenarioData) -> pyo.Block:
         sense=pyo.minimize,
     )
     return blk
+
+
+def block_weights(settings: dict) -> dict[str, float]:
+    """Weights of the $ terms priced in their own settings blocks (dr, inverters, risk), not in objective.weights."""
+    return {"dr_cost_usd": 1.0, "inverter_q_cost_usd": 1.0, "risk_cost_usd": 1.0 if settings["risk"]["enabled"] else 0.0}
+
+
+def _add_resource_terms(m: pyo.Block, blk: pyo.Block, data: ScenarioData) -> None:
+    """Demand response, inverter reactive power and forecast-risk terms (002 eq. 33c-e)."""
+    dt = data.step_hours
+    dr, risk = m.dr, m.risk
+    blk.dr_cost_usd = pyo.Expression(
+        expr=sum(dr.price[u][0] * dr.p_curtail_mw[u, t] + dr.price[u][1] * dr.p_down_mw[u, t] for u in dr.U for t in dr.T) * dt
+    )
+    blk.dr_curtailed_mwh = pyo.Expression(expr=sum(dr.p_curtail_mw[u, t] for u in dr.U for t in dr.T) * dt)
+    q_abs = [v for part in (m.pv, m.fess, m.mess) if hasattr(part, "q_abs") for v in part.q_abs.values()]
+    blk.inverter_q_cost_usd = pyo.Expression(
+        expr=float(data.settings["inverters"]["q_cost_usd_per_mvarh"]) * sum(q_abs) * dt
+    )
+    blk.expected_not_served_mwh = pyo.Expression(expr=sum(risk.epns[k] for k in risk.K) * dt)
+    blk.expected_curtailed_mwh = pyo.Expression(expr=sum(risk.epc[k] for k in risk.K) * dt)
+    blk.risk_cost_usd = pyo.Expression(
+        expr=(risk.reserve_price * sum(risk.epns[k] for k in risk.K) - risk.curtailment_price * sum(risk.epc[k] for k in risk.K)) * dt
+    )
 
 
 def term_values(m: pyo.Block) -> dict[str, float]:
