@@ -164,7 +164,8 @@ def _deep_update(target: dict, override: Mapping) -> dict:
 
 
 def expand_scenarios(config: dict, schema: Mapping, sources: list[tuple[str, Any]] | None = None,
-                     bus_numbers: Iterable[int] | None = None) -> dict[str, dict]:
+                     bus_numbers: Iterable[int] | None = None,
+                     loaded_buses: Iterable[int] | None = None) -> dict[str, dict]:
     """Effective, validated settings of every scenario of a validated study config.
 
     Raises
@@ -192,12 +193,13 @@ def expand_scenarios(config: dict, schema: Mapping, sources: list[tuple[str, Any
             _first_error(settings, base_schema, file, [], [])
         except ConfigError as err:
             raise ConfigError(f"{file}: {where} (scenario {name!r}): {str(err).split(': ', 1)[1]}") from None
-        _check_references(settings, config, f"{file}: {where} (scenario {name!r})", bus_numbers)
+        _check_references(settings, config, f"{file}: {where} (scenario {name!r})", bus_numbers, loaded_buses)
         scenarios[name] = settings
     return scenarios
 
 
-def _check_references(settings: dict, config: Mapping, where: str, bus_numbers: Iterable[int] | None) -> None:
+def _check_references(settings: dict, config: Mapping, where: str, bus_numbers: Iterable[int] | None,
+                      loaded_buses: Iterable[int] | None = None) -> None:
     if settings["day"] not in config["days"]:
         raise ConfigError(f"{where}: day {settings['day']!r} is not defined in days (have {sorted(config['days'])})")
     fleet = settings["ev_fleet"]
@@ -207,7 +209,7 @@ def _check_references(settings: dict, config: Mapping, where: str, bus_numbers: 
     grid = settings["grid"]
     if grid["v_min_pu"] >= grid["v_max_pu"]:
         raise ConfigError(f"{where}: grid.v_min_pu {grid['v_min_pu']} must be below grid.v_max_pu {grid['v_max_pu']}")
-    for kind in ("pv", "fess"):
+    for kind in ("pv", "fess", "dr"):
         names = [unit["name"] for unit in settings[kind]]
         if len(set(names)) != len(names):
             raise ConfigError(f"{where}: {kind} unit names must be unique, got {names}")
@@ -217,6 +219,21 @@ def _check_references(settings: dict, config: Mapping, where: str, bus_numbers: 
                     f"{where}: {kind}[{k}] ({unit['name']}).bus = {unit['bus']} is not a bus of the feeder "
                     f"(buses {min(buses)}..{max(buses)})"
                 )
+    loaded = set(loaded_buses) if loaded_buses is not None else None
+    for k, unit in enumerate(settings["dr"]):
+        if loaded is not None and unit["bus"] not in loaded:
+            raise ConfigError(
+                f"{where}: dr[{k}] ({unit['name']}).bus = {unit['bus']} has no load in the feeder, so demand response "
+                f"has nothing to curtail or shift (buses with load: {sorted(loaded)[:12]}...)"
+            )
+    risk = settings["risk"]
+    if None not in (risk["reserve_price_usd_per_mwh"], risk["curtailment_price_usd_per_mwh"]) and (
+        risk["reserve_price_usd_per_mwh"] < risk["curtailment_price_usd_per_mwh"]
+    ):
+        raise ConfigError(
+            f"{where}: risk.reserve_price_usd_per_mwh {risk['reserve_price_usd_per_mwh']} must be at least "
+            f"risk.curtailment_price_usd_per_mwh {risk['curtailment_price_usd_per_mwh']} (else the risk cost is unbounded)"
+        )
     mess_units = settings["mess"]["units"]
     names = [unit["name"] for unit in mess_units]
     if len(set(names)) != len(names):
@@ -298,6 +315,10 @@ def load_study(config: dict, schema_path: str | Path, source_files: list[str | P
     buses = bus_numbers(valid["network"]["source"])
     check_study(valid, buses)
     scenarios = expand_scenarios(valid, schema, sources, buses)
+    if any(settings["dr"] for settings in scenarios.values()):  # needs the feeder's loads: build it only then
+        from feederflex.feeders import loaded_buses
+
+        scenarios = expand_scenarios(valid, schema, sources, buses, loaded_buses(valid["network"]["source"]))
     unknown = sorted(set(valid["plots"]["scenarios"]) - set(scenarios))
     if unknown:
         raise ConfigError(f"plots.scenarios: {unknown} are not scenarios of the study (have {list(scenarios)})")

@@ -51,6 +51,12 @@ CATALOGUE: dict[str, Term] = {
         Term("load_variance_mw2", "MW^2", "min", "003 eq. 11: variance over the day of the substation's net load", True),
         Term("power_deviation_mw2", "MW^2", "min", "003 eq. 12: sum of squared step-to-step changes of the substation's net load", True),
         Term("peak_import_mw", "MW", "min", "largest import at the substation", True),
+        Term("dr_cost_usd", "$", "min", "demand response compensation: curtailed and shifted MWh at their prices (002 eq. 33c, linear)"),
+        Term("dr_curtailed_mwh", "MWh", "min", "load curtailed by demand response"),
+        Term("inverter_q_cost_usd", "$", "min", "reactive energy of the PV and storage inverters at inverters.q_cost_usd_per_mvarh"),
+        Term("expected_not_served_mwh", "MWh", "min", "expected PV and DR power not served under forecast errors (002 eq. 24, 29), outer approximation; 0 unless risk.enabled"),
+        Term("expected_curtailed_mwh", "MWh", "min", "expected PV and DR curtailment under forecast errors (002 eq. 27, 31); 0 unless risk.enabled"),
+        Term("risk_cost_usd", "$", "min", "reserve cost of expected power not served minus the value of expected curtailment (002 eq. 33d-e); 0 unless risk.enabled"),
     )
 }
 SIGN = {"min": 1.0, "max": -1.0}
@@ -123,6 +129,9 @@ def add_objectives(m: pyo.Block, data: ScenarioData) -> pyo.Block:
     blk.voltage_violation_pu_h = pyo.Expression(
         expr=sum(net.s_under[b, t] + net.s_over[b, t] for b in net.BV for t in net.T) * dt
     )
+    _add_resource_terms(m, blk, data)
+    # the $ terms priced in their own settings blocks (dr, inverters, risk) count unless weighted here
+    weights = {**block_weights(data.settings), **cfg["weights"]}
     used = used_terms(cfg)
     n_tangents = int(cfg["quadratic"]["tangents"])
     p_net = {t: net.p_import[t] - net.p_export[t] for t in steps}
@@ -155,7 +164,7 @@ def add_objectives(m: pyo.Block, data: ScenarioData) -> pyo.Block:
         return SIGN[CATALOGUE[name].sense] * getattr(blk, name)
 
     scales = cfg.get("scales", {})
-    expr = sum(float(w) * signed(name) / float(scales.get(name, 1.0)) for name, w in cfg["weights"].items() if w != 0)
+    expr = sum(float(w) * signed(name) / float(scales.get(name, 1.0)) for name, w in weights.items() if w != 0)
     blk.bounds = pyo.Constraint(
         list(cfg.get("bounds", {})),
         rule=lambda b, name: signed(name) <= SIGN[CATALOGUE[name].sense] * float(cfg["bounds"][name]),
@@ -174,6 +183,30 @@ def add_objectives(m: pyo.Block, data: ScenarioData) -> pyo.Block:
     m.objective = pyo.Objective(expr=expr, sense=pyo.minimize)
     blk._refine = (float(cfg["quadratic"]["tolerance"]), int(cfg["quadratic"]["refine_rounds"]))
     return blk
+
+
+def block_weights(settings: dict) -> dict[str, float]:
+    """Weights of the $ terms priced in their own settings blocks (dr, inverters, risk), not in objective.weights."""
+    return {"dr_cost_usd": 1.0, "inverter_q_cost_usd": 1.0, "risk_cost_usd": 1.0 if settings["risk"]["enabled"] else 0.0}
+
+
+def _add_resource_terms(m: pyo.Block, blk: pyo.Block, data: ScenarioData) -> None:
+    """Demand response, inverter reactive power and forecast-risk terms (002 eq. 33c-e)."""
+    dt = data.step_hours
+    dr, risk = m.dr, m.risk
+    blk.dr_cost_usd = pyo.Expression(
+        expr=sum(dr.price[u][0] * dr.p_curtail_mw[u, t] + dr.price[u][1] * dr.p_down_mw[u, t] for u in dr.U for t in dr.T) * dt
+    )
+    blk.dr_curtailed_mwh = pyo.Expression(expr=sum(dr.p_curtail_mw[u, t] for u in dr.U for t in dr.T) * dt)
+    q_abs = [v for part in (m.pv, m.fess, m.mess) if hasattr(part, "q_abs") for v in part.q_abs.values()]
+    blk.inverter_q_cost_usd = pyo.Expression(
+        expr=float(data.settings["inverters"]["q_cost_usd_per_mvarh"]) * sum(q_abs) * dt
+    )
+    blk.expected_not_served_mwh = pyo.Expression(expr=sum(risk.epns[k] for k in risk.K) * dt)
+    blk.expected_curtailed_mwh = pyo.Expression(expr=sum(risk.epc[k] for k in risk.K) * dt)
+    blk.risk_cost_usd = pyo.Expression(
+        expr=(risk.reserve_price * sum(risk.epns[k] for k in risk.K) - risk.curtailment_price * sum(risk.epc[k] for k in risk.K)) * dt
+    )
 
 
 def refine(m: pyo.Block) -> int:
