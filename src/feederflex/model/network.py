@@ -61,11 +61,17 @@ def add_network(m: pyo.Block, data: ScenarioData, p_inj: Mapping, q_inj: Mapping
     net.loss_p_mw = pyo.Param(net.B, net.T, initialize=0.0, mutable=True)
     net.loss_q_mvar = pyo.Param(net.B, net.T, initialize=0.0, mutable=True)
 
+    # loads (and uncontrolled EV charging) as parameters: a rolling re-solve sets the actual values
+    net.load_p_mw = pyo.Param(net.B, net.T, mutable=True,
+                              initialize={(b, t): float(load_p[t, bus_pos[b]]) for b in data.buses for t in data.steps})
+    net.load_q_mvar = pyo.Param(net.B, net.T, mutable=True,
+                                initialize={(b, t): float(load_q[t, bus_pos[b]]) for b in data.buses for t in data.steps})
+
     def net_load_p(bus, t):
-        return float(load_p[t, bus_pos[bus]]) + net.loss_p_mw[bus, t] - injection(p_inj, bus, t)
+        return net.load_p_mw[bus, t] + net.loss_p_mw[bus, t] - injection(p_inj, bus, t)
 
     def net_load_q(bus, t):
-        return float(load_q[t, bus_pos[bus]]) + net.loss_q_mvar[bus, t] - injection(q_inj, bus, t)
+        return net.load_q_mvar[bus, t] + net.loss_q_mvar[bus, t] - injection(q_inj, bus, t)
 
     children = {b: [br for br in branches if parent[br] == b] for b in data.buses}
 

@@ -26,7 +26,7 @@ def add_pv(m: pyo.Block, data: ScenarioData, p_inj: dict, q_inj: dict) -> pyo.Bl
     blk.T = pyo.Set(initialize=list(data.steps), ordered=True)
     cap = {u["name"]: float(u["p_mw"]) for u in units}
     blk.avail_mw = pyo.Param(
-        blk.U, blk.T, initialize={(u, t): cap[u] * float(avail[t]) for u in cap for t in data.steps}
+        blk.U, blk.T, initialize={(u, t): cap[u] * float(avail[t]) for u in cap for t in data.steps}, mutable=True
     )
     blk.p_mw = pyo.Var(blk.U, blk.T, within=pyo.NonNegativeReals, doc="PV active power, MW")
     blk.q_mvar = pyo.Var(blk.U, blk.T, doc="PV reactive power injected, Mvar")
