@@ -154,3 +154,21 @@ def test_bad_multiobjective_input_is_named(root, tmp_path, text, pattern):
 def test_a_scenario_may_bound_a_term_the_base_does_not_name(root, tmp_path):
     _, scenarios = _load(root, tmp_path, "scenarios: {list: {x: {objective: {bounds: {peak_import_mw: 3.0}}}}}")
     assert scenarios["x"]["objective"]["bounds"] == {"peak_import_mw": 3.0}
+
+
+def test_an_objective_without_range_is_held_at_its_best_not_judged(scenario):
+    import xarray as xr
+
+    settings, _ = scenario
+
+    def row(**values):
+        attrs = {f"objective_{t}": 0.0 for t in CATALOGUE} | {f"objective_{k}": v for k, v in values.items()}
+        return xr.Dataset(attrs=attrs | {"solver_status": "optimal"})
+
+    payoff = mo.payoff_table({"pv_used_mwh": row(pv_used_mwh=72.5, energy_cost_usd=500.0),
+                              "energy_cost_usd": row(pv_used_mwh=72.5, energy_cost_usd=400.0)})
+    chosen = mo.fuzzy_settings(settings, {"objectives": ["pv_used_mwh", "energy_cost_usd"], "others": "none"}, payoff,
+                               ["voltage_violation_pu_h"])
+    assert chosen["objective"]["fuzzy"] == {"energy_cost_usd": [400.0, 500.0]}
+    assert chosen["objective"]["bounds"]["pv_used_mwh"] == pytest.approx(72.5, abs=1e-3)
+    assert chosen["objective"]["bounds"]["pv_used_mwh"] < 72.5  # a maximised term: held at least this

@@ -194,13 +194,17 @@ def fuzzy_settings(settings: dict, comp: Mapping, payoff: xr.Dataset, penalties:
                    reference: xr.Dataset | None = None) -> dict:
     """Fuzzy min-max compromise: best from the payoff table, reference from the payoff table's
     worst value or, with a reference scenario, from its solution."""
-    fuzzy = {}
+    fuzzy, held = {}, {}
     for name in comp["objectives"]:
         best, worst = _range(payoff, name)
         ref = float(reference.attrs[f"objective_{name}"]) if reference is not None else worst
-        fuzzy[name] = [best, ref]
+        if SIGN[CATALOGUE[name].sense] * (ref - best) > 1e-9 * max(1.0, abs(best)):
+            fuzzy[name] = [best, ref]
+        else:  # no range to judge (every row reaches the best): hold it there instead
+            held[name] = best - SIGN[CATALOGUE[name].sense] * 1e-6 * max(1.0, abs(best))
     out = _objective(settings, {}, penalties, comp["others"], traded=tuple(comp["objectives"]))
     out["objective"]["fuzzy"] = fuzzy
+    out["objective"]["bounds"] = held
     return out
 
 

@@ -592,6 +592,11 @@ def _ac_correct(m: pyo.ConcreteModel, data: ScenarioData, result: SolveResult, d
             history.append({"iteration": iteration + 1, "status": trial.status.value})
             status = f"re-solve {trial.status.value}"
             break
+        if cfg["keep_integers"] and result.integers:
+            # the re-solve is an LP around the first solve's integer decisions: its proof of
+            # optimality covers only them, so the first solve's status, bound and gap stand
+            trial.status, trial.bound, trial.mip_gap = result.status, result.bound, result.mip_gap
+            trial.integers = result.integers
         result = trial
         ds = solution_dataset(m, data, result).assign_attrs({k: v for k, v in ds.attrs.items() if not k.startswith(("solver_", "objective_"))})
     ds.attrs["ac_correction_status"] = status
