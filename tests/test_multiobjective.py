@@ -170,5 +170,5 @@ def test_an_objective_without_range_is_held_at_its_best_not_judged(scenario):
     chosen = mo.fuzzy_settings(settings, {"objectives": ["pv_used_mwh", "energy_cost_usd"], "others": "none"}, payoff,
                                ["voltage_violation_pu_h"])
     assert chosen["objective"]["fuzzy"] == {"energy_cost_usd": [400.0, 500.0]}
-    assert chosen["objective"]["bounds"]["pv_used_mwh"] == pytest.approx(72.5, abs=1e-3)
-    assert chosen["objective"]["bounds"]["pv_used_mwh"] < 72.5  # a maximised term: held at least this
+    # a maximised term is held at least within 1 % below its best
+    assert chosen["objective"]["bounds"]["pv_used_mwh"] == pytest.approx(72.5 * 0.99)

@@ -34,6 +34,9 @@ from feederflex.model.objectives import CATALOGUE, SIGN
 log = logging.getLogger(__name__)
 
 
+HOLD_TOLERANCE = 0.01  # relative: an objective without a membership range is held this close to its best
+
+
 class MultiObjectiveError(ValueError):
     """A multiobjective section that does not fit the study."""
 
@@ -200,8 +203,8 @@ def fuzzy_settings(settings: dict, comp: Mapping, payoff: xr.Dataset, penalties:
         ref = float(reference.attrs[f"objective_{name}"]) if reference is not None else worst
         if SIGN[CATALOGUE[name].sense] * (ref - best) > 1e-9 * max(1.0, abs(best)):
             fuzzy[name] = [best, ref]
-        else:  # no range to judge (every row reaches the best): hold it there instead
-            held[name] = best - SIGN[CATALOGUE[name].sense] * 1e-6 * max(1.0, abs(best))
+        else:  # no range to judge (every row reaches the best): hold it within 1 % of there instead
+            held[name] = best + SIGN[CATALOGUE[name].sense] * HOLD_TOLERANCE * max(1.0, abs(best))
     out = _objective(settings, {}, penalties, comp["others"], traded=tuple(comp["objectives"]))
     out["objective"]["fuzzy"] = fuzzy
     out["objective"]["bounds"] = held
