@@ -15,6 +15,8 @@ rule solve_scenario:
         solver="logs/{study}/solve_scenario/{scenario}.solver.log",
     benchmark:
         "results/{study}/benchmarks/solve_scenario/{scenario}.tsv"
+    group:
+        "scenario"
     threads: solve_threads
     resources:
         mem_mb=solve_mem_mb,
