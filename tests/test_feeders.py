@@ -66,3 +66,27 @@ def test_json_network_is_accepted_and_equals_the_builtin(tmp_path, feeder33):
 def test_unknown_source_names_the_key():
     with pytest.raises(feeders.FeederError, match="network.source: 'nowhere.json'"):
         feeders.build_feeder("nowhere.json")
+
+
+def test_three_joined_feeders_have_three_times_the_losses_and_the_same_voltages():
+    feeder = feeders.build_feeder("case33bw_x3")
+    assert feeder.sizes["bus"] == 97 and feeder.sizes["branch"] == 96
+    assert feeders.bus_numbers("case33bw_x3") == list(range(1, 98))
+    net = feeders.to_pandapower(feeder)
+    feeders.run_ac(net)
+    assert net.res_line.pl_mw.sum() * 1000 == pytest.approx(3 * 202.68, abs=0.5)
+    vm = net.res_bus.vm_pu.values
+    np.testing.assert_allclose(vm[[17, 49, 81]], 0.91309, atol=1e-4)  # bus 18 of each feeder
+
+
+def test_case69_base_case_reproduced_by_our_ac_check():
+    fd = feeders.build_feeder("case69")
+    assert fd.sizes == {"bus": 69, "branch": 68} and fd.attrs["root_bus"] == 1
+    assert float(fd.p_load_mw.sum()) == pytest.approx(3.8021) and float(fd.q_load_mvar.sum()) == pytest.approx(2.6947)
+    assert float(fd.p_load_mw.sel(bus=61)) == pytest.approx(1.244)  # the paper's numbering: the big load at 61
+    net = feeders.to_pandapower(fd)
+    feeders.run_ac(net)
+    assert net.res_line.pl_mw.sum() * 1000 == pytest.approx(225.0, abs=0.05)
+    assert net.res_bus.vm_pu.min() == pytest.approx(0.9092, abs=5e-5)
+    assert int(net.bus.name[net.res_bus.vm_pu.idxmin()]) == 65
+    assert feeders.bus_numbers("case69") == list(range(1, 70))

@@ -201,3 +201,55 @@ def test_every_shipped_study_parses_and_plans(project, study):
     proc = snakemake(project, "-n", "--forceall", "--cores", "2", "--configfile", f"config/studies/{study}")
     counts = job_counts(proc.stdout + proc.stderr)
     assert counts["solve_scenario"] >= 2 and counts["validate_ac"] == counts["solve_scenario"]
+
+
+TRADEOFFS = "config/studies/tiny_tradeoffs.yaml"
+
+
+@pytest.fixture(scope="module")
+def tradeoffs_run(project) -> Path:
+    snakemake(project, "--cores", "2", "--configfile", TRADEOFFS)
+    return project
+
+
+def test_tradeoff_study_front_payoff_and_compromises(tradeoffs_run):
+    from feederflex.multiobjective import dominated, memberships
+
+    out = tradeoffs_run / "results/tiny_tradeoffs"
+    payoff = read_dataset(out / "payoff/battery.nc")
+    assert list(payoff.optimised.values) == ["pv_curtailed_mwh", "energy_cost_usd", "load_variance_mw2", "power_deviation_mw2"]
+    table = pd.read_csv(out / "payoff/battery.csv", index_col=0)
+    assert list(table.index[-2:]) == ["best", "worst"] and (table.status.iloc[:-2] == "optimal").all()
+    front = read_dataset(out / "fronts/cost_vs_variance.nc")
+    assert list(front.point.values) == ["0.0000", "0.5000", "1.0000"]
+    pair = front.value.sel(objective=["energy_cost_usd", "load_variance_mw2"]).values
+    assert not dominated(pair, ["min", "min"], 1e-4).any() and not front.dominated.values.any()
+    assert pair[0, 0] > pair[-1, 0] and pair[0, 1] < pair[-1, 1]  # cheaper costs variance
+    point = read_dataset(tradeoffs_run / str(front.solution_file.values[1]))
+    np.testing.assert_allclose(point.p_grid_mw, front.p_grid_mw.isel(point=1))
+    # one non-zero weight: the single-objective solve of energy cost
+    only = read_dataset(out / "compromises/cost_only.nc")
+    assert only.attrs["objective_energy_cost_usd"] == pytest.approx(float(payoff.best.sel(objective="energy_cost_usd")), rel=1e-3)
+    # fuzzy: largest membership no larger than that of any single-objective solution
+    fuzzy = read_dataset(out / "compromises/fuzzy4.nc")
+    chosen = json_attr(fuzzy, "params")["objective"]["fuzzy"]
+    for row in payoff.optimised.values:
+        solution = read_dataset(out / f"payoff/battery/{row}.nc")
+        assert fuzzy.attrs["membership_max"] <= max(memberships(solution, chosen).values()) + 1e-6, row
+    reference = read_dataset(out / "solutions/idle.nc")
+    versus_idle = read_dataset(out / "compromises/fuzzy_vs_idle.nc")
+    for name, (_, ref) in json_attr(versus_idle, "params")["objective"]["fuzzy"].items():
+        assert ref == pytest.approx(reference.attrs[f"objective_{name}"])
+    assert (out / "figures/fronts/cost_vs_variance.png").stat().st_size > 5000
+
+
+def test_more_front_points_solve_only_the_new_ones(tradeoffs_run):
+    text = (tradeoffs_run / TRADEOFFS).read_text()
+    edited = text.replace("points: 3", "points: 5")
+    assert edited != text
+    study = tradeoffs_run / "config/studies/tiny_tradeoffs_more.yaml"
+    study.write_text(edited)
+    proc = snakemake(tradeoffs_run, "-n", "--cores", "2", "--configfile", str(study.relative_to(tradeoffs_run)))
+    out = proc.stdout + proc.stderr
+    assert job_counts(out) == {"solve_front_point": 2, "gather_front": 1, "plot_front": 1, "all": 1}
+    assert sorted(re.findall(r"Front cost_vs_variance, point (\S+) of study", out)) == ["0.2500", "0.7500"]

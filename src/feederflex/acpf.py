@@ -26,23 +26,30 @@ AC_UNITS = {
 
 
 def net_injections(solution: xr.Dataset) -> tuple[np.ndarray, np.ndarray]:
-    """Net load per step and bus (MW, Mvar): loads + EVs + storage charging - discharge - PV.
+    """Net load per step and bus (MW, Mvar): loads + EVs + demand response + storage charging - discharge - PV.
 
     Mobile units count at the bus of the station they are parked at; their reactive power is
-    injected there.
+    injected there. PV and fixed-storage inverters inject their reactive power at their buses;
+    demand response changes its bus's active and reactive load.
     """
     buses = solution.bus.values
     p = solution.load_p_mw.values + solution.ev_p_mw.values  # losses come from the AC flow itself
     q = solution.load_q_mvar.values.copy()
 
-    def add_units(values: xr.DataArray, unit_bus: xr.DataArray, sign: float) -> None:
+    def add_units(values: xr.DataArray, unit_bus: xr.DataArray, sign: float, target: np.ndarray = p) -> None:
         for k in range(values.sizes[values.dims[1]]):
             col = int(np.flatnonzero(buses == int(unit_bus.values[k]))[0])
-            p[:, col] += sign * values.values[:, k]
+            target[:, col] += sign * values.values[:, k]
 
     add_units(solution.pv_p_mw, solution.pv_bus, -1.0)
     add_units(solution.fess_p_ch_mw, solution.fess_bus, 1.0)
     add_units(solution.fess_p_dis_mw, solution.fess_bus, -1.0)
+    if "pv_q_mvar" in solution:  # solutions from before reactive inverter control have none
+        add_units(solution.pv_q_mvar, solution.pv_bus, -1.0, q)
+        add_units(solution.fess_q_mvar, solution.fess_bus, -1.0, q)
+    if "dr" in solution.dims and solution.sizes["dr"]:
+        add_units(solution.dr_p_mw, solution.dr_bus, 1.0)
+        add_units(solution.dr_q_mvar, solution.dr_bus, 1.0, q)
     if "mess" in solution.dims and solution.sizes["mess"]:
         station = solution.mess_station.values
         net_p = solution.mess_p_ch_mw.values - solution.mess_p_dis_mw.values

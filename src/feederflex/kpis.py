@@ -41,6 +41,14 @@ KPI_UNITS = {
     "peak_import_mw": "MW",
     "peak_import_ac_mw": "MW",
     "max_abs_v_error_pu": "pu",
+    "voltage_offset": "1 (001 eq. 20)",
+    "load_variance_mw2": "MW^2 (003 eq. 11)",
+    "power_deviation_mw2": "MW^2 (003 eq. 12)",
+    "v_ac_range_pu": "pu (highest - lowest AC voltage over buses and steps)",
+    "dr_curtailed_mwh": "MWh",
+    "dr_shifted_mwh": "MWh",
+    "risk_epns_mwh": "MWh (expected PV and DR power not served, exact)",
+    "risk_epc_mwh": "MWh (expected PV and DR curtailment, exact)",
 }
 
 
@@ -89,6 +97,24 @@ def scenario_kpis(solution: xr.Dataset, ac: xr.Dataset, tolerance_pu: float = 1e
         "peak_import_mw": float(np.max(solution.p_grid_mw.values)) if solved else nan,
         "peak_import_ac_mw": float(np.nanmax(ac.p_grid_ac_mw.values)) if solved else nan,
         "max_abs_v_error_pu": float(ac.attrs["max_abs_v_error_pu"]) if solved else nan,
+        **{name: float(attrs.get(f"objective_{name}", nan)) for name in ("voltage_offset", "load_variance_mw2", "power_deviation_mw2")},
+        "v_ac_range_pu": float(np.nanmax(ac.v_ac_pu.values) - np.nanmin(ac.v_ac_pu.values)) if solved else nan,
+        **_resource_kpis(solution, dt, solved),
+    }
+
+
+def _resource_kpis(solution: xr.Dataset, dt: float, solved: bool) -> dict[str, float]:
+    """Demand response and forecast-risk KPIs (0 for solutions without those variables)."""
+    def total(*names: str) -> float:
+        if not solved:
+            return math.nan
+        return float(sum(float(solution[n].sum()) for n in names if n in solution) * dt)
+
+    return {
+        "dr_curtailed_mwh": total("dr_p_curtail_mw"),
+        "dr_shifted_mwh": total("dr_p_down_mw"),
+        "risk_epns_mwh": total("pv_epns_mw", "dr_epns_mw"),
+        "risk_epc_mwh": total("pv_epc_mw", "dr_epc_mw"),
     }
 
 

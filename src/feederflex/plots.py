@@ -192,3 +192,26 @@ def fleet_histograms(fleet: xr.Dataset, spec: dict) -> Figure:
     ax_d.legend(fontsize=7)
     ax_t.legend(fontsize=7)
     return fig
+
+
+def front(ds: xr.Dataset) -> Figure:
+    """Epsilon-constraint front: optimised objective (y) against the swept one (x), points by fraction."""
+    x_name, y_name = ds.attrs["sweep"], ds.attrs["optimise"]
+    x = ds.value.sel(objective=x_name).values
+    y = ds.value.sel(objective=y_name).values
+    order = np.argsort(x)
+    dominated = ds.dominated.values.astype(bool)
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    ax.plot(x[order], y[order], "-", color="0.6", zorder=1)
+    ax.scatter(x[~dominated], y[~dominated], color="tab:blue", zorder=2, label="non-dominated")
+    if dominated.any():
+        ax.scatter(x[dominated], y[dominated], marker="x", color="tab:red", zorder=3, label="dominated")
+    for xi, yi, p in zip(x, y, ds.point.values, strict=True):
+        ax.annotate(str(p), (xi, yi), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    unit = dict(zip(ds.objective.values, ds.unit.values, strict=True))
+    ax.set_xlabel(f"{x_name} ({unit[x_name]}, {ds.sense.sel(objective=x_name).item()})")
+    ax.set_ylabel(f"{y_name} ({unit[y_name]}, {ds.sense.sel(objective=y_name).item()})")
+    ax.set_title(f"front of scenario {ds.attrs['scenario']}")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return fig

@@ -18,7 +18,10 @@ import xarray as xr
 
 from feederflex.model import ScenarioData, build_model
 from feederflex.model.mess import allow_moves, forbid_moves, keep_routes
-from feederflex.model.objectives import CATALOGUE, term_values
+from feederflex.model.dr import forecast_mw as dr_forecast_mw
+from feederflex.model.dr import q_ratio as dr_q_ratio
+from feederflex.model.risk import exact_risk
+from feederflex.model.objectives import CATALOGUE, pwl_errors, term_values
 from feederflex.solve import SolveResult, SolveStatus, highs, relative_gap, solve
 
 log = logging.getLogger(__name__)
@@ -48,6 +51,18 @@ SOLUTION_UNITS = {
     "mess_station": "bus number, -1 while travelling or installing",
     "mess_moves": "trips in the day",
     "mess_km": "km driven in the day",
+    "pv_q_mvar": "Mvar (injected)",
+    "fess_q_mvar": "Mvar (injected)",
+    "dr_p_curtail_mw": "MW (load curtailed)",
+    "dr_p_down_mw": "MW (load moved out of the step)",
+    "dr_p_up_mw": "MW (load moved into the step)",
+    "dr_p_mw": "MW (change of the bus load by DR: up - curtailed - down)",
+    "dr_q_mvar": "Mvar (change of the bus reactive load by DR, at the load's power factor)",
+    "dr_forecast_mw": "MW (forecast deliverable response)",
+    "pv_epns_mw": "MW (expected power not served under the forecast error, exact)",
+    "pv_epc_mw": "MW (expected curtailment under the forecast error, exact)",
+    "dr_epns_mw": "MW (expected response not delivered, exact)",
+    "dr_epc_mw": "MW (expected response beyond the schedule, exact)",
 }
 
 
@@ -58,10 +73,21 @@ class InputError(ValueError):
 def check_inputs(data: ScenarioData) -> None:
     """Raise :class:`InputError` naming the key and value if the scenario cannot be built."""
     buses = set(data.buses)
-    for kind in ("pv", "fess"):
+    for kind in ("pv", "fess", "dr"):
         for k, unit in enumerate(data.settings[kind]):
             if unit["bus"] not in buses:
                 raise InputError(f"{kind}[{k}] ({unit['name']}).bus = {unit['bus']} is not a bus of the feeder")
+    for kind, units in (("pv", data.settings["pv"]), ("fess", data.settings["fess"]), ("mess.units", data.settings["mess"]["units"])):
+        for k, unit in enumerate(units):
+            if not 0.0 < float(unit["power_factor"]) <= 1.0:
+                raise InputError(f"{kind}[{k}] ({unit['name']}).power_factor = {unit['power_factor']} is outside (0, 1]")
+    load = data.feeder.p_load_mw
+    for k, unit in enumerate(data.settings["dr"]):
+        if float(load.sel(bus=unit["bus"])) <= 0:
+            raise InputError(
+                f"dr[{k}] ({unit['name']}).bus = {unit['bus']} has no load in the feeder "
+                f"({data.feeder.attrs.get('source', 'feeder')}): demand response needs load to curtail or shift"
+            )
     units = data.settings["mess"]["units"]
     if units:
         if data.travel is None:
@@ -153,6 +179,16 @@ def solution_dataset(m: pyo.ConcreteModel | None, data: ScenarioData, result: So
             ev_net[:] = np.nan
             ev_dis[:] = np.nan
     pv_cap = np.array([u["p_mw"] for u in data.settings["pv"]], float)
+    dr_units = [u["name"] for u in data.settings["dr"]]
+    pv_p = take("pv", "p_mw", pv_units, steps)
+    pv_avail = pr.pv_avail_pu.values[:, None] * pv_cap[None, :]
+    dr_cut = take("dr", "p_curtail_mw", dr_units, steps)
+    dr_down = take("dr", "p_down_mw", dr_units, steps)
+    dr_up = take("dr", "p_up_mw", dr_units, steps)
+    dr_net = dr_up - dr_cut - dr_down
+    dr_mu = dr_forecast_mw(data)
+    pv_epns, pv_epc = exact_risk(pv_p, pv_avail, [u["forecast_error"] for u in data.settings["pv"]])
+    dr_epns, dr_epc = exact_risk(dr_cut + dr_down, dr_mu, [u["forecast_error"] for u in data.settings["dr"]])
     ds = xr.Dataset(
         {
             "v_pu": (("time", "bus"), np.sqrt(take("net", "w", buses, steps))),
@@ -166,8 +202,8 @@ def solution_dataset(m: pyo.ConcreteModel | None, data: ScenarioData, result: So
             "ev_p_mw": (("time", "bus"), ev_net),
             "ev_p_dis_mw": (("time", "bus"), ev_dis),
             "ev_uncontrolled_p_mw": (("time", "bus"), data.ev_p_mw),
-            "pv_avail_mw": (("time", "pv"), pr.pv_avail_pu.values[:, None] * pv_cap[None, :]),
-            "pv_p_mw": (("time", "pv"), take("pv", "p_mw", pv_units, steps)),
+            "pv_avail_mw": (("time", "pv"), pv_avail),
+            "pv_p_mw": (("time", "pv"), pv_p),
             "fess_p_ch_mw": (("time", "fess"), take("fess", "p_ch_mw", fess_units, steps)),
             "fess_p_dis_mw": (("time", "fess"), take("fess", "p_dis_mw", fess_units, steps)),
             "fess_e_mwh": (("time", "fess"), take("fess", "e_mwh", fess_units, steps)),
@@ -179,6 +215,18 @@ def solution_dataset(m: pyo.ConcreteModel | None, data: ScenarioData, result: So
             "mess_station": (("time", "mess"), mess_station),
             "mess_moves": ("mess", moves),
             "mess_km": ("mess", km),
+            "pv_q_mvar": (("time", "pv"), take("pv", "q_mvar", pv_units, steps)),
+            "fess_q_mvar": (("time", "fess"), take("fess", "q_mvar", fess_units, steps)),
+            "dr_p_curtail_mw": (("time", "dr"), dr_cut),
+            "dr_p_down_mw": (("time", "dr"), dr_down),
+            "dr_p_up_mw": (("time", "dr"), dr_up),
+            "dr_p_mw": (("time", "dr"), dr_net),
+            "dr_q_mvar": (("time", "dr"), dr_net * dr_q_ratio(data)),
+            "dr_forecast_mw": (("time", "dr"), dr_mu),
+            "pv_epns_mw": (("time", "pv"), pv_epns),
+            "pv_epc_mw": (("time", "pv"), pv_epc),
+            "dr_epns_mw": (("time", "dr"), dr_epns),
+            "dr_epc_mw": (("time", "dr"), dr_epc),
         },
         coords={
             "time": pr.time.values,
@@ -187,6 +235,8 @@ def solution_dataset(m: pyo.ConcreteModel | None, data: ScenarioData, result: So
             "pv": pv_units,
             "fess": fess_units,
             "mess": mess_units,
+            "dr": dr_units,
+            "dr_bus": ("dr", np.array([u["bus"] for u in data.settings["dr"]], dtype=int)),
             "pv_bus": ("pv", np.array([u["bus"] for u in data.settings["pv"]], dtype=int)),
             "fess_bus": ("fess", np.array([u["bus"] for u in data.settings["fess"]], dtype=int)),
             "branch_from_bus": ("branch", fd.from_bus.values),
@@ -201,13 +251,19 @@ def solution_dataset(m: pyo.ConcreteModel | None, data: ScenarioData, result: So
         ds["loss_load_q_mvar"] = (("time", "bus"), _values(m.net.loss_q_mvar, [buses, steps]).T)
         ds["loss_load_p_mw"].attrs["units"] = "MW (AC losses booked as load at sending buses; 0 without AC correction)"
         ds["loss_load_q_mvar"].attrs["units"] = "Mvar (AC losses booked as load at sending buses)"
+        band = {"v_min_band_pu": m.net.v_min_pu, "v_max_band_pu": m.net.v_max_pu}
+        for name, param in band.items():  # the band the model held (moved by the AC correction)
+            values = np.full((nt, len(buses)), np.nan)
+            values[:, idx] = _values(param, [non_root, steps]).T
+            ds[name] = (("time", "bus"), values)
+            ds[name].attrs["units"] = "pu (voltage band of the last solve; NaN at the substation)"
     ds["fess_e_init_mwh"] = ("fess", np.array(fess_init, float))
     ds["fess_e_init_mwh"].attrs["units"] = "MWh (before the first step)"
     mess_init = [u["soc_init"] * u["e_mwh"] for u in data.settings["mess"]["units"]]
     ds["mess_e_init_mwh"] = ("mess", np.array(mess_init, float))
     ds["mess_e_init_mwh"].attrs["units"] = "MWh (before the first step)"
     ds["mess_initial_station"] = ("mess", np.array([u["initial_station"] for u in data.settings["mess"]["units"]], dtype=int))
-    terms = term_values(m) if solved else {name: math.nan for name in CATALOGUE}
+    terms = term_values(m, data) if solved else {name: math.nan for name in CATALOGUE}
     attrs = {
         "step_hours": data.step_hours,
         "root_bus": data.root,
@@ -218,6 +274,8 @@ def solution_dataset(m: pyo.ConcreteModel | None, data: ScenarioData, result: So
         "objective_terms": json.dumps({n: {"unit": t.unit, "sense": t.sense, "description": t.description} for n, t in CATALOGUE.items()}),
     }
     attrs.update({f"objective_{name}": value for name, value in terms.items()})
+    if solved:  # squared terms the solver saw as tangents: how far that was from the exact square
+        attrs.update({f"objective_{name}_pwl_error": value for name, value in pwl_errors(m, data).items()})
     attrs.update({f"solver_{key}": value for key, value in result.attrs().items()})
     ds.attrs.update(attrs)
     return ds
@@ -230,6 +288,7 @@ def solve_scenario(
     fleet: xr.Dataset | None = None,
     solver_log: str | Path | None = None,
     travel: xr.Dataset | None = None,
+    ac_state: xr.Dataset | None = None,
 ) -> xr.Dataset:
     """Build and solve one scenario; return its solution dataset (status in ``attrs``).
 
@@ -245,6 +304,9 @@ def solve_scenario(
         File for HiGHS's own log.
     travel
         MESS stations and travel times, needed when the scenario has mobile storage.
+    ac_state
+        A solution of the same scenario whose booked AC losses and voltage band the model starts
+        from (a lexicographic second stage starts where the first one's AC correction ended).
 
     With mobile storage and ``routing: optimised``, the units are first solved parked at their
     initial stations (moves forbidden: the "fixed" baseline); that schedule starts the routing
@@ -260,7 +322,8 @@ def solve_scenario(
     individual = np.zeros(fleet.sizes["ev"] if fleet is not None else 0, dtype=bool)
     rounds = int(control["repair_iterations"])
     for attempt in range(rounds + 1):
-        ds, m, data, result, baseline = _solve_once(feeder, profiles, settings, fleet, ev, travel, individual, solver_log)
+        ds, m, data, result, baseline = _solve_once(feeder, profiles, settings, fleet, ev, travel, individual, solver_log,
+                                                    ac_state)
         if not (data.ev_controlled and control["mode"] == "aggregate" and result.status.has_solution):
             break
         _add_vehicle_schedules(ds, m, data, result, individual)
@@ -299,11 +362,13 @@ def _pool_keys(fleet: xr.Dataset, step_hours: float, n_steps: int) -> np.ndarray
     return fleet.ev_bus.values.astype(int) * (n_steps + 1) + leave
 
 
-def _solve_once(feeder, profiles, settings, fleet, ev, travel, individual: np.ndarray, solver_log):
+def _solve_once(feeder, profiles, settings, fleet, ev, travel, individual: np.ndarray, solver_log, ac_state=None):
     """Build and solve; in aggregate mode the vehicles in ``individual`` are modelled one by one."""
     data = ScenarioData(feeder, profiles, settings, ev, travel, fleet, individual)
     started = time.perf_counter()
     m = build_model(data)
+    if ac_state is not None and "v_min_band_pu" in ac_state:
+        _set_ac_state(m, data, ac_state)
     build_seconds = time.perf_counter() - started
     log.info("built model in %.2f s", build_seconds)
     baseline: SolveResult | None = None
@@ -319,6 +384,18 @@ def _solve_once(feeder, profiles, settings, fleet, ev, travel, individual: np.nd
     if fleet is not None:
         ds.attrs["seed"] = int(fleet.attrs["seed"])
     return ds, m, data, result, baseline
+
+
+def _set_ac_state(m: pyo.ConcreteModel, data: ScenarioData, state: xr.Dataset) -> None:
+    """Start from another solve's booked AC losses and voltage band (same feeder and steps)."""
+    net = m.net
+    for t in data.steps:
+        for col, bus in enumerate(data.buses):
+            net.loss_p_mw[bus, t] = float(state.loss_load_p_mw.values[t, col])
+            net.loss_q_mvar[bus, t] = float(state.loss_load_q_mvar.values[t, col])
+            if bus != data.root:
+                net.v_min_pu[bus, t] = float(state.v_min_band_pu.values[t, col])
+                net.v_max_pu[bus, t] = float(state.v_max_band_pu.values[t, col])
 
 
 def _solve_routing(m: pyo.ConcreteModel, settings: dict, solver_log) -> tuple[SolveResult, SolveResult]:

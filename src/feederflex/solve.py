@@ -71,6 +71,7 @@ class SolveResult:
     nonzeros: int = 0
     solver: str = "highs"
     solver_version: str = ""
+    refinements: int = 0  # re-solves that added tangents to squared objective terms
     diagnostics: list[str] = field(default_factory=list)
 
     def attrs(self) -> dict:
@@ -109,6 +110,38 @@ def _set_start(opt, model: pyo.ConcreteModel, start: dict) -> None:
     solution.col_value = values
     solution.value_valid = True
     opt._solver_model.setSolution(solution)
+
+
+def _refine_squares(model, opt, solver: dict, options: dict, result: SolveResult, started: float) -> SolveResult:
+    """Outer approximation of squared objective terms: while the solution sits where the tangents
+    are loose, add tangents there and re-solve (from the solution), up to ``refine_rounds`` times."""
+    from feederflex.model.objectives import refine
+
+    terms = getattr(model, "terms", None)
+    if terms is None or not getattr(terms, "_sq", None):
+        return result
+    rounds = terms._refine[1]
+    for _ in range(rounds):
+        if not refine(model):
+            break
+        from pyomo.common.collections import ComponentMap
+
+        _set_start(opt, model, ComponentMap((var, var.value) for var in model.component_data_objects(pyo.Var)))
+        res = opt.solve(model, time_limit=float(solver["time_limit_s"]), solver_options=options, load_solutions=False,
+                        raise_exception_on_nonoptimal_result=False)
+        status = map_status(res.termination_condition, res.solution_status)
+        if not status.has_solution:
+            result.diagnostics.append(f"tangent refinement stopped: HiGHS {res.termination_condition.name}")
+            break
+        res.solution_loader.load_vars()
+        objective = float(res.incumbent_objective)
+        bound = float(res.objective_bound) if res.objective_bound is not None else math.nan
+        result.status, result.termination, result.objective, result.bound = status, res.termination_condition.name, objective, bound
+        result.mip_gap = relative_gap(objective, bound)
+        result.rows = int(opt._solver_model.getNumRow())
+        result.refinements += 1
+    result.solve_seconds = time.perf_counter() - started
+    return result
 
 
 def solve(
@@ -170,6 +203,7 @@ def solve(
     )
     if status.has_solution:
         res.solution_loader.load_vars()
+        result = _refine_squares(model, opt, solver, options, result, started)
     else:
         result.diagnostics.append(f"HiGHS stopped with {res.termination_condition.name} and no usable solution")
     return result

@@ -112,13 +112,19 @@ def validate_config(config: dict, schema: Mapping, sources: list[tuple[str, Any]
     return filled
 
 
-def _merge(base: dict, override: Mapping, path: list[str]) -> dict:
+def _merge(base: dict, override: Mapping, path: list[str], schema: Mapping | None = None) -> dict:
+    """``base`` with ``override`` merged in; a key base does not have is a KeyError unless the
+    schema makes this object a free map (``additionalProperties`` a schema, no ``properties``),
+    such as ``objective.bounds``."""
     out = copy.deepcopy(base)
+    schema = schema or {}
+    free_map = "properties" not in schema and isinstance(schema.get("additionalProperties"), Mapping)
     for key, value in override.items():
-        if key not in out:
+        if key not in out and not free_map:
             raise KeyError(path + [key], sorted(out))
-        if isinstance(value, Mapping) and isinstance(out[key], dict):
-            out[key] = _merge(out[key], value, path + [key])
+        sub = schema.get("properties", {}).get(key, {})
+        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value, path + [key], sub)
         else:
             out[key] = copy.deepcopy(value)
     return out
@@ -158,7 +164,8 @@ def _deep_update(target: dict, override: Mapping) -> dict:
 
 
 def expand_scenarios(config: dict, schema: Mapping, sources: list[tuple[str, Any]] | None = None,
-                     bus_numbers: Iterable[int] | None = None) -> dict[str, dict]:
+                     bus_numbers: Iterable[int] | None = None,
+                     loaded_buses: Iterable[int] | None = None) -> dict[str, dict]:
     """Effective, validated settings of every scenario of a validated study config.
 
     Raises
@@ -174,7 +181,7 @@ def expand_scenarios(config: dict, schema: Mapping, sources: list[tuple[str, Any
     scenarios = {}
     for name, (where, override) in scenario_overrides(config).items():
         try:
-            settings = _merge(config["base"], override, [])
+            settings = _merge(config["base"], override, [], base_schema)
         except KeyError as err:
             path, known = err.args
             raise ConfigError(
@@ -186,12 +193,13 @@ def expand_scenarios(config: dict, schema: Mapping, sources: list[tuple[str, Any
             _first_error(settings, base_schema, file, [], [])
         except ConfigError as err:
             raise ConfigError(f"{file}: {where} (scenario {name!r}): {str(err).split(': ', 1)[1]}") from None
-        _check_references(settings, config, f"{file}: {where} (scenario {name!r})", bus_numbers)
+        _check_references(settings, config, f"{file}: {where} (scenario {name!r})", bus_numbers, loaded_buses)
         scenarios[name] = settings
     return scenarios
 
 
-def _check_references(settings: dict, config: Mapping, where: str, bus_numbers: Iterable[int] | None) -> None:
+def _check_references(settings: dict, config: Mapping, where: str, bus_numbers: Iterable[int] | None,
+                      loaded_buses: Iterable[int] | None = None) -> None:
     if settings["day"] not in config["days"]:
         raise ConfigError(f"{where}: day {settings['day']!r} is not defined in days (have {sorted(config['days'])})")
     fleet = settings["ev_fleet"]
@@ -201,7 +209,7 @@ def _check_references(settings: dict, config: Mapping, where: str, bus_numbers: 
     grid = settings["grid"]
     if grid["v_min_pu"] >= grid["v_max_pu"]:
         raise ConfigError(f"{where}: grid.v_min_pu {grid['v_min_pu']} must be below grid.v_max_pu {grid['v_max_pu']}")
-    for kind in ("pv", "fess"):
+    for kind in ("pv", "fess", "dr"):
         names = [unit["name"] for unit in settings[kind]]
         if len(set(names)) != len(names):
             raise ConfigError(f"{where}: {kind} unit names must be unique, got {names}")
@@ -211,6 +219,21 @@ def _check_references(settings: dict, config: Mapping, where: str, bus_numbers: 
                     f"{where}: {kind}[{k}] ({unit['name']}).bus = {unit['bus']} is not a bus of the feeder "
                     f"(buses {min(buses)}..{max(buses)})"
                 )
+    loaded = set(loaded_buses) if loaded_buses is not None else None
+    for k, unit in enumerate(settings["dr"]):
+        if loaded is not None and unit["bus"] not in loaded:
+            raise ConfigError(
+                f"{where}: dr[{k}] ({unit['name']}).bus = {unit['bus']} has no load in the feeder, so demand response "
+                f"has nothing to curtail or shift (buses with load: {sorted(loaded)[:12]}...)"
+            )
+    risk = settings["risk"]
+    if None not in (risk["reserve_price_usd_per_mwh"], risk["curtailment_price_usd_per_mwh"]) and (
+        risk["reserve_price_usd_per_mwh"] < risk["curtailment_price_usd_per_mwh"]
+    ):
+        raise ConfigError(
+            f"{where}: risk.reserve_price_usd_per_mwh {risk['reserve_price_usd_per_mwh']} must be at least "
+            f"risk.curtailment_price_usd_per_mwh {risk['curtailment_price_usd_per_mwh']} (else the risk cost is unbounded)"
+        )
     mess_units = settings["mess"]["units"]
     names = [unit["name"] for unit in mess_units]
     if len(set(names)) != len(names):
@@ -253,6 +276,30 @@ def check_study(config: Mapping, bus_numbers: Iterable[int] | None) -> None:
             raise ConfigError(f"days.{name}.load.bus_shapes: {bad} are not buses of the feeder")
 
 
+def check_multiobjective(config: Mapping, scenarios: Mapping) -> None:
+    """References and choices of the multiobjective section that the schema cannot check."""
+    mo = config["multiobjective"]
+    for kind, items in (("fronts", mo["fronts"]), ("compromises", mo["compromises"])):
+        for name, item in items.items():
+            where = f"multiobjective.{kind}.{name}"
+            if item["scenario"] not in scenarios:
+                raise ConfigError(f"{where}.scenario = {item['scenario']!r} is not a scenario of the study (have {list(scenarios)})")
+            if kind == "fronts":
+                if item["optimise"] == item["sweep"]:
+                    raise ConfigError(f"{where}: optimise and sweep are both {item['sweep']!r}; a front needs two objectives")
+                points = item["points"]
+                if not isinstance(points, int) and len({round(float(p), 4) for p in points}) < 2:
+                    raise ConfigError(f"{where}.points = {points}: a front needs at least two distinct points")
+            elif item["method"] == "fuzzy":
+                if len(set(item["objectives"])) < 2:
+                    raise ConfigError(f"{where}.objectives = {item['objectives']}: the fuzzy compromise needs at least two objectives")
+                if item["reference"] != "payoff" and item["reference"] not in scenarios:
+                    raise ConfigError(f"{where}.reference = {item['reference']!r}: expected payoff or a scenario of the study "
+                                      f"(have {list(scenarios)})")
+            elif not any(w != 0 for w in item["weights"].values()):
+                raise ConfigError(f"{where}.weights = {item['weights']}: a weighted sum needs at least one non-zero weight")
+
+
 def load_study(config: dict, schema_path: str | Path, source_files: list[str | Path]) -> tuple[dict, dict[str, dict]]:
     """Validate a merged study config and expand its scenarios (what the Snakefile calls).
 
@@ -268,9 +315,14 @@ def load_study(config: dict, schema_path: str | Path, source_files: list[str | P
     buses = bus_numbers(valid["network"]["source"])
     check_study(valid, buses)
     scenarios = expand_scenarios(valid, schema, sources, buses)
+    if any(settings["dr"] for settings in scenarios.values()):  # needs the feeder's loads: build it only then
+        from feederflex.feeders import loaded_buses
+
+        scenarios = expand_scenarios(valid, schema, sources, buses, loaded_buses(valid["network"]["source"]))
     unknown = sorted(set(valid["plots"]["scenarios"]) - set(scenarios))
     if unknown:
         raise ConfigError(f"plots.scenarios: {unknown} are not scenarios of the study (have {list(scenarios)})")
+    check_multiobjective(valid, scenarios)
     from feederflex.kpis import KPI_UNITS
 
     bad = sorted(set(valid["plots"]["kpis"]) - set(KPI_UNITS))

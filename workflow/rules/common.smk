@@ -1,5 +1,7 @@
 # Helpers: the validated study, the scenario table, target lists and resource functions.
 from feederflex.feeders import bus_numbers
+from feederflex.model.objectives import CATALOGUE
+from feederflex.multiobjective import fractions, payoff_objectives
 from feederflex.study import load_study
 
 
@@ -26,6 +28,8 @@ def _study_config():
 STUDY, SCENARIOS = load_study(_study_config(), "config/schema.yaml", _config_sources())
 STUDY_NAME = STUDY["study"]
 N_BUSES = len(bus_numbers(STUDY["network"]["source"]))
+MO = STUDY["multiobjective"]
+PAYOFF_SCENARIOS = sorted({item["scenario"] for kind in ("fronts", "compromises") for item in MO[kind].values()})
 
 
 wildcard_constraints:
@@ -33,6 +37,10 @@ wildcard_constraints:
     scenario="|".join(SCENARIOS),
     day="[A-Za-z0-9_.-]+",
     fleet="[A-Za-z0-9_.-]+",
+    objective="|".join(CATALOGUE),
+    front="|".join(MO["fronts"]) or "no-fronts",
+    compromise="|".join(MO["compromises"]) or "no-compromises",
+    fraction=r"[01]\.[0-9]{4}",
 
 
 def scenario_settings(wildcards):
@@ -47,18 +55,98 @@ def fleet_settings(wildcards):
     return STUDY["fleets"][wildcards.fleet]
 
 
-def scenario_inputs(wildcards):
+def inputs_of(study, scenario):
     """Prepared inputs of one scenario: network, its day's profiles, its EV fleet and MESS travel times if any."""
-    settings = SCENARIOS[wildcards.scenario]
+    settings = SCENARIOS[scenario]
     inputs = {
-        "network": f"resources/{wildcards.study}/network.nc",
-        "profiles": f"resources/{wildcards.study}/profiles/{settings['day']}.nc",
+        "network": f"resources/{study}/network.nc",
+        "profiles": f"resources/{study}/profiles/{settings['day']}.nc",
     }
     if settings["ev_fleet"] is not None:
-        inputs["fleet"] = f"resources/{wildcards.study}/fleets/{settings['ev_fleet']}.nc"
+        inputs["fleet"] = f"resources/{study}/fleets/{settings['ev_fleet']}.nc"
     if settings["mess"]["units"]:
-        inputs["travel"] = f"resources/{wildcards.study}/travel.nc"
+        inputs["travel"] = f"resources/{study}/travel.nc"
     return inputs
+
+
+def scenario_inputs(wildcards):
+    return inputs_of(wildcards.study, wildcards.scenario)
+
+
+def front_settings(wildcards):
+    """The front's configuration without its points (adding points must not re-run finished ones)."""
+    return {k: v for k, v in MO["fronts"][wildcards.front].items() if k != "points"}
+
+
+def front_scenario_settings(wildcards):
+    return SCENARIOS[MO["fronts"][wildcards.front]["scenario"]]
+
+
+def compromise_settings(wildcards):
+    return MO["compromises"][wildcards.compromise]
+
+
+def compromise_scenario_settings(wildcards):
+    return SCENARIOS[MO["compromises"][wildcards.compromise]["scenario"]]
+
+
+def payoff_row_files(wildcards):
+    return [f"results/{wildcards.study}/payoff/{wildcards.scenario}/{o}.nc" for o in payoff_objectives(MO, wildcards.scenario)]
+
+
+def payoff_row_names(wildcards):
+    return payoff_objectives(MO, wildcards.scenario)
+
+
+def front_point_inputs(wildcards):
+    """A front point: its scenario's prepared inputs and the scenario's payoff table."""
+    scenario = MO["fronts"][wildcards.front]["scenario"]
+    inputs = inputs_of(wildcards.study, scenario)
+    inputs["payoff"] = f"results/{wildcards.study}/payoff/{scenario}.nc"
+    return inputs
+
+
+def front_payoff_file(wildcards):
+    return f"results/{wildcards.study}/payoff/{MO['fronts'][wildcards.front]['scenario']}.nc"
+
+
+def front_fractions(wildcards):
+    return fractions(MO["fronts"][wildcards.front]["points"])
+
+
+def front_point_files(wildcards):
+    return [f"results/{wildcards.study}/fronts/{wildcards.front}/{f}.nc" for f in front_fractions(wildcards)]
+
+
+def compromise_inputs(wildcards):
+    """A compromise: its scenario's prepared inputs, the payoff table if it needs one and the
+    reference scenario's solution if the fuzzy memberships are measured from one."""
+    comp = MO["compromises"][wildcards.compromise]
+    inputs = inputs_of(wildcards.study, comp["scenario"])
+    if comp["method"] == "fuzzy" or comp["normalise"]:
+        inputs["payoff"] = f"results/{wildcards.study}/payoff/{comp['scenario']}.nc"
+    if comp["method"] == "fuzzy" and comp["reference"] != "payoff":
+        inputs["reference"] = f"results/{wildcards.study}/solutions/{comp['reference']}.nc"
+    return inputs
+
+
+def tradeoff_targets():
+    """Payoff tables, fronts (with figures) and compromises of the study's multiobjective section."""
+    study = STUDY_NAME
+    targets = [f"results/{study}/payoff/{s}.csv" for s in PAYOFF_SCENARIOS]
+    targets += [f"results/{study}/fronts/{f}.nc" for f in MO["fronts"]]
+    targets += [f"results/{study}/figures/fronts/{f}.png" for f in MO["fronts"]]
+    targets += [f"results/{study}/compromises/{c}.nc" for c in MO["compromises"]]
+    return targets
+
+
+def _scenario_of(wildcards):
+    """The scenario a solve job works on: its own, or that of its front or compromise."""
+    if "front" in wildcards.keys():
+        return MO["fronts"][wildcards.front]["scenario"]
+    if "compromise" in wildcards.keys():
+        return MO["compromises"][wildcards.compromise]["scenario"]
+    return wildcards.scenario
 
 
 # Job groups: on a cluster, every job of one group that Snakemake can put together runs as one
@@ -67,8 +155,10 @@ def scenario_inputs(wildcards):
 # independent pieces one batch job takes is set per group in workflow/profiles/slurm
 # (`group-components`). Local runs ignore groups.
 #   prepare   network, profiles, fleets, travel times (one connected piece: one job)
-#   scenario  everything of one scenario: solve, AC check, its figures; later also Monte Carlo
-#             draws and front points of that scenario (a rule whose jobs hang off one scenario)
+#   scenario  everything of one scenario: solve, AC check, its figures (later Monte Carlo draws
+#             of a scenario join here: jobs that hang off one scenario)
+#   front     multi-objective work of one scenario: payoff rows and table, front points, the
+#             gathered front and its figure, compromises (connected through the payoff table)
 #   study     summary, KPIs, study and fleet figures
 
 # Resources of every rule: mem_mb (MB) and runtime (minutes) from the size of what the job does,
@@ -95,7 +185,7 @@ def problem_size(wildcards):
     """Buses x steps x (1 + units), plus steps x MESS units x stations^2 (trip arcs), plus the EV
     part: pools of (bus, leaving step) x steps in aggregate mode, vehicles x steps per vehicle (and
     in the aggregate repair, which models short vehicles one by one): what model size scales with."""
-    settings = SCENARIOS[wildcards.scenario]
+    settings = SCENARIOS[_scenario_of(wildcards)]
     steps = n_steps()
     stations = len(STUDY["transport"]["stations"])
     mess = len(settings["mess"]["units"]) * stations * stations
@@ -108,7 +198,7 @@ def problem_size(wildcards):
 
 
 def solve_threads(wildcards):
-    return SCENARIOS[wildcards.scenario]["solver"]["threads"]
+    return SCENARIOS[_scenario_of(wildcards)]["solver"]["threads"]
 
 
 def solve_mem_mb(wildcards, attempt):
@@ -126,8 +216,9 @@ def ac_check_minutes():
 def solve_runtime(wildcards, attempt):
     """Minutes: the solver's time limit (twice with routed MESS: baseline, then routing, plus the
     unit-by-unit search), the AC correction's AC checks and re-solves, build and write overhead;
-    doubled on each retry."""
-    settings = SCENARIOS[wildcards.scenario]
+    twice that for a lexicographic front point or payoff row (two stages); x attempt on retries."""
+    settings = SCENARIOS[_scenario_of(wildcards)]
+    stages = 2 if ("front" in wildcards.keys() or "objective" in wildcards.keys()) and MO["lexicographic"] else 1
     limit_min = settings["solver"]["time_limit_s"] / 60
     solve_min = 1.2 * limit_min
     mess = settings["mess"]
@@ -138,7 +229,7 @@ def solve_runtime(wildcards, attempt):
     iterations = correction["max_iterations"] if correction["enabled"] else 0
     # re-solves keep the integers (LPs): a tenth of the MIP's limit each is generous
     solve_min += iterations * (ac_check_minutes() + 0.1 * limit_min)
-    return int((5 + solve_min) * attempt)
+    return int((5 + stages * solve_min) * attempt)
 
 
 def validate_mem_mb(wildcards, attempt):
@@ -219,6 +310,7 @@ def all_targets(wildcards):
         f"results/{STUDY_NAME}/summary.nc",
         f"results/{STUDY_NAME}/kpis.csv",
         *figure_targets(),
+        *tradeoff_targets(),
     ]
 
 

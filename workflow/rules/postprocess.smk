@@ -192,3 +192,29 @@ rule plot_fleet:
         "../../envs/feederflex.yaml"
     script:
         "../scripts/plot_fleet.py"
+
+
+rule plot_front:
+    message:
+        "Drawing front {wildcards.front} of study {wildcards.study}"
+    input:
+        front=rules.gather_front.output.table,
+    output:
+        figure=report(
+            "results/{study}/figures/fronts/{front}.png",
+            caption="../report/front.rst",
+            category="Trade-offs",
+            labels={"front": "{front}"},
+        ),
+    log:
+        "logs/{study}/plot_front/{front}.log",
+    group:
+        "front"
+    threads: 1
+    resources:
+        mem_mb=plot_mem_mb,
+        runtime=plot_runtime,
+    conda:
+        "../../envs/feederflex.yaml"
+    script:
+        "../scripts/plot_front.py"

@@ -25,3 +25,142 @@ rule solve_scenario:
         "../../envs/feederflex.yaml"
     script:
         "../scripts/solve_scenario.py"
+
+
+# Multi-objective trade-offs (multiobjective section of the study): payoff rows, then fronts and
+# compromises that depend on the payoff table. Each point is its own cached job.
+
+
+rule solve_payoff_row:
+    message:
+        "Payoff row of {wildcards.objective} for scenario {wildcards.scenario} of study {wildcards.study}"
+    input:
+        unpack(scenario_inputs),
+    params:
+        settings=scenario_settings,
+        penalties=MO["penalties"],
+        lexicographic=MO["lexicographic"],
+    output:
+        solution="results/{study}/payoff/{scenario}/{objective}.nc",
+    log:
+        python="logs/{study}/solve_payoff_row/{scenario}/{objective}.python.log",
+        solver="logs/{study}/solve_payoff_row/{scenario}/{objective}.solver.log",
+    benchmark:
+        "results/{study}/benchmarks/solve_payoff_row/{scenario}/{objective}.tsv"
+    group:
+        "front"
+    threads: solve_threads
+    resources:
+        mem_mb=solve_mem_mb,
+        runtime=solve_runtime,
+    conda:
+        "../../envs/feederflex.yaml"
+    script:
+        "../scripts/solve_payoff_row.py"
+
+
+rule payoff_table:
+    message:
+        "Payoff table of scenario {wildcards.scenario} of study {wildcards.study}"
+    input:
+        rows=payoff_row_files,
+    params:
+        objectives=payoff_row_names,
+    output:
+        table="results/{study}/payoff/{scenario}.nc",
+        csv=report("results/{study}/payoff/{scenario}.csv", caption="../report/payoff.rst", category="Trade-offs"),
+    log:
+        "logs/{study}/payoff_table/{scenario}.log",
+    group:
+        "front"
+    threads: 1
+    resources:
+        mem_mb=small_mem_mb,
+        runtime=small_runtime,
+    conda:
+        "../../envs/feederflex.yaml"
+    script:
+        "../scripts/payoff_table.py"
+
+
+rule solve_front_point:
+    message:
+        "Front {wildcards.front}, point {wildcards.fraction} of study {wildcards.study}"
+    input:
+        unpack(front_point_inputs),
+    params:
+        settings=front_scenario_settings,
+        front=front_settings,
+        penalties=MO["penalties"],
+        lexicographic=MO["lexicographic"],
+    output:
+        solution="results/{study}/fronts/{front}/{fraction}.nc",
+    log:
+        python="logs/{study}/solve_front_point/{front}/{fraction}.python.log",
+        solver="logs/{study}/solve_front_point/{front}/{fraction}.solver.log",
+    benchmark:
+        "results/{study}/benchmarks/solve_front_point/{front}/{fraction}.tsv"
+    group:
+        "front"
+    threads: solve_threads
+    resources:
+        mem_mb=solve_mem_mb,
+        runtime=solve_runtime,
+    conda:
+        "../../envs/feederflex.yaml"
+    script:
+        "../scripts/solve_front_point.py"
+
+
+rule gather_front:
+    message:
+        "Gathering front {wildcards.front} of study {wildcards.study}"
+    input:
+        points=front_point_files,
+        payoff=front_payoff_file,
+    params:
+        fractions=front_fractions,
+        front=front_settings,
+    output:
+        table="results/{study}/fronts/{front}.nc",
+        csv=report("results/{study}/fronts/{front}.csv", caption="../report/front_table.rst", category="Trade-offs"),
+    log:
+        "logs/{study}/gather_front/{front}.log",
+    group:
+        "front"
+    threads: 1
+    resources:
+        mem_mb=small_mem_mb,
+        runtime=small_runtime,
+    conda:
+        "../../envs/feederflex.yaml"
+    script:
+        "../scripts/gather_front.py"
+
+
+rule solve_compromise:
+    message:
+        "Compromise {wildcards.compromise} of study {wildcards.study}"
+    input:
+        unpack(compromise_inputs),
+    params:
+        settings=compromise_scenario_settings,
+        compromise=compromise_settings,
+        penalties=MO["penalties"],
+    output:
+        solution="results/{study}/compromises/{compromise}.nc",
+    log:
+        python="logs/{study}/solve_compromise/{compromise}.python.log",
+        solver="logs/{study}/solve_compromise/{compromise}.solver.log",
+    benchmark:
+        "results/{study}/benchmarks/solve_compromise/{compromise}.tsv"
+    group:
+        "front"
+    threads: solve_threads
+    resources:
+        mem_mb=solve_mem_mb,
+        runtime=solve_runtime,
+    conda:
+        "../../envs/feederflex.yaml"
+    script:
+        "../scripts/solve_compromise.py"

@@ -5,16 +5,19 @@ from __future__ import annotations
 import pyomo.environ as pyo
 
 from feederflex.model.data import ScenarioData
+from feederflex.model.dr import add_dr
 from feederflex.model.ev import add_ev
 from feederflex.model.mess import add_mess
 from feederflex.model.network import add_network
 from feederflex.model.objectives import add_objectives
 from feederflex.model.pv import add_pv
+from feederflex.model.risk import add_risk
 from feederflex.model.storage import add_fess
 
 
 def build_model(data: ScenarioData) -> pyo.ConcreteModel:
-    """Build the scenario model: PV, fixed and mobile storage, EV blocks, then the network that balances them."""
+    """Build the scenario model: PV, fixed and mobile storage, EV, demand response blocks, then the
+    network that balances them, the forecast-risk terms and the objective."""
     m = pyo.ConcreteModel(name="feederflex")
     p_inj: dict = {}
     q_inj: dict = {}
@@ -22,6 +25,8 @@ def build_model(data: ScenarioData) -> pyo.ConcreteModel:
     add_fess(m, data, p_inj, q_inj)
     add_mess(m, data, p_inj, q_inj)
     add_ev(m, data, p_inj, q_inj)
+    add_dr(m, data, p_inj, q_inj)
     add_network(m, data, p_inj, q_inj)
+    add_risk(m, data)
     add_objectives(m, data)
     return m

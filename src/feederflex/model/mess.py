@@ -21,7 +21,6 @@ transfer per move, per km and per hour on the road (000 eq. 7, 002 eq. 33f, in
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,6 +28,7 @@ import pyomo.environ as pyo
 import xarray as xr
 
 from feederflex.model.data import ScenarioData
+from feederflex.model.inverter import add_pq_limits, tan_phi
 
 
 @dataclass(frozen=True)
@@ -58,12 +58,6 @@ def arcs(travel: xr.Dataset, n_steps: int) -> list[Arc]:
                     continue
                 out.append(Arc(s, s2, t, t + tau, float(dist[i, j]), float(hours[t, i, j])))
     return out
-
-
-def polygon_sides(n_sides: int) -> list[tuple[float, float, float]]:
-    """(cos, sin, scale) of each side of a regular polygon inscribed in the unit circle."""
-    return [(math.cos(2 * math.pi * k / n_sides), math.sin(2 * math.pi * k / n_sides), math.cos(math.pi / n_sides))
-            for k in range(n_sides)]
 
 
 def add_mess(m: pyo.Block, data: ScenarioData, p_inj: dict, q_inj: dict) -> pyo.Block:
@@ -129,20 +123,17 @@ def add_mess(m: pyo.Block, data: ScenarioData, p_inj: dict, q_inj: dict) -> pyo.
 
     blk.hosting = pyo.Constraint(blk.S, blk.T, rule=hosting)
 
-    tan_phi = {u: math.tan(math.acos(min(1.0, float(units[u]["power_factor"])))) for u in units}
+    reactive = data.settings["inverters"]["reactive_control"]
+    tan = {u: tan_phi(units[u]["power_factor"], reactive) for u in units}
     s_rated = {u: float(units[u]["s_mva"] if units[u]["s_mva"] is not None else units[u]["p_mw"]) for u in units}
-    blk.q_pf_up = pyo.Constraint(
-        blk.U, blk.S, blk.T, rule=lambda b, u, s, t: b.q_mvar[u, s, t] <= tan_phi[u] * (b.p_ch_mw[u, s, t] + b.p_dis_mw[u, s, t])
-    )
-    blk.q_pf_down = pyo.Constraint(
-        blk.U, blk.S, blk.T, rule=lambda b, u, s, t: -b.q_mvar[u, s, t] <= tan_phi[u] * (b.p_ch_mw[u, s, t] + b.p_dis_mw[u, s, t])
-    )
-    sides = polygon_sides(int(cfg["kva_polygon_sides"]))
-    blk.K = pyo.Set(initialize=range(len(sides)))
-    blk.kva = pyo.Constraint(
-        blk.U, blk.S, blk.T, blk.K,
-        rule=lambda b, u, s, t, k: sides[k][0] * (b.p_dis_mw[u, s, t] - b.p_ch_mw[u, s, t]) + sides[k][1] * b.q_mvar[u, s, t]
-        <= sides[k][2] * s_rated[u] * b.parked[u, s, t],
+    add_pq_limits(
+        blk, (blk.U, blk.S, blk.T),
+        p_net=lambda u, s, t: blk.p_dis_mw[u, s, t] - blk.p_ch_mw[u, s, t],
+        p_abs=lambda u, s, t: blk.p_ch_mw[u, s, t] + blk.p_dis_mw[u, s, t],
+        q=lambda u, s, t: blk.q_mvar[u, s, t],
+        s_max=lambda u, s, t: s_rated[u] * blk.parked[u, s, t],
+        tan_phi_of=lambda u, s, t: tan[u],
+        n_sides=cfg["kva_polygon_sides"],
     )
 
     def e_init(u):

@@ -1,13 +1,28 @@
 """Objective terms: each a named Pyomo Expression with a unit and a sense.
 
-The scenario objective is the weighted sum  sum_k w_k s_k f_k  (minimised), where s_k = +1 for a
-term to minimise and -1 for a term to maximise (000 eq. 20: max f1 - f2 - f3).
+The scenario objective is the weighted sum  sum_k w_k s_k f_k / c_k  (minimised), where s_k = +1
+for a term to minimise and -1 for a term to maximise (000 eq. 20: max f1 - f2 - f3) and c_k a
+scale (1 unless ``objective.scales`` normalises the term, e.g. by its payoff-table range). On top:
+
+- ``objective.bounds``: a term no worse than a value (<= for a term to minimise, >= to maximise);
+  the epsilon constraints of a Pareto front;
+- ``objective.fuzzy``: the fuzzy min-max compromise of 003 eq. 21-22, membership
+  mu_k = s_k (f_k - best_k) / (s_k (reference_k - best_k)), minimise lambda >= mu_k.
+
+Terms whose value needs auxiliary variables (peak import, squared deviations) are "epigraph"
+terms: their variables and constraints are only built when the term is weighted, bounded or
+fuzzy, because an epigraph is only tight when it is pushed down. Squares enter as
+piecewise-linear outer approximations (tangents); after each solve, :func:`refine` adds tangents
+at the solution until the approximation is within ``objective.quadratic.tolerance``. Reported
+values (:func:`term_values`) are always exact, computed from the solution; the PWL value the
+solver saw and its error are reported next to them (:func:`pwl_errors`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pyomo.environ as pyo
 
 from feederflex.model.data import ScenarioData
@@ -19,29 +34,80 @@ class Term:
     unit: str
     sense: str  # "min" or "max"
     description: str
+    epigraph: bool = False  # needs auxiliary variables, built only when used
 
 
 CATALOGUE: dict[str, Term] = {
     t.name: t
     for t in (
         Term("pv_used_mwh", "MWh", "max", "PV energy used (000 eq. 21)"),
-        Term("pv_curtailed_mwh", "MWh", "min", "PV energy available but not used"),
-        Term("energy_cost_usd", "$", "min", "energy bought at the substation minus energy sold, at time-of-use prices"),
+        Term("pv_curtailed_mwh", "MWh", "min", "PV energy available but not used (003 eq. 10)"),
+        Term("energy_cost_usd", "$", "min", "energy bought at the substation minus energy sold, at time-of-use prices (003 eq. 13)"),
         Term("storage_cost_usd", "$", "min", "storage degradation (fixed and mobile): cost per MWh of charge plus discharge throughput (000 eq. 6)"),
         Term("mess_transfer_cost_usd", "$", "min", "MESS trips: cost per move, per km and per hour on the road (000 eq. 7, 002 eq. 33f)"),
+        Term("mess_cost_usd", "$", "min", "MESS degradation plus trips: f2 of 000 eq. 5-7"),
         Term("voltage_violation_pu_h", "pu h", "min", "sum over buses and steps of the voltage slacks times the step length"),
+        Term("voltage_offset", "1", "min", "001 eq. 20-21: sum over steps and buses of (deviation outside the band / band width)^2", True),
+        Term("load_variance_mw2", "MW^2", "min", "003 eq. 11: variance over the day of the substation's net load", True),
+        Term("power_deviation_mw2", "MW^2", "min", "003 eq. 12: sum of squared step-to-step changes of the substation's net load", True),
+        Term("peak_import_mw", "MW", "min", "largest import at the substation", True),
+        Term("dr_cost_usd", "$", "min", "demand response compensation: curtailed and shifted MWh at their prices (002 eq. 33c, linear)"),
+        Term("dr_curtailed_mwh", "MWh", "min", "load curtailed by demand response"),
+        Term("inverter_q_cost_usd", "$", "min", "reactive energy of the PV and storage inverters at inverters.q_cost_usd_per_mvarh"),
+        Term("expected_not_served_mwh", "MWh", "min", "expected PV and DR power not served under forecast errors (002 eq. 24, 29), outer approximation; 0 unless risk.enabled"),
+        Term("expected_curtailed_mwh", "MWh", "min", "expected PV and DR curtailment under forecast errors (002 eq. 27, 31); 0 unless risk.enabled"),
+        Term("risk_cost_usd", "$", "min", "reserve cost of expected power not served minus the value of expected curtailment (002 eq. 33d-e); 0 unless risk.enabled"),
     )
 }
+SIGN = {"min": 1.0, "max": -1.0}
+
+
+def used_terms(objective: dict) -> set[str]:
+    """Terms an ``objective`` settings block weights, bounds or puts in its fuzzy compromise."""
+    used = {name for name, weight in objective["weights"].items() if weight != 0}
+    return used | set(objective.get("bounds", {})) | set(objective.get("fuzzy", {}))
+
+
+def net_import_range_mw(data: ScenarioData) -> float:
+    """A bound on |net import - any other net import| of the scenario: all load, EV charging and
+    storage power one way, all PV and storage power the other (MW); the tangents span it."""
+    load = float(data.profiles.load_p_mw.sum("bus").max())
+    ev = float(data.ev_p_mw.sum(axis=1).max())
+    if data.fleet is not None and "charger_kw" in data.fleet:
+        ev = max(ev, float(data.fleet.charger_kw.sum()) / 1000)
+    storage = sum(float(u["p_mw"]) for u in data.settings["fess"])
+    storage += sum(float(u["p_mw"]) for u in data.settings["mess"]["units"])
+    pv = sum(float(u["p_mw"]) for u in data.settings["pv"])
+    return load + ev + pv + 2 * storage
+
+
+def _square_epigraph(blk: pyo.Block, name: str, index: list, x: dict, lo: float, hi: float, tangents: int) -> pyo.Var:
+    """``z[i] >= x[i]^2`` for i in ``index`` by tangents at ``tangents`` points on [lo, hi]; returns z.
+
+    The tangents and the expressions are kept on the block (``_sq``) so that :func:`refine` can
+    add more at the solution."""
+    z = pyo.Var(index, within=pyo.NonNegativeReals)
+    blk.add_component(f"{name}_z", z)
+    cuts = pyo.ConstraintList()
+    blk.add_component(f"{name}_tangents", cuts)
+    for a in np.linspace(lo, hi, max(2, int(tangents))):
+        for i in index:
+            cuts.add(z[i] >= 2 * float(a) * x[i] - float(a) ** 2)
+    blk._sq[name] = (z, x, cuts)
+    return z
 
 
 def add_objectives(m: pyo.Block, data: ScenarioData) -> pyo.Block:
-    """Add ``m.terms`` (one Expression per catalogue term) and the weighted objective ``m.objective``."""
+    """Add ``m.terms`` (one Expression per catalogue term) and the objective ``m.objective``."""
     dt = data.step_hours
     price = data.profiles.price_usd_per_mwh.values
+    cfg = data.settings["objective"]
     export_factor = float(data.settings["grid"]["export_price_factor"])
     net, pv, fess, mess = m.net, m.pv, m.fess, m.mess
+    steps = list(net.T)
     blk = pyo.Block()
     m.terms = blk
+    blk._sq = {}
     blk.pv_used_mwh = pyo.Expression(expr=sum(pv.p_mw[u, t] for u in pv.U for t in pv.T) * dt)
     blk.pv_curtailed_mwh = pyo.Expression(
         expr=sum(pv.avail_mw[u, t] - pv.p_mw[u, t] for u in pv.U for t in pv.T) * dt
@@ -49,35 +115,140 @@ def add_objectives(m: pyo.Block, data: ScenarioData) -> pyo.Block:
     blk.energy_cost_usd = pyo.Expression(
         expr=sum(float(price[t]) * (net.p_import[t] - export_factor * net.p_export[t]) for t in net.T) * dt
     )
+    mess_wear = sum(
+        mess.cost_usd_per_mwh[u] * (mess.p_ch_mw[u, s, t] + mess.p_dis_mw[u, s, t]) for u in mess.U for s in mess.S for t in mess.T
+    ) * dt
     blk.storage_cost_usd = pyo.Expression(
-        expr=(
-            sum(fess.cost_usd_per_mwh[u] * (fess.p_ch_mw[u, t] + fess.p_dis_mw[u, t]) for u in fess.U for t in fess.T)
-            + sum(
-                mess.cost_usd_per_mwh[u] * (mess.p_ch_mw[u, s, t] + mess.p_dis_mw[u, s, t])
-                for u in mess.U for s in mess.S for t in mess.T
-            )
-        )
-        * dt
+        expr=sum(fess.cost_usd_per_mwh[u] * (fess.p_ch_mw[u, t] + fess.p_dis_mw[u, t]) for u in fess.U for t in fess.T) * dt
+        + mess_wear
     )
     blk.mess_transfer_cost_usd = pyo.Expression(
         expr=sum(mess.trip_cost_usd[a] * mess.depart[u, a] for u in mess.U for a in mess.A)
     )
+    blk.mess_cost_usd = pyo.Expression(expr=mess_wear + blk.mess_transfer_cost_usd)
     blk.voltage_violation_pu_h = pyo.Expression(
         expr=sum(net.s_under[b, t] + net.s_over[b, t] for b in net.BV for t in net.T) * dt
     )
-    weights = data.settings["objective"]["weights"]
-    sign = {"min": 1.0, "max": -1.0}
-    m.objective = pyo.Objective(
-        expr=sum(
-            float(weight) * sign[CATALOGUE[name].sense] * getattr(blk, name)
-            for name, weight in weights.items()
-            if weight != 0
-        ),
-        sense=pyo.minimize,
+    _add_resource_terms(m, blk, data)
+    # the $ terms priced in their own settings blocks (dr, inverters, risk) count unless weighted here
+    weights = {**block_weights(data.settings), **cfg["weights"]}
+    used = used_terms(cfg)
+    n_tangents = int(cfg["quadratic"]["tangents"])
+    p_net = {t: net.p_import[t] - net.p_export[t] for t in steps}
+    span = net_import_range_mw(data)
+    if "voltage_offset" in used:
+        width = float(data.settings["grid"]["v_max_pu"]) - float(data.settings["grid"]["v_min_pu"])
+        cells = [(b, t) for b in net.BV for t in steps]
+        x = {(b, t): (net.s_under[b, t] + net.s_over[b, t]) / width for b, t in cells}
+        z = _square_epigraph(blk, "voltage_offset", cells, x, 0.0, 1.0, n_tangents)
+        blk.voltage_offset = pyo.Expression(expr=sum(z[c] for c in cells) * dt)
+    if "load_variance_mw2" in used:
+        mean = sum(p_net.values()) / len(steps)
+        x = {t: p_net[t] - mean for t in steps}
+        z = _square_epigraph(blk, "load_variance_mw2", steps, x, -span, span, n_tangents)
+        blk.load_variance_mw2 = pyo.Expression(expr=sum(z[t] for t in steps) / len(steps))
+    if "power_deviation_mw2" in used:
+        pairs = steps[:-1]
+        x = {t: p_net[t + 1] - p_net[t] for t in pairs}
+        z = _square_epigraph(blk, "power_deviation_mw2", pairs, x, -span, span, n_tangents)
+        blk.power_deviation_mw2 = pyo.Expression(expr=sum(z[t] for t in pairs))
+    if "peak_import_mw" in used:
+        blk.peak = pyo.Var(within=pyo.NonNegativeReals)
+        blk.peak_cuts = pyo.Constraint(steps, rule=lambda b, t: b.peak >= net.p_import[t])
+        blk.peak_import_mw = pyo.Expression(expr=blk.peak)
+    unknown = used - set(CATALOGUE)
+    if unknown:
+        raise KeyError(f"objective terms {sorted(unknown)} are not in the catalogue {sorted(CATALOGUE)}")
+
+    def signed(name: str):
+        return SIGN[CATALOGUE[name].sense] * getattr(blk, name)
+
+    scales = cfg.get("scales", {})
+    expr = sum(float(w) * signed(name) / float(scales.get(name, 1.0)) for name, w in weights.items() if w != 0)
+    blk.bounds = pyo.Constraint(
+        list(cfg.get("bounds", {})),
+        rule=lambda b, name: signed(name) <= SIGN[CATALOGUE[name].sense] * float(cfg["bounds"][name]),
     )
+    fuzzy = cfg.get("fuzzy", {})
+    if fuzzy:
+        blk.membership_max = pyo.Var(within=pyo.NonNegativeReals)
+        ranges = {n: SIGN[CATALOGUE[n].sense] * (float(ref) - float(best)) for n, (best, ref) in fuzzy.items()}
+        judged = [n for n in fuzzy if ranges[n] > 0]
+        blk.membership = pyo.Expression(
+            judged, rule=lambda b, n: (signed(n) - SIGN[CATALOGUE[n].sense] * float(fuzzy[n][0])) / ranges[n]
+        )
+        blk.fuzzy_max = pyo.Constraint(judged, rule=lambda b, n: b.membership[n] <= b.membership_max)
+        # lambda first; the sum of memberships (weight 1e-3) picks the best among equal lambdas
+        expr = expr + blk.membership_max + 1e-3 * sum(blk.membership[n] for n in judged)
+    m.objective = pyo.Objective(expr=expr, sense=pyo.minimize)
+    blk._refine = (float(cfg["quadratic"]["tolerance"]), int(cfg["quadratic"]["refine_rounds"]))
     return blk
 
 
-def term_values(m: pyo.Block) -> dict[str, float]:
-    """Value of every catalogue term on the loaded solution."""
-    return {name: float(pyo.value(getattr(m.terms, name))) for name in CATALOGUE}
+def block_weights(settings: dict) -> dict[str, float]:
+    """Weights of the $ terms priced in their own settings blocks (dr, inverters, risk), not in objective.weights."""
+    return {"dr_cost_usd": 1.0, "inverter_q_cost_usd": 1.0, "risk_cost_usd": 1.0 if settings["risk"]["enabled"] else 0.0}
+
+
+def _add_resource_terms(m: pyo.Block, blk: pyo.Block, data: ScenarioData) -> None:
+    """Demand response, inverter reactive power and forecast-risk terms (002 eq. 33c-e)."""
+    dt = data.step_hours
+    dr, risk = m.dr, m.risk
+    blk.dr_cost_usd = pyo.Expression(
+        expr=sum(dr.price[u][0] * dr.p_curtail_mw[u, t] + dr.price[u][1] * dr.p_down_mw[u, t] for u in dr.U for t in dr.T) * dt
+    )
+    blk.dr_curtailed_mwh = pyo.Expression(expr=sum(dr.p_curtail_mw[u, t] for u in dr.U for t in dr.T) * dt)
+    q_abs = [v for part in (m.pv, m.fess, m.mess) if hasattr(part, "q_abs") for v in part.q_abs.values()]
+    blk.inverter_q_cost_usd = pyo.Expression(
+        expr=float(data.settings["inverters"]["q_cost_usd_per_mvarh"]) * sum(q_abs) * dt
+    )
+    blk.expected_not_served_mwh = pyo.Expression(expr=sum(risk.epns[k] for k in risk.K) * dt)
+    blk.expected_curtailed_mwh = pyo.Expression(expr=sum(risk.epc[k] for k in risk.K) * dt)
+    blk.risk_cost_usd = pyo.Expression(
+        expr=(risk.reserve_price * sum(risk.epns[k] for k in risk.K) - risk.curtailment_price * sum(risk.epc[k] for k in risk.K)) * dt
+    )
+
+
+def refine(m: pyo.Block) -> int:
+    """Add a tangent at the solution wherever a square's PWL value is short of the exact square by
+    more than ``objective.quadratic.tolerance`` (absolute, in the term's cell units: MW^2, or
+    (deviation / band width)^2); return how many were added."""
+    tolerance = m.terms._refine[0]
+    added = 0
+    for z, x, cuts in m.terms._sq.values():
+        for i, zi in z.items():
+            xv = pyo.value(x[i])
+            if xv * xv - pyo.value(zi) > tolerance:
+                cuts.add(zi >= 2 * xv * x[i] - xv * xv)
+                added += 1
+    return added
+
+
+def _net_import(m: pyo.Block) -> np.ndarray:
+    return np.array([pyo.value(m.net.p_import[t]) - pyo.value(m.net.p_export[t]) for t in m.net.T])
+
+
+def exact_values(m: pyo.Block, data: ScenarioData) -> dict[str, float]:
+    """Exact value of every epigraph term on the loaded solution (whether or not it was optimised)."""
+    p = _net_import(m)
+    width = float(data.settings["grid"]["v_max_pu"]) - float(data.settings["grid"]["v_min_pu"])
+    dev = np.array([[pyo.value(m.net.s_under[b, t]) + pyo.value(m.net.s_over[b, t]) for b in m.net.BV] for t in m.net.T])
+    return {
+        "voltage_offset": float(np.sum((dev / width) ** 2)) * data.step_hours,
+        "load_variance_mw2": float(np.mean((p - p.mean()) ** 2)),
+        "power_deviation_mw2": float(np.sum(np.diff(p) ** 2)),
+        "peak_import_mw": float(max(0.0, max(pyo.value(m.net.p_import[t]) for t in m.net.T))),
+    }
+
+
+def term_values(m: pyo.Block, data: ScenarioData) -> dict[str, float]:
+    """Exact value of every catalogue term on the loaded solution."""
+    values = {name: float(pyo.value(getattr(m.terms, name))) for name, t in CATALOGUE.items() if not t.epigraph}
+    values.update(exact_values(m, data))
+    return values
+
+
+def pwl_errors(m: pyo.Block, data: ScenarioData) -> dict[str, float]:
+    """Exact minus piecewise-linear value of every square term the solver optimised."""
+    exact = exact_values(m, data)
+    return {name: exact[name] - float(pyo.value(getattr(m.terms, name))) for name in m.terms._sq}

@@ -3,6 +3,9 @@
 Energy at the end of step t:  e_t = e_{t-1} + (eta_ch p_ch,t - p_dis,t / eta_dis) dt,  e_{-1} = soc_init E.
 A binary per unit and step forbids charging and discharging at once, which an objective that
 rewards PV use would otherwise exploit to burn energy in the conversion losses.
+Reactive power: |q| <= tan(acos(pf)) (p_ch + p_dis) and (p_dis - p_ch, q) inside the inscribed polygon
+of the inverter's kVA circle (002 eq. 22, the same limits as the MESS inverters); q = 0 at power
+factor 1 or when ``inverters.reactive_control`` is false.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import pyomo.environ as pyo
 
 from feederflex.model.data import ScenarioData
+from feederflex.model.inverter import add_pq_limits, tan_phi
 
 
 def add_fess(m: pyo.Block, data: ScenarioData, p_inj: dict, q_inj: dict) -> pyo.Block:
@@ -55,7 +59,20 @@ def add_fess(m: pyo.Block, data: ScenarioData, p_inj: dict, q_inj: dict) -> pyo.
 
     blk.end_state = pyo.Constraint(blk.U, rule=end_state)
     blk.cost_usd_per_mwh = {u: float(units[u]["cost_usd_per_mwh"]) for u in units}
+    inverters = data.settings["inverters"]
+    tan = {u: tan_phi(units[u]["power_factor"], inverters["reactive_control"]) for u in units}
+    s_mva = {u: float(units[u]["s_mva"] if units[u]["s_mva"] is not None else units[u]["p_mw"]) for u in units}
+    blk.q_mvar = pyo.Var(blk.U, blk.T, doc="reactive power injected, Mvar")
+    if any(tan.values()) or any(s_mva[u] < units[u]["p_mw"] for u in units):
+        add_pq_limits(blk, (blk.U, blk.T), p_net=lambda u, t: blk.p_dis_mw[u, t] - blk.p_ch_mw[u, t],
+                      p_abs=lambda u, t: blk.p_ch_mw[u, t] + blk.p_dis_mw[u, t], q=lambda u, t: blk.q_mvar[u, t],
+                      s_max=lambda u, t: s_mva[u], tan_phi_of=lambda u, t: tan[u], n_sides=inverters["kva_polygon_sides"])
+    else:
+        for var in blk.q_mvar.values():
+            var.fix(0.0)
     for name, unit in units.items():
         for t in data.steps:
             p_inj.setdefault((unit["bus"], t), []).extend([blk.p_dis_mw[name, t], -blk.p_ch_mw[name, t]])
+            if tan[name]:
+                q_inj.setdefault((unit["bus"], t), []).append(blk.q_mvar[name, t])
     return blk

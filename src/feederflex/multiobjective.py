@@ -1,0 +1,280 @@
+"""Multi-objective studies: payoff table, weighted sums, fuzzy min-max compromise, epsilon fronts.
+
+Every method is an ordinary scenario solve with a different ``objective`` settings block (see
+:mod:`feederflex.model.objectives`): weights, scales, bounds (epsilon constraints) and fuzzy
+memberships. The functions here turn a study's ``multiobjective`` section and a payoff table into
+those settings, and gather the solved points into datasets.
+
+- Payoff table (one row per objective): optimise the objective alone (the study's ``penalties``,
+  soft constraints such as the voltage-violation slack, keep their weights), then, when
+  ``lexicographic``, optimise the scenario's weighted objective without making the first one worse.
+  The best value of each objective is its row's value; its worst over the rows is the nadir estimate.
+- Front (epsilon constraint): at fraction phi in [0, 1], the swept objective is held no worse than
+  best + phi (worst - best) while the other objective is optimised; the second (lexicographic)
+  stage then improves the swept objective without worsening any term of the first, so no point
+  is dominated by another point (up to the MIP gap).
+- Fuzzy compromise (003 eq. 21-22): membership mu_k = (f_k - best_k) / (reference_k - best_k),
+  minimise the largest (plus 1e-3 x their sum to pick among equal maxima).
+- Weighted sum: sum_k w_k f_k / range_k with ``normalise`` (range from the payoff table).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+from collections.abc import Callable, Mapping
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from feederflex.model.objectives import CATALOGUE, SIGN
+
+log = logging.getLogger(__name__)
+
+
+class MultiObjectiveError(ValueError):
+    """A multiobjective section that does not fit the study."""
+
+
+def fractions(points: int | list[float]) -> list[str]:
+    """Front point names: fractions of the swept range, formatted so the same fraction always has
+    the same name (going from 3 to 5 points re-uses 0, 0.5 and 1)."""
+    values = np.linspace(0.0, 1.0, points) if isinstance(points, int) else np.asarray(points, float)
+    return [f"{v:.4f}" for v in sorted(set(np.round(values, 4)))]
+
+
+def payoff_objectives(mo: Mapping, scenario: str) -> list[str]:
+    """Objectives with a payoff row for ``scenario``: those its fronts and compromises trade."""
+    names: list[str] = []
+    for front in mo["fronts"].values():
+        if front["scenario"] == scenario:
+            names += [front["optimise"], front["sweep"]]
+    for comp in mo["compromises"].values():
+        if comp["scenario"] == scenario:
+            if comp["method"] == "fuzzy":
+                names += comp["objectives"]
+            elif comp["normalise"]:
+                names += [n for n, w in comp["weights"].items() if w != 0]
+    return sorted(set(names), key=list(CATALOGUE).index)
+
+
+def _objective(settings: dict, weights: Mapping[str, float], penalties: list[str], others: str = "none",
+               traded: tuple = ()) -> dict:
+    """Settings with a new objective block: ``weights``, plus the scenario's weights of the
+    penalty terms (and of every other term with ``others: weighted``) that are not traded."""
+    out = copy.deepcopy(settings)
+    base = settings["objective"]["weights"]
+    keep = set(penalties) | (set(base) if others == "weighted" else set())
+    new = {n: float(base[n]) for n in keep if n not in traded and n in base and base[n] != 0}
+    new.update({n: float(w) for n, w in weights.items()})
+    out["objective"] = dict(settings["objective"], weights=new, bounds={}, scales={}, fuzzy={})
+    return out
+
+
+def payoff_settings(settings: dict, objective: str, penalties: list[str]) -> dict:
+    """First stage of a payoff row: ``objective`` alone, penalties kept."""
+    return _objective(settings, {objective: 1.0}, penalties, traded=(objective,))
+
+
+def second_stage(first: dict, solution: xr.Dataset, weights: Mapping[str, float], penalties: list[str]) -> dict:
+    """Lexicographic second stage: optimise ``weights`` while every term weighted in ``first`` is no
+    worse than it was in ``solution`` (plus the MIP gap and 1e-6 relative), ``first``'s bounds kept.
+    ``penalties`` (soft constraints that are not traded here) are not bounded: they keep their weight."""
+    out = copy.deepcopy(first)
+    gap = max(float(first["solver"]["mip_gap"]), 1e-6)
+    bounds = dict(first["objective"]["bounds"])
+    kept = {n: w for n, w in first["objective"]["weights"].items() if n in penalties}
+    for name, weight in first["objective"]["weights"].items():
+        if weight == 0 or name in kept:
+            continue
+        value = float(solution.attrs[f"objective_{name}"])
+        slack = gap * max(1.0, abs(value))
+        bounds[name] = value + SIGN[CATALOGUE[name].sense] * slack
+    chosen = kept | {n: float(w) for n, w in weights.items() if w != 0}
+    out["objective"] = dict(first["objective"], weights=chosen, bounds=bounds, fuzzy={})
+    return out
+
+
+def solve_lexicographic(solve: Callable[..., xr.Dataset], first: dict, weights: Mapping[str, float] | None,
+                        penalties: list[str] = ()) -> xr.Dataset:
+    """Solve ``first``; with ``weights``, solve the second stage from it (see :func:`second_stage`),
+    starting from the first stage's booked AC losses and voltage band (``ac_state``).
+
+    The returned solution is the second stage's when it has a schedule, else the first's; its
+    attributes name the stage reported and the first stage's status and objective values."""
+    one = solve(first)
+    stage = {f"first_stage_{k}": v for k, v in one.attrs.items() if k.startswith("objective_") or k == "solver_status"}
+    if weights is None or not np.isfinite(float(one.attrs["solver_objective"])):
+        return one.assign_attrs(stage, mo_stage="first")
+    two = solve(second_stage(first, one, weights, list(penalties)), ac_state=one)
+    ac = str(two.attrs.get("ac_correction_status", "disabled"))
+    if not np.isfinite(float(two.attrs["solver_objective"])) or ac not in ("converged", "disabled"):
+        # the second stage's bounds come from the first stage's AC-corrected schedule; when its own
+        # AC correction cannot hold them, its schedule is not AC-secure: keep the first stage's
+        log.warning("second stage ended %s with AC correction %s; reporting the first stage", two.attrs["solver_status"], ac)
+        return one.assign_attrs(stage, mo_stage="first", mo_second_stage_status=f"{two.attrs['solver_status']}, AC correction {ac}")
+    return two.assign_attrs(stage, mo_stage="second")
+
+
+def scenario_solver(network: str, profiles: str, fleet: str | None, travel: str | None,
+                    solver_log: str | None = None) -> Callable[..., xr.Dataset]:
+    """A function (settings, ac_state=None) -> solution for one scenario's prepared files (read once)."""
+    from feederflex.io import read_dataset
+    from feederflex.schedule import solve_scenario
+
+    feeder, day = read_dataset(network), read_dataset(profiles)
+    ev = read_dataset(fleet) if fleet else None
+    trips = read_dataset(travel) if travel else None
+    return lambda settings, ac_state=None: solve_scenario(feeder, day, settings, ev, solver_log, trips, ac_state)
+
+
+def payoff_table(rows: Mapping[str, xr.Dataset]) -> xr.Dataset:
+    """Payoff table from single-objective solutions: ``value(optimised, objective)`` for every
+    catalogue term, ``best`` and ``worst`` (nadir estimate) of each optimised objective."""
+    names = list(rows)
+    terms = list(CATALOGUE)
+    value = np.array([[float(rows[r].attrs[f"objective_{t}"]) for t in terms] for r in names])
+    sign = np.array([SIGN[CATALOGUE[t].sense] for t in terms])
+    signed = value * sign
+    best = np.array([value[names.index(t), k] if t in names else np.nan for k, t in enumerate(terms)])
+    with np.errstate(all="ignore"):
+        worst = np.nanmax(signed, axis=0) * sign
+    status = [str(rows[r].attrs["solver_status"]) for r in names]
+    ds = xr.Dataset(
+        {
+            "value": (("optimised", "objective"), value),
+            "best": ("objective", best),
+            "worst": ("objective", worst),
+            "status": ("optimised", np.array(status, dtype=object)),
+        },
+        coords={"optimised": names, "objective": terms,
+                "unit": ("objective", [CATALOGUE[t].unit for t in terms]),
+                "sense": ("objective", [CATALOGUE[t].sense for t in terms])},
+    )
+    ds.attrs["description"] = ("row r: every objective's value when r is optimised (lexicographically: then the rest "
+                               "without worsening r); best = r's own value on its row, worst = worst over the rows")
+    bad = [r for r, s in zip(names, status, strict=True) if s not in ("optimal", "feasible")]
+    if bad:
+        ds.attrs["warning"] = f"rows without a schedule: {bad}; best and worst of those objectives are not known"
+    return ds
+
+
+def payoff_csv(payoff: xr.Dataset) -> pd.DataFrame:
+    table = payoff.value.to_pandas()
+    table.loc["best"] = payoff.best.values
+    table.loc["worst"] = payoff.worst.values
+    table.insert(0, "status", list(payoff.status.values) + ["", ""])
+    return table
+
+
+def _range(payoff: xr.Dataset, name: str) -> tuple[float, float]:
+    best = float(payoff.best.sel(objective=name))
+    worst = float(payoff.worst.sel(objective=name))
+    if not (math.isfinite(best) and math.isfinite(worst)):
+        raise MultiObjectiveError(f"payoff table has no best/worst value for {name!r} (a payoff row failed?)")
+    return best, worst
+
+
+def front_point_settings(settings: dict, front: Mapping, payoff: xr.Dataset, fraction: float,
+                         penalties: list[str]) -> dict:
+    """First stage of the front point at ``fraction`` of the swept objective's payoff range."""
+    optimise, sweep = front["optimise"], front["sweep"]
+    best, worst = _range(payoff, sweep)
+    epsilon = best + float(fraction) * (worst - best)
+    weight = float(settings["objective"]["weights"].get(optimise, 0.0)) or 1.0
+    weights = {optimise: weight if front["others"] == "weighted" else 1.0}
+    out = _objective(settings, weights, penalties, front["others"], traded=(optimise, sweep))
+    out["objective"]["bounds"] = {sweep: epsilon}
+    return out
+
+
+def fuzzy_settings(settings: dict, comp: Mapping, payoff: xr.Dataset, penalties: list[str],
+                   reference: xr.Dataset | None = None) -> dict:
+    """Fuzzy min-max compromise: best from the payoff table, reference from the payoff table's
+    worst value or, with a reference scenario, from its solution."""
+    fuzzy = {}
+    for name in comp["objectives"]:
+        best, worst = _range(payoff, name)
+        ref = float(reference.attrs[f"objective_{name}"]) if reference is not None else worst
+        fuzzy[name] = [best, ref]
+    out = _objective(settings, {}, penalties, comp["others"], traded=tuple(comp["objectives"]))
+    out["objective"]["fuzzy"] = fuzzy
+    return out
+
+
+def weighted_settings(settings: dict, comp: Mapping, payoff: xr.Dataset | None, penalties: list[str]) -> dict:
+    """Weighted sum of ``comp['weights']``, each term divided by its payoff range when ``normalise``."""
+    weights = {n: float(w) for n, w in comp["weights"].items() if w != 0}
+    out = _objective(settings, weights, penalties, comp["others"], traded=tuple(comp["weights"]))
+    if comp["normalise"]:
+        scales = {}
+        for name in weights:
+            best, worst = _range(payoff, name)
+            scales[name] = abs(worst - best) if abs(worst - best) > 1e-9 else 1.0
+        out["objective"]["scales"] = scales
+    return out
+
+
+def memberships(solution: xr.Dataset, fuzzy: Mapping[str, list[float]]) -> dict[str, float]:
+    """Membership of each fuzzy objective (003 eq. 21, not clipped) on a solution."""
+    out = {}
+    for name, (best, ref) in fuzzy.items():
+        span = SIGN[CATALOGUE[name].sense] * (ref - best)
+        value = float(solution.attrs[f"objective_{name}"])
+        out[name] = SIGN[CATALOGUE[name].sense] * (value - best) / span if span > 0 else 0.0
+    return out
+
+
+def dominated(values: np.ndarray, senses: list[str], rel_tol: float = 1e-6) -> np.ndarray:
+    """Which rows of ``values(point, objective)`` another row dominates: no worse in every
+    objective and better in one by more than ``rel_tol`` relative (plus 1e-9 absolute)."""
+    signed = values * np.array([SIGN[s] for s in senses])  # all minimised
+    tol = rel_tol * np.maximum(1.0, np.abs(signed)) + 1e-9
+    out = np.zeros(len(values), dtype=bool)
+    for i in range(len(values)):
+        for j in range(len(values)):
+            if i != j and np.all(signed[j] <= signed[i] + tol[i]) and np.any(signed[j] < signed[i] - tol[i]):
+                out[i] = True
+    return out
+
+
+def front_dataset(points: Mapping[str, xr.Dataset], files: Mapping[str, str], front: Mapping, payoff: xr.Dataset) -> xr.Dataset:
+    """One front: every point's objective values, epsilon, status and schedule summary; the full
+    schedule is in the point's solution file (``solution_file``)."""
+    names = list(points)
+    terms = list(CATALOGUE)
+    value = np.array([[float(points[p].attrs[f"objective_{t}"]) for t in terms] for p in names])
+    best, worst = _range(payoff, front["sweep"])
+    pair = [front["optimise"], front["sweep"]]
+    cols = [terms.index(n) for n in pair]
+    solved = np.array([np.isfinite(value[k, cols]).all() for k in range(len(names))])
+    gap = max(float(points[p].attrs.get("solver_mip_gap", 0) or 0) for p in names) if names else 0.0
+    flags = np.zeros(len(names), dtype=bool)
+    if solved.any():
+        flags[solved] = dominated(value[solved][:, cols], [CATALOGUE[n].sense for n in pair],
+                                  max(1e-6, gap if np.isfinite(gap) else 1e-6))
+    first = next(iter(points.values()))
+    ds = xr.Dataset(
+        {
+            "value": (("point", "objective"), value),
+            "fraction": ("point", np.array([float(p) for p in names])),
+            "epsilon": ("point", np.array([best + float(p) * (worst - best) for p in names])),
+            "status": ("point", np.array([str(points[p].attrs["solver_status"]) for p in names], dtype=object)),
+            "mip_gap": ("point", np.array([float(points[p].attrs.get("solver_mip_gap", np.nan)) for p in names])),
+            "dominated": ("point", flags),
+            "solution_file": ("point", np.array([files[p] for p in names], dtype=object)),
+            "p_grid_mw": (("point", "time"), np.stack([points[p].p_grid_mw.values for p in names])),
+            "v_min_pu": (("point", "time"), np.stack([points[p].v_pu.min("bus").values for p in names])),
+            "v_max_pu": (("point", "time"), np.stack([points[p].v_pu.max("bus").values for p in names])),
+        },
+        coords={"point": names, "objective": terms, "time": first.time.values,
+                "unit": ("objective", [CATALOGUE[t].unit for t in terms]),
+                "sense": ("objective", [CATALOGUE[t].sense for t in terms])},
+    )
+    ds.attrs.update({"optimise": front["optimise"], "sweep": front["sweep"], "others": front["others"],
+                     "scenario": front["scenario"], "sweep_best": best, "sweep_worst": worst,
+                     "description": "epsilon-constraint front: at each point the swept objective is held no worse "
+                                    "than epsilon = best + fraction x (worst - best) from the payoff table"})
+    return ds

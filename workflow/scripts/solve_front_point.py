@@ -1,0 +1,32 @@
+"""Snakemake adapter of rule solve_front_point: one epsilon-constraint point of a front."""
+
+
+from feederflex.io import read_dataset, write_dataset
+from feederflex.logs import configure
+from feederflex.multiobjective import front_point_settings, scenario_solver, solve_lexicographic
+
+
+def main(inputs: dict, settings: dict, front: dict, fraction: str, penalties: list[str], lexicographic: bool,
+         name: str, output: str, python_log: str | None = None, solver_log: str | None = None) -> None:
+    configure(python_log)
+    payoff = read_dataset(inputs["payoff"])
+    solve = scenario_solver(inputs["network"], inputs["profiles"], inputs.get("fleet"), inputs.get("travel"), solver_log)
+    first = front_point_settings(settings, front, payoff, float(fraction), penalties)
+    untraded = [n for n in penalties if n not in (front["optimise"], front["sweep"])]
+    solution = solve_lexicographic(solve, first, {front["sweep"]: 1.0} if lexicographic else None, untraded)
+    write_dataset(solution, output, {"front": name, "fraction": float(fraction), "scenario": front["scenario"], "params": first})
+
+
+if __name__ == "__main__":
+    main(
+        dict(snakemake.input),  # noqa: F821
+        snakemake.params.settings,  # noqa: F821
+        snakemake.params.front,  # noqa: F821
+        snakemake.wildcards.fraction,  # noqa: F821
+        snakemake.params.penalties,  # noqa: F821
+        snakemake.params.lexicographic,  # noqa: F821
+        snakemake.wildcards.front,  # noqa: F821
+        snakemake.output.solution,  # noqa: F821
+        snakemake.log.python,  # noqa: F821
+        snakemake.log.solver,  # noqa: F821
+    )
