@@ -149,13 +149,52 @@ def _scenario_of(wildcards):
     return wildcards.scenario
 
 
+# Job groups: on a cluster, every job of one group that Snakemake can put together runs as one
+# batch job (one sbatch, one Snakemake start inside it), so many short jobs do not each pay the
+# scheduler's start-up. Rules join a group by naming it (`group: "scenario"`); how many
+# independent pieces one batch job takes is set per group in workflow/profiles/slurm
+# (`group-components`). Local runs ignore groups.
+#   prepare   network, profiles, fleets, travel times (one connected piece: one job)
+#   scenario  everything of one scenario: solve, AC check, its figures (later Monte Carlo draws
+#             of a scenario join here: jobs that hang off one scenario)
+#   front     multi-objective work of one scenario: payoff rows and table, front points, the
+#             gathered front and its figure, compromises (connected through the payoff table)
+#   study     summary, KPIs, study and fleet figures
+
+# Resources of every rule: mem_mb (MB) and runtime (minutes) from the size of what the job does,
+# grown with `attempt` so that a job killed for memory or time is retried with more (`retries:` in
+# workflow/profiles/slurm). Measured anchors (benchmarks/README.md, IEEE 33 x 24 steps): importing
+# feederflex with Pyomo, pandapower and xarray costs ~100-200 MB; a solve job peaks at 146 MB, an
+# AC check at 229 MB (5.8 s for 24 power flows). Scenarios grouped into one Slurm job (group
+# "scenario") add up: Snakemake sums the memory of group members that run side by side and the
+# runtime of those that run one after the other, so nothing here needs to know the group size.
+BASE_MEM_MB = 300  # Python with the scientific stack imported, rounded up
+
+
+def n_steps():
+    return int(STUDY["time"]["hours"] * 60 / STUDY["time"]["step_minutes"])
+
+
+def fleet_vehicles(name):
+    """Vehicles a fleet samples: per EV bus times its buses (empty = every bus)."""
+    fleet = STUDY["fleets"][name]
+    return fleet["vehicles_per_bus"] * (len(fleet["buses"]) or N_BUSES)
+
+
 def problem_size(wildcards):
-    """Buses x steps x (1 + units) plus steps x MESS units x stations^2 (trip arcs): what model size scales with."""
+    """Buses x steps x (1 + units), plus steps x MESS units x stations^2 (trip arcs), plus the EV
+    part: pools of (bus, leaving step) x steps in aggregate mode, vehicles x steps per vehicle (and
+    in the aggregate repair, which models short vehicles one by one): what model size scales with."""
     settings = SCENARIOS[_scenario_of(wildcards)]
-    steps = STUDY["time"]["hours"] * 60 / STUDY["time"]["step_minutes"]
+    steps = n_steps()
     stations = len(STUDY["transport"]["stations"])
     mess = len(settings["mess"]["units"]) * stations * stations
-    return N_BUSES * steps * (1 + len(settings["pv"]) + len(settings["fess"])) + steps * mess
+    size = N_BUSES * steps * (1 + len(settings["pv"]) + len(settings["fess"])) + steps * mess
+    if settings["ev_fleet"] is not None and settings["ev_control"]["mode"] != "uncontrolled":
+        fleet = STUDY["fleets"][settings["ev_fleet"]]
+        ev_buses = len(fleet["buses"]) or N_BUSES
+        size += ev_buses * steps * steps + fleet_vehicles(settings["ev_fleet"]) * steps
+    return size
 
 
 def solve_threads(wildcards):
@@ -169,15 +208,91 @@ def solve_mem_mb(wildcards, attempt):
     return int((200 + 0.01 * problem_size(wildcards)) * 2 ** (attempt - 1))
 
 
+def ac_check_minutes():
+    """One AC check of a schedule: ~7 ms per bus-step measured, taken 3 times over, plus start-up."""
+    return 0.5 + N_BUSES * n_steps() * 0.02 / 60
+
+
 def solve_runtime(wildcards, attempt):
-    """Minutes: the solver's time limit (twice with routed MESS: baseline, then routing) plus
-    build and write overhead, doubled on each retry."""
+    """Minutes: the solver's time limit (twice with routed MESS: baseline, then routing, plus the
+    unit-by-unit search), the AC correction's AC checks and re-solves, build and write overhead;
+    twice that for a lexicographic front point or payoff row (two stages); x attempt on retries."""
     settings = SCENARIOS[_scenario_of(wildcards)]
-    solves = 2 if settings["mess"]["units"] and settings["mess"]["routing"] == "optimised" else 1
-    if "front" in wildcards.keys() or "objective" in wildcards.keys():
-        solves *= 2 if MO["lexicographic"] else 1
+    stages = 2 if ("front" in wildcards.keys() or "objective" in wildcards.keys()) and MO["lexicographic"] else 1
     limit_min = settings["solver"]["time_limit_s"] / 60
-    return int((5 + 1.2 * solves * limit_min) * attempt)
+    solve_min = 1.2 * limit_min
+    mess = settings["mess"]
+    if mess["units"] and mess["routing"] == "optimised":
+        search_s = mess["search"]["rounds"] * len(mess["units"]) * mess["search"]["unit_time_s"]
+        solve_min += 1.2 * limit_min + search_s / 60
+    correction = settings["ac_correction"]
+    iterations = correction["max_iterations"] if correction["enabled"] else 0
+    # re-solves keep the integers (LPs): a tenth of the MIP's limit each is generous
+    solve_min += iterations * (ac_check_minutes() + 0.1 * limit_min)
+    return int((5 + stages * solve_min) * attempt)
+
+
+def validate_mem_mb(wildcards, attempt):
+    """pandapower net and one result row per bus-step: ~50 kB per bus-step over the imports
+    (229 MB measured for 33 x 24), doubled on each retry."""
+    return int((BASE_MEM_MB + 0.05 * N_BUSES * n_steps()) * 2 ** (attempt - 1))
+
+
+def validate_runtime(wildcards, attempt):
+    return int((1 + ac_check_minutes()) * attempt + 0.999)
+
+
+def fleet_mem_mb(wildcards, attempt):
+    """A handful of float arrays per vehicle and per vehicle-step (sampling, envelopes)."""
+    vehicles = fleet_vehicles(wildcards.fleet)
+    return int((BASE_MEM_MB + 1e-4 * vehicles * n_steps()) * 2 ** (attempt - 1))
+
+
+def fleet_runtime(wildcards, attempt):
+    """20,000 vehicles sample in 0.13 s (benchmarks): start-up dominates."""
+    return int((2 + fleet_vehicles(wildcards.fleet) / 1e5) * attempt)
+
+
+def small_mem_mb(wildcards, attempt):
+    """Rules whose size does not grow with the study (network, profiles, travel times)."""
+    return BASE_MEM_MB * 2 ** (attempt - 1)
+
+
+def small_runtime(wildcards, attempt):
+    return 2 * attempt
+
+
+def study_size():
+    """Scenario x bus x step values the study-wide rules read (summary, study figures)."""
+    return len(SCENARIOS) * N_BUSES * n_steps()
+
+
+def summarize_mem_mb(wildcards, attempt):
+    """~20 float variables per scenario-bus-step held at once, plus the KPI table."""
+    return int((BASE_MEM_MB + 2e-4 * study_size()) * 2 ** (attempt - 1))
+
+
+def summarize_runtime(wildcards, attempt):
+    """Opening two NetCDF files per scenario (~0.1 s each) and the KPIs."""
+    return int((2 + len(SCENARIOS) * 0.01) * attempt + 0.999)
+
+
+def plot_mem_mb(wildcards, attempt):
+    """matplotlib (~100 MB) over one scenario's (or one fleet's) data."""
+    return int((BASE_MEM_MB + 100 + 2e-4 * N_BUSES * n_steps()) * 2 ** (attempt - 1))
+
+
+def plot_study_mem_mb(wildcards, attempt):
+    """matplotlib over every scenario's voltages and KPIs."""
+    return int((BASE_MEM_MB + 100 + 2e-4 * study_size()) * 2 ** (attempt - 1))
+
+
+def plot_runtime(wildcards, attempt):
+    return 2 * attempt
+
+
+def plot_study_runtime(wildcards, attempt):
+    return int((2 + len(SCENARIOS) * 0.01) * attempt + 0.999)
 
 
 def solution_files(wildcards):

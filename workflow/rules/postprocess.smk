@@ -15,6 +15,12 @@ rule summarize:
         kpis=report("results/{study}/kpis.csv", caption="../report/kpis.rst", category="Summary"),
     log:
         "logs/{study}/summarize.log",
+    group:
+        "study"
+    threads: 1
+    resources:
+        mem_mb=summarize_mem_mb,
+        runtime=summarize_runtime,
     conda:
         "../../envs/feederflex.yaml"
     script:
@@ -56,6 +62,12 @@ rule plot_study:
         ),
     log:
         "logs/{study}/plot_study.log",
+    group:
+        "study"
+    threads: 1
+    resources:
+        mem_mb=plot_study_mem_mb,
+        runtime=plot_study_runtime,
     conda:
         "../../envs/feederflex.yaml"
     script:
@@ -78,6 +90,12 @@ rule plot_scenario:
         ),
     log:
         "logs/{study}/plot_scenario/{scenario}.log",
+    group:
+        "scenario"
+    threads: 1
+    resources:
+        mem_mb=plot_mem_mb,
+        runtime=plot_runtime,
     conda:
         "../../envs/feederflex.yaml"
     script:
@@ -99,6 +117,12 @@ rule plot_storage:
         ),
     log:
         "logs/{study}/plot_storage/{scenario}.log",
+    group:
+        "scenario"
+    threads: 1
+    resources:
+        mem_mb=plot_mem_mb,
+        runtime=plot_runtime,
     conda:
         "../../envs/feederflex.yaml"
     script:
@@ -130,6 +154,12 @@ rule plot_mess:
         ),
     log:
         "logs/{study}/plot_mess/{scenario}.log",
+    group:
+        "scenario"
+    threads: 1
+    resources:
+        mem_mb=plot_mem_mb,
+        runtime=plot_runtime,
     conda:
         "../../envs/feederflex.yaml"
     script:
@@ -152,6 +182,12 @@ rule plot_fleet:
         ),
     log:
         "logs/{study}/plot_fleet/{fleet}.log",
+    group:
+        "study"
+    threads: 1
+    resources:
+        mem_mb=plot_mem_mb,
+        runtime=plot_runtime,
     conda:
         "../../envs/feederflex.yaml"
     script:
@@ -172,6 +208,12 @@ rule plot_front:
         ),
     log:
         "logs/{study}/plot_front/{front}.log",
+    group:
+        "front"
+    threads: 1
+    resources:
+        mem_mb=plot_mem_mb,
+        runtime=plot_runtime,
     conda:
         "../../envs/feederflex.yaml"
     script:

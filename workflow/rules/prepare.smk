@@ -10,6 +10,12 @@ rule prepare_network:
         network="resources/{study}/network.nc",
     log:
         "logs/{study}/prepare_network.log",
+    group:
+        "prepare"
+    threads: 1
+    resources:
+        mem_mb=small_mem_mb,
+        runtime=small_runtime,
     conda:
         "../../envs/feederflex.yaml"
     script:
@@ -29,6 +35,12 @@ rule build_profiles:
         profiles="resources/{study}/profiles/{day}.nc",
     log:
         "logs/{study}/build_profiles/{day}.log",
+    group:
+        "prepare"
+    threads: 1
+    resources:
+        mem_mb=small_mem_mb,
+        runtime=small_runtime,
     conda:
         "../../envs/feederflex.yaml"
     script:
@@ -50,6 +62,12 @@ rule sample_ev_fleet:
         "logs/{study}/sample_ev_fleet/{fleet}.log",
     benchmark:
         "results/{study}/benchmarks/sample_ev_fleet/{fleet}.tsv"
+    group:
+        "prepare"
+    threads: 1
+    resources:
+        mem_mb=fleet_mem_mb,
+        runtime=fleet_runtime,
     conda:
         "../../envs/feederflex.yaml"
     script:
@@ -70,6 +88,12 @@ rule build_travel:
         travel="resources/{study}/travel.nc",
     log:
         "logs/{study}/build_travel.log",
+    group:
+        "prepare"
+    threads: 1
+    resources:
+        mem_mb=small_mem_mb,
+        runtime=small_runtime,
     conda:
         "../../envs/feederflex.yaml"
     script:

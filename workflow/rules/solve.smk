@@ -15,6 +15,8 @@ rule solve_scenario:
         solver="logs/{study}/solve_scenario/{scenario}.solver.log",
     benchmark:
         "results/{study}/benchmarks/solve_scenario/{scenario}.tsv"
+    group:
+        "scenario"
     threads: solve_threads
     resources:
         mem_mb=solve_mem_mb,
@@ -45,6 +47,8 @@ rule solve_payoff_row:
         solver="logs/{study}/solve_payoff_row/{scenario}/{objective}.solver.log",
     benchmark:
         "results/{study}/benchmarks/solve_payoff_row/{scenario}/{objective}.tsv"
+    group:
+        "front"
     threads: solve_threads
     resources:
         mem_mb=solve_mem_mb,
@@ -67,6 +71,12 @@ rule payoff_table:
         csv=report("results/{study}/payoff/{scenario}.csv", caption="../report/payoff.rst", category="Trade-offs"),
     log:
         "logs/{study}/payoff_table/{scenario}.log",
+    group:
+        "front"
+    threads: 1
+    resources:
+        mem_mb=small_mem_mb,
+        runtime=small_runtime,
     conda:
         "../../envs/feederflex.yaml"
     script:
@@ -90,6 +100,8 @@ rule solve_front_point:
         solver="logs/{study}/solve_front_point/{front}/{fraction}.solver.log",
     benchmark:
         "results/{study}/benchmarks/solve_front_point/{front}/{fraction}.tsv"
+    group:
+        "front"
     threads: solve_threads
     resources:
         mem_mb=solve_mem_mb,
@@ -114,6 +126,12 @@ rule gather_front:
         csv=report("results/{study}/fronts/{front}.csv", caption="../report/front_table.rst", category="Trade-offs"),
     log:
         "logs/{study}/gather_front/{front}.log",
+    group:
+        "front"
+    threads: 1
+    resources:
+        mem_mb=small_mem_mb,
+        runtime=small_runtime,
     conda:
         "../../envs/feederflex.yaml"
     script:
@@ -136,6 +154,8 @@ rule solve_compromise:
         solver="logs/{study}/solve_compromise/{compromise}.solver.log",
     benchmark:
         "results/{study}/benchmarks/solve_compromise/{compromise}.tsv"
+    group:
+        "front"
     threads: solve_threads
     resources:
         mem_mb=solve_mem_mb,

@@ -13,6 +13,12 @@ rule validate_ac:
         "logs/{study}/validate_ac/{scenario}.log",
     benchmark:
         "results/{study}/benchmarks/validate_ac/{scenario}.tsv"
+    group:
+        "scenario"
+    threads: 1
+    resources:
+        mem_mb=validate_mem_mb,
+        runtime=validate_runtime,
     conda:
         "../../envs/feederflex.yaml"
     script:
