@@ -297,6 +297,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--time-limit", type=float, default=60.0)
     parser.add_argument("--linopy", action="store_true")
     parser.add_argument("--workflow", action="store_true")
+    parser.add_argument("--no-rungs", action="store_true", help="only the workflow figures (with --workflow)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -304,10 +305,10 @@ def main(argv: list[str] | None = None) -> dict:
         result = measure_linopy(args.time_limit) if args.child == "linopy" else measure(args.child, args.time_limit)
         print(json.dumps(result))
         return result
-    names = [n for n in (args.rungs or RUNGS) if available(n)]
+    names = [] if args.no_rungs else [n for n in (args.rungs or RUNGS) if available(n)]
     report = {"when": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "machine": machine(),
               "repeat": args.repeat, "time_limit_s": args.time_limit, "rungs": [], "runs": []}
-    for name in names + (["linopy"] if args.linopy else []):
+    for name in names + (["linopy"] if args.linopy and not args.no_rungs else []):
         runs = [_child(name, args.time_limit) for _ in range(args.repeat)]
         report["runs"] += runs
         report["rungs"].append(summarise(runs))

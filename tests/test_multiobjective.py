@@ -172,3 +172,17 @@ def test_an_objective_without_range_is_held_at_its_best_not_judged(scenario):
     assert chosen["objective"]["fuzzy"] == {"energy_cost_usd": [400.0, 500.0]}
     # a maximised term is held at least within 1 % below its best
     assert chosen["objective"]["bounds"]["pv_used_mwh"] == pytest.approx(72.5 * 0.99)
+
+
+def test_the_scenario_bounds_hold_the_other_objectives_fixed_at_every_front_point(scenario):
+    import xarray as xr
+
+    settings, _ = scenario
+    capped = {**settings, "objective": {**settings["objective"], "bounds": {"peak_import_mw": 3.0, "load_variance_mw2": 1.0}}}
+    attrs = {f"objective_{t}": 1.0 for t in CATALOGUE} | {"solver_status": "optimal"}
+    payoff = mo.payoff_table({"energy_cost_usd": xr.Dataset(attrs=attrs | {"objective_load_variance_mw2": 4.0}),
+                              "load_variance_mw2": xr.Dataset(attrs=attrs | {"objective_energy_cost_usd": 9.0})})
+    front = {"optimise": "energy_cost_usd", "sweep": "load_variance_mw2", "others": "none"}
+    point = mo.front_point_settings(capped, front, payoff, 0.5, ["voltage_violation_pu_h"])
+    # the swept objective's bound is the epsilon (not the scenario's), the untraded one is kept
+    assert point["objective"]["bounds"] == {"peak_import_mw": 3.0, "load_variance_mw2": pytest.approx(2.5)}

@@ -72,7 +72,9 @@ def _objective(settings: dict, weights: Mapping[str, float], penalties: list[str
     keep = set(penalties) | (set(base) if others == "weighted" else set())
     new = {n: float(base[n]) for n in keep if n not in traded and n in base and base[n] != 0}
     new.update({n: float(w) for n, w in weights.items()})
-    out["objective"] = dict(settings["objective"], weights=new, bounds={}, scales={}, fuzzy={})
+    # the scenario's own bounds hold the other objectives fixed ("others fixed"), unless traded
+    bounds = {n: v for n, v in settings["objective"]["bounds"].items() if n not in traded}
+    out["objective"] = dict(settings["objective"], weights=new, bounds=bounds, scales={}, fuzzy={})
     return out
 
 
@@ -189,7 +191,7 @@ def front_point_settings(settings: dict, front: Mapping, payoff: xr.Dataset, fra
     weight = float(settings["objective"]["weights"].get(optimise, 0.0)) or 1.0
     weights = {optimise: weight if front["others"] == "weighted" else 1.0}
     out = _objective(settings, weights, penalties, front["others"], traded=(optimise, sweep))
-    out["objective"]["bounds"] = {sweep: epsilon}
+    out["objective"]["bounds"] = {**out["objective"]["bounds"], sweep: epsilon}
     return out
 
 
@@ -207,7 +209,7 @@ def fuzzy_settings(settings: dict, comp: Mapping, payoff: xr.Dataset, penalties:
             held[name] = best + SIGN[CATALOGUE[name].sense] * HOLD_TOLERANCE * max(1.0, abs(best))
     out = _objective(settings, {}, penalties, comp["others"], traded=tuple(comp["objectives"]))
     out["objective"]["fuzzy"] = fuzzy
-    out["objective"]["bounds"] = held
+    out["objective"]["bounds"] = {**out["objective"]["bounds"], **held}
     return out
 
 
