@@ -142,6 +142,8 @@ def test_payoff_front_and_compromises_on_a_battery_day(scenario):
          r"the fuzzy compromise needs at least two objectives"),
         ("multiobjective: {compromises: {c: {scenario: ev-none_storage-fess, method: fuzzy, objectives: [energy_cost_usd, peak_import_mw], reference: nowhere}}}",
          r"reference = 'nowhere': expected payoff or a scenario"),
+        ("multiobjective: {compromises: {c: {scenario: ev-none_storage-fess, method: fuzzy, objectives: [energy_cost_usd, peak_import_mw], others: weighted}}}",
+         r"others = weighted: a fuzzy compromise minimises a dimensionless membership"),
         ("base: {objective: {weights: {pv_use: 1}}}", r"base.objective.weights: Additional properties .*'pv_use'"),
         ("scenarios: {list: {x: {objective: {bounds: {peak_load: 3}}}}}", r"scenario 'x'.*'peak_load' is not one of"),
     ],

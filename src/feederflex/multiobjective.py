@@ -259,11 +259,11 @@ def front_dataset(points: Mapping[str, xr.Dataset], files: Mapping[str, str], fr
     pair = [front["optimise"], front["sweep"]]
     cols = [terms.index(n) for n in pair]
     solved = np.array([np.isfinite(value[k, cols]).all() for k in range(len(names))])
-    gap = max(float(points[p].attrs.get("solver_mip_gap", 0) or 0) for p in names) if names else 0.0
+    # strict check (1e-6 relative): a point whose solve ended with a MIP gap can be dominated, and
+    # should be reported so; its gap is next to it
     flags = np.zeros(len(names), dtype=bool)
     if solved.any():
-        flags[solved] = dominated(value[solved][:, cols], [CATALOGUE[n].sense for n in pair],
-                                  max(1e-6, gap if np.isfinite(gap) else 1e-6))
+        flags[solved] = dominated(value[solved][:, cols], [CATALOGUE[n].sense for n in pair], 1e-6)
     first = next(iter(points.values()))
     ds = xr.Dataset(
         {

@@ -293,6 +293,9 @@ def check_multiobjective(config: Mapping, scenarios: Mapping) -> None:
             elif item["method"] == "fuzzy":
                 if len(set(item["objectives"])) < 2:
                     raise ConfigError(f"{where}.objectives = {item['objectives']}: the fuzzy compromise needs at least two objectives")
+                if item["others"] == "weighted":
+                    raise ConfigError(f"{where}.others = weighted: a fuzzy compromise minimises a dimensionless membership "
+                                      "that cannot be weighed against the scenario's $ terms; use others: none")
                 if item["reference"] != "payoff" and item["reference"] not in scenarios:
                     raise ConfigError(f"{where}.reference = {item['reference']!r}: expected payoff or a scenario of the study "
                                       f"(have {list(scenarios)})")
