@@ -90,7 +90,7 @@ def test_payoff_front_and_compromises_on_a_battery_day(scenario):
     settings, solve = scenario
     pen = ["voltage_violation_pu_h"]
     names = ["energy_cost_usd", "load_variance_mw2", "pv_curtailed_mwh"]
-    rows = {n: mo.solve_lexicographic(solve, mo.payoff_settings(settings, n, pen), settings["objective"]["weights"], pen) for n in names}
+    rows = {n: mo.solve_payoff_row(solve, settings, n, pen, lexicographic=True)[0] for n in names}
     payoff = mo.payoff_table(rows)
     for n in names:  # each row is best in its own objective
         col = payoff.value.sel(objective=n).values
@@ -101,8 +101,7 @@ def test_payoff_front_and_compromises_on_a_battery_day(scenario):
     assert only.attrs["objective_energy_cost_usd"] == pytest.approx(float(payoff.best.sel(objective="energy_cost_usd")), rel=1e-5)
     # front: non-dominated, swept objective within its epsilon, optimised objective improving with epsilon
     front = {"scenario": "base", "optimise": "energy_cost_usd", "sweep": "load_variance_mw2", "others": "none"}
-    points = {f: mo.solve_lexicographic(solve, mo.front_point_settings(settings, front, payoff, float(f), pen), {"load_variance_mw2": 1.0}, pen)
-              for f in mo.fractions(4)}
+    points = {f: mo.solve_front_point(solve, settings, front, payoff, float(f), pen, lexicographic=True)[0] for f in mo.fractions(4)}
     ds = mo.front_dataset(points, {f: f"{f}.nc" for f in points}, front, payoff)
     assert not ds.dominated.values.any()
     variance = ds.value.sel(objective="load_variance_mw2").values
@@ -114,9 +113,9 @@ def test_payoff_front_and_compromises_on_a_battery_day(scenario):
     assert (np.diff(cost) <= 1e-6).all() and cost[0] > cost[-1] + 1.0
     # fuzzy compromise: its largest membership is no larger than any single-objective solution's
     comp = {"objectives": names, "others": "none"}
-    chosen = mo.fuzzy_settings(settings, comp, payoff, pen)
-    fuzzy = solve(chosen)
+    fuzzy, chosen = mo.solve_compromise(solve, settings, {**comp, "method": "fuzzy"}, payoff, pen)
     worst_mu = mo.memberships(fuzzy, chosen["objective"]["fuzzy"])
+    assert fuzzy.attrs["membership_max"] == pytest.approx(max(worst_mu.values()))
     for n in names:
         mu_row = mo.memberships(rows[n], chosen["objective"]["fuzzy"])
         assert max(worst_mu.values()) <= max(mu_row.values()) + 1e-6, n

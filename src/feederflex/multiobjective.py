@@ -135,6 +135,43 @@ def scenario_solver(network: str, profiles: str, fleet: str | None, travel: str 
     return lambda settings, ac_state=None: solve_scenario(feeder, day, settings, ev, solver_log, trips, ac_state)
 
 
+def solve_payoff_row(solve: Callable[..., xr.Dataset], settings: dict, objective: str, penalties: list[str],
+                     lexicographic: bool) -> tuple[xr.Dataset, dict]:
+    """One payoff row: ``objective`` alone (penalties kept), then, when ``lexicographic``, the
+    scenario's weighted objective without worsening it. Returns the solution and first-stage settings."""
+    first = payoff_settings(settings, objective, penalties)
+    untraded = [n for n in penalties if n != objective]
+    second = settings["objective"]["weights"] if lexicographic else None
+    return solve_lexicographic(solve, first, second, untraded), first
+
+
+def solve_front_point(solve: Callable[..., xr.Dataset], settings: dict, front: Mapping, payoff: xr.Dataset,
+                      fraction: float, penalties: list[str], lexicographic: bool) -> tuple[xr.Dataset, dict]:
+    """One epsilon-constraint point (see :func:`front_point_settings`), then, when ``lexicographic``,
+    the swept objective improved without worsening the first stage. Returns solution and settings."""
+    first = front_point_settings(settings, front, payoff, fraction, penalties)
+    untraded = [n for n in penalties if n not in (front["optimise"], front["sweep"])]
+    second = {front["sweep"]: 1.0} if lexicographic else None
+    return solve_lexicographic(solve, first, second, untraded), first
+
+
+def solve_compromise(solve: Callable[..., xr.Dataset], settings: dict, comp: Mapping, payoff: xr.Dataset | None,
+                     penalties: list[str], reference: xr.Dataset | None = None) -> tuple[xr.Dataset, dict]:
+    """A fuzzy min-max or weighted-sum compromise; a fuzzy one records ``membership_<term>`` and
+    ``membership_max`` on the solution. Returns the solution and the settings solved."""
+    if comp["method"] == "fuzzy":
+        chosen = fuzzy_settings(settings, comp, payoff, penalties, reference)
+    else:
+        chosen = weighted_settings(settings, comp, payoff, penalties)
+    solution = solve(chosen)
+    fuzzy = chosen["objective"]["fuzzy"]
+    if fuzzy:
+        mu = memberships(solution, fuzzy)
+        solution.attrs.update({f"membership_{k}": v for k, v in mu.items()})
+        solution.attrs["membership_max"] = max(mu.values())
+    return solution, chosen
+
+
 def payoff_table(rows: Mapping[str, xr.Dataset]) -> xr.Dataset:
     """Payoff table from single-objective solutions: ``value(optimised, objective)`` for every
     catalogue term, ``best`` and ``worst`` (nadir estimate) of each optimised objective."""

@@ -27,7 +27,7 @@ import pyomo.environ as pyo
 import xarray as xr
 
 from feederflex.model import ScenarioData, build_model
-from feederflex.solve import SolveResult, SolveStatus, highs, solve
+from feederflex.solve import SolveResult, SolveStatus, highs, snapshot, solve
 
 log = logging.getLogger(__name__)
 
@@ -109,12 +109,6 @@ def _set_data(m: pyo.ConcreteModel, data: ScenarioData, load_p: np.ndarray, step
             m.net.load_q_mvar[bus, t] = float(load_q[t, col])
         for unit in data.settings["pv"]:
             m.pv.avail_mw[unit["name"], t] = float(unit["p_mw"]) * float(avail[t])
-
-
-def _snapshot(m: pyo.ConcreteModel):
-    from pyomo.common.collections import ComponentMap
-
-    return ComponentMap((v, v.value) for v in m.component_data_objects(pyo.Var))
 
 
 class _DirectHighs:
@@ -230,7 +224,7 @@ def solve_rolling(feeder: xr.Dataset, forecast: xr.Dataset, actual: xr.Dataset, 
     from feederflex.model.objectives import term_values
 
     attrs.update({f"day_ahead_objective_{k}": v for k, v in term_values(m, fc).items()})
-    planned = _snapshot(m)
+    planned = snapshot(m)
     decisions = _decisions(m, len(steps))
     # the day-ahead plan on the actual day: its storage, MESS and EV decisions, PV and grid react
     pv_vars = set(id(v) for v in m.pv.p_mw.values())
@@ -254,7 +248,6 @@ def solve_rolling(feeder: xr.Dataset, forecast: xr.Dataset, actual: xr.Dataset, 
     if keep_integers:
         direct.fix_integers()
     seconds, objective, status = np.full(len(steps), np.nan), np.full(len(steps), np.nan), []
-    result: SolveResult = plan
     for k in steps:
         _set_data(m, act, load_act, [k])
         direct.update_rows(k)

@@ -22,7 +22,7 @@ from feederflex.model.dr import forecast_mw as dr_forecast_mw
 from feederflex.model.dr import q_ratio as dr_q_ratio
 from feederflex.model.risk import exact_risk
 from feederflex.model.objectives import CATALOGUE, pwl_errors, term_values
-from feederflex.solve import SolveResult, SolveStatus, highs, relative_gap, solve
+from feederflex.solve import SolveResult, SolveStatus, highs, relative_gap, snapshot, solve
 
 log = logging.getLogger(__name__)
 
@@ -421,7 +421,7 @@ def _solve_routing(m: pyo.ConcreteModel, settings: dict, solver_log) -> tuple[So
         allow_moves(m)
         return solve(m, solver, solver_log, opt=opt), baseline
     best = baseline.objective
-    incumbent = _snapshot(m)
+    incumbent = snapshot(m)
     units = list(m.mess.U)
     sub_solver = dict(solver, time_limit_s=float(search["unit_time_s"]))
     for round_no in range(int(search["rounds"])):
@@ -430,7 +430,7 @@ def _solve_routing(m: pyo.ConcreteModel, settings: dict, solver_log) -> tuple[So
             allow_moves(m, unit)
             trial = solve(m, sub_solver, solver_log, opt=opt, start=incumbent)
             if trial.status.has_solution and trial.objective < best - 1e-6 * max(1.0, abs(best)):
-                best, incumbent, improved = trial.objective, _snapshot(m), True
+                best, incumbent, improved = trial.objective, snapshot(m), True
             else:
                 _restore(incumbent)
             keep_routes(m, unit)
@@ -448,10 +448,6 @@ def _solve_routing(m: pyo.ConcreteModel, settings: dict, solver_log) -> tuple[So
         result.mip_gap = relative_gap(best, result.bound)
         result.status = SolveStatus.FEASIBLE if not (result.mip_gap <= float(solver["mip_gap"])) else SolveStatus.OPTIMAL
     return result, baseline
-
-
-def _snapshot(m: pyo.ConcreteModel) -> ComponentMap:
-    return ComponentMap((var, var.value) for var in m.component_data_objects(pyo.Var))
 
 
 def _restore(values: ComponentMap) -> None:

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import pyomo.environ as pyo
+from pyomo.common.collections import ComponentMap
 from pyomo.contrib.solver.common.factory import SolverFactory
 from pyomo.contrib.solver.common.results import SolutionStatus, TerminationCondition
 
@@ -112,6 +113,11 @@ def _set_start(opt, model: pyo.ConcreteModel, start: dict) -> None:
     opt._solver_model.setSolution(solution)
 
 
+def snapshot(model: pyo.ConcreteModel) -> ComponentMap:
+    """Current value of every variable (a starting solution for :func:`solve`, or to restore)."""
+    return ComponentMap((var, var.value) for var in model.component_data_objects(pyo.Var))
+
+
 def _refine_squares(model, opt, solver: dict, options: dict, result: SolveResult, started: float) -> SolveResult:
     """Outer approximation of squared objective terms: while the solution sits where the tangents
     are loose, add tangents there and re-solve (from the solution), up to ``refine_rounds`` times."""
@@ -124,9 +130,7 @@ def _refine_squares(model, opt, solver: dict, options: dict, result: SolveResult
     for _ in range(rounds):
         if not refine(model):
             break
-        from pyomo.common.collections import ComponentMap
-
-        _set_start(opt, model, ComponentMap((var, var.value) for var in model.component_data_objects(pyo.Var)))
+        _set_start(opt, model, snapshot(model))
         res = opt.solve(model, time_limit=float(solver["time_limit_s"]), solver_options=options, load_solutions=False,
                         raise_exception_on_nonoptimal_result=False)
         status = map_status(res.termination_condition, res.solution_status)

@@ -3,7 +3,7 @@
 
 from feederflex.io import read_dataset, write_dataset
 from feederflex.logs import configure
-from feederflex.multiobjective import fuzzy_settings, memberships, scenario_solver, weighted_settings
+from feederflex.multiobjective import scenario_solver, solve_compromise
 
 
 def main(inputs: dict, settings: dict, compromise: dict, penalties: list[str], name: str, output: str,
@@ -11,17 +11,8 @@ def main(inputs: dict, settings: dict, compromise: dict, penalties: list[str], n
     configure(python_log)
     payoff = read_dataset(inputs["payoff"]) if "payoff" in inputs else None
     solve = scenario_solver(inputs["network"], inputs["profiles"], inputs.get("fleet"), inputs.get("travel"), solver_log)
-    if compromise["method"] == "fuzzy":
-        reference = read_dataset(inputs["reference"]) if "reference" in inputs else None
-        chosen = fuzzy_settings(settings, compromise, payoff, penalties, reference)
-    else:
-        chosen = weighted_settings(settings, compromise, payoff, penalties)
-    solution = solve(chosen)
-    fuzzy = chosen["objective"]["fuzzy"]
-    if fuzzy:
-        mu = memberships(solution, fuzzy)
-        solution.attrs.update({f"membership_{k}": v for k, v in mu.items()})
-        solution.attrs["membership_max"] = max(mu.values())
+    reference = read_dataset(inputs["reference"]) if "reference" in inputs else None
+    solution, chosen = solve_compromise(solve, settings, compromise, payoff, penalties, reference)
     write_dataset(solution, output, {"compromise": name, "method": compromise["method"], "scenario": compromise["scenario"],
                                      "params": chosen})
 

@@ -3,7 +3,7 @@
 
 from feederflex.io import read_dataset, write_dataset
 from feederflex.logs import configure
-from feederflex.multiobjective import front_point_settings, scenario_solver, solve_lexicographic
+from feederflex.multiobjective import scenario_solver, solve_front_point
 
 
 def main(inputs: dict, settings: dict, front: dict, fraction: str, penalties: list[str], lexicographic: bool,
@@ -11,9 +11,7 @@ def main(inputs: dict, settings: dict, front: dict, fraction: str, penalties: li
     configure(python_log)
     payoff = read_dataset(inputs["payoff"])
     solve = scenario_solver(inputs["network"], inputs["profiles"], inputs.get("fleet"), inputs.get("travel"), solver_log)
-    first = front_point_settings(settings, front, payoff, float(fraction), penalties)
-    untraded = [n for n in penalties if n not in (front["optimise"], front["sweep"])]
-    solution = solve_lexicographic(solve, first, {front["sweep"]: 1.0} if lexicographic else None, untraded)
+    solution, first = solve_front_point(solve, settings, front, payoff, float(fraction), penalties, lexicographic)
     write_dataset(solution, output, {"front": name, "fraction": float(fraction), "scenario": front["scenario"], "params": first})
 
 

@@ -3,16 +3,14 @@
 
 from feederflex.io import write_dataset
 from feederflex.logs import configure
-from feederflex.multiobjective import payoff_settings, scenario_solver, solve_lexicographic
+from feederflex.multiobjective import scenario_solver, solve_payoff_row
 
 
 def main(inputs: dict, settings: dict, objective: str, penalties: list[str], lexicographic: bool, scenario: str,
          output: str, python_log: str | None = None, solver_log: str | None = None) -> None:
     configure(python_log)
     solve = scenario_solver(inputs["network"], inputs["profiles"], inputs.get("fleet"), inputs.get("travel"), solver_log)
-    first = payoff_settings(settings, objective, penalties)
-    untraded = [n for n in penalties if n != objective]
-    solution = solve_lexicographic(solve, first, settings["objective"]["weights"] if lexicographic else None, untraded)
+    solution, first = solve_payoff_row(solve, settings, objective, penalties, lexicographic)
     write_dataset(solution, output, {"scenario": scenario, "payoff_objective": objective, "params": first})
 
 
