@@ -94,8 +94,19 @@ def highs() -> object:
     return SolverFactory("highs")
 
 
+# Pyomo's solve() first re-sends every mutable parameter to HiGHS, and HiGHS drops a solution set
+# before any model change: after _set_start has brought the model up to date, solve without updates.
+NO_UPDATES = {key: False for key in (
+    "check_for_new_or_removed_constraints", "check_for_new_or_removed_vars", "check_for_new_or_removed_params",
+    "check_for_new_objective", "update_constraints", "update_vars", "update_parameters", "update_named_expressions",
+    "update_objective")}
+
+
 def _set_start(opt, model: pyo.ConcreteModel, start: dict) -> None:
-    """Hand HiGHS a starting solution (values by variable) for the model's next solve."""
+    """Hand HiGHS a starting solution (values by variable) for the model's next solve.
+
+    The model is brought up to date first; the solve that follows must pass ``NO_UPDATES``, or the
+    start is discarded (HiGHS invalidates a set solution on any model change)."""
     import highspy
 
     if opt._model is not model:
@@ -180,6 +191,7 @@ def solve(
             solver_options=options,
             load_solutions=False,
             raise_exception_on_nonoptimal_result=False,
+            **({"auto_updates": NO_UPDATES} if start else {}),
         )
     except Exception as err:  # a failure inside the solver is recorded, not hidden
         log.exception("HiGHS failed")
