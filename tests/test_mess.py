@@ -118,3 +118,37 @@ def test_initial_station_must_be_a_station(make_scenario, feeder33):
 
     with pytest.raises(ConfigError, match=r"mess.units\[0\] \(M1\).initial_station = 5 is not one of transport.stations"):
         run(make_scenario, feeder33, [unit(station=5)])
+
+
+def test_the_search_can_route_on_the_hour_only():
+    """allow_moves(every=k) frees only trips leaving at multiples of k steps and pins the others at 0."""
+    import pyomo.environ as pyo
+
+    from feederflex.model.mess import Arc, allow_moves, departure_stride, forbid_moves
+
+    m = pyo.ConcreteModel()
+    m.mess = pyo.Block()
+    m.mess.arc_list = [Arc(2, 18, t, t + 2, 1.0, 0.5) for t in range(8)]
+    m.mess.depart = pyo.Var(["M1", "M2"], range(8), within=pyo.Binary)
+    forbid_moves(m)
+    allow_moves(m, "M1", every=departure_stride(60, 15))
+    free = [a for a in range(8) if not m.mess.depart["M1", a].fixed]
+    assert free == [0, 4]
+    assert all(m.mess.depart["M1", a].value == 0 for a in range(8) if a not in free)
+    assert all(m.mess.depart["M2", a].fixed for a in range(8))
+    allow_moves(m)
+    assert not any(var.fixed for var in m.mess.depart.values())
+    assert departure_stride(None, 15) == 1 and departure_stride(60, 60) == 1 and departure_stride(30, 60) == 1
+
+
+def test_routing_with_an_hourly_search_on_half_hour_steps_keeps_the_invariants(make_scenario, feeder33):
+    mess = {"units": [unit()], "routing": "optimised", "search": {"departure_every_minutes": 60}}
+    base = {"pv": [], "mess": mess, "solver": {"time_limit_s": 60, "mip_gap": 1e-4, "threads": 1},
+            "ac_correction": {"enabled": False}}
+    shape = [x for x in DAY["load"]["shape"] for _ in range(2)]
+    day = {**DAY, "load": {**DAY["load"], "shape": shape}}
+    settings, prof, cfg = make_scenario(base, day=day, hours=8, step_minutes=30, transport=TRANSPORT)
+    travel = build_travel(cfg["transport"], list(range(1, 34)), 8, 30)
+    ds = schedule.solve_scenario(feeder33, prof, settings, None, None, travel)
+    assert ds.attrs["solver_objective"] < ds.attrs["mess_fixed_objective"] - 1.0
+    check_invariants(ds, settings, travel)

@@ -17,7 +17,7 @@ from pyomo.common.collections import ComponentMap
 import xarray as xr
 
 from feederflex.model import ScenarioData, build_model
-from feederflex.model.mess import allow_moves, forbid_moves, keep_routes
+from feederflex.model.mess import allow_moves, departure_stride, forbid_moves, keep_routes
 from feederflex.model.dr import forecast_mw as dr_forecast_mw
 from feederflex.model.dr import q_ratio as dr_q_ratio
 from feederflex.model.risk import exact_risk
@@ -404,7 +404,9 @@ def _solve_routing(m: pyo.ConcreteModel, settings: dict, solver_log) -> tuple[So
     1. Solve with every unit parked at its initial station (the "fixed" baseline).
     2. Large-neighbourhood search: free one unit's trips at a time, the others keeping their
        current routes, and re-solve from the incumbent (``mess.search.unit_time_s`` each), for up
-       to ``mess.search.rounds`` rounds or until a round improves nothing.
+       to ``mess.search.rounds`` rounds or until a round improves nothing. Trips in the search
+       leave only every ``mess.search.departure_every_minutes`` (hourly routing of a quarter-hour
+       model: a quarter of the trip variables).
     3. Solve the full routing model from the best schedule within ``solver.time_limit_s``: this
        may improve it further and gives the proven bound and gap that are reported.
 
@@ -424,10 +426,11 @@ def _solve_routing(m: pyo.ConcreteModel, settings: dict, solver_log) -> tuple[So
     incumbent = snapshot(m)
     units = list(m.mess.U)
     sub_solver = dict(solver, time_limit_s=float(search["unit_time_s"]))
+    every = departure_stride(search["departure_every_minutes"], m.mess.step_minutes)
     for round_no in range(int(search["rounds"])):
         improved = False
         for unit in units:
-            allow_moves(m, unit)
+            allow_moves(m, unit, every)
             trial = solve(m, sub_solver, solver_log, opt=opt, start=incumbent)
             if trial.status.has_solution and trial.objective < best - 1e-6 * max(1.0, abs(best)):
                 best, incumbent, improved = trial.objective, snapshot(m), True

@@ -75,6 +75,7 @@ def add_mess(m: pyo.Block, data: ScenarioData, p_inj: dict, q_inj: dict) -> pyo.
     blk.S = pyo.Set(initialize=stations, ordered=True)
     arc_list = arcs(travel, len(steps)) if stations else []
     blk.arc_list = arc_list
+    blk.step_minutes = int(round(dt * 60))
     blk.A = pyo.Set(initialize=range(len(arc_list)), ordered=True)
 
     blk.parked = pyo.Var(blk.U, blk.S, blk.T, bounds=(0, 1), doc="1 while the unit is connected at the station")
@@ -196,11 +197,22 @@ def _identical_pairs(units: list[dict]) -> list[tuple[str, str]]:
     return [(g[k], g[k + 1]) for g in groups.values() for k in range(len(g) - 1)]
 
 
-def allow_moves(m: pyo.Block, unit: str | None = None) -> None:
-    """Unfix the trip variables of ``unit`` (every unit when None)."""
-    for (u, _), var in m.mess.depart.items():
+def departure_stride(every_minutes: float | None, step_minutes: int) -> int:
+    """Steps between allowed departures of the routing search (1 = every step)."""
+    if every_minutes is None or every_minutes <= step_minutes:
+        return 1
+    return max(1, int(round(every_minutes / step_minutes)))
+
+
+def allow_moves(m: pyo.Block, unit: str | None = None, every: int = 1) -> None:
+    """Unfix the trip variables of ``unit`` (every unit when None) that leave at a multiple of
+    ``every`` steps; its other trips are fixed at zero (hourly routing on quarter-hour steps)."""
+    for (u, a), var in m.mess.depart.items():
         if unit is None or u == unit:
-            var.unfix()
+            if m.mess.arc_list[a].depart % every == 0:
+                var.unfix()
+            else:
+                var.fix(0)
 
 
 def keep_routes(m: pyo.Block, unit: str) -> None:
