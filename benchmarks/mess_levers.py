@@ -10,7 +10,14 @@ variant, one after the other (the machine has 2 cores: never run this next to ot
 - ``continuous``: + parking continuous (integral through flow conservation);
 - ``start``: + the fixed-parking schedule as HiGHS's starting solution;
 - ``search``: + unit-by-unit neighbourhood search from that start before the full solve (what
-  feederflex does; its time is in ``baseline_s``/``search_s``, the full solve's in ``highs_s``).
+  feederflex does; its time is in ``baseline_s``/``search_s``, the full solve's in ``highs_s``);
+  the search's trips leave on the hour (``mess.search.departure_every_minutes: 60``), which on
+  quarter-hour steps is hourly routing refined to quarter hours by the full solve;
+- ``search_every_step``: the same search with trips leaving at every step (only differs from
+  ``search`` below hourly steps);
+- ``energy_flow``: ``search`` on a lifted model where each unit's energy travels with it on the
+  time-space network (energy per station and per trip, bounded by the parking and trip variables),
+  a tighter LP relaxation with bigger node LPs.
 
 Usage: python benchmarks/mess_levers.py [--time-limit 60] [--steps 24 96]
 Writes benchmarks/results/mess_levers.json and prints a Markdown table.
@@ -25,12 +32,11 @@ import time
 from pathlib import Path
 
 import pyomo.environ as pyo
-from pyomo.common.collections import ComponentMap
 
 from feederflex import feeders, fleet, profiles, study, travel
 from feederflex.model import ScenarioData, build_model
 from feederflex.model.mess import allow_moves, forbid_moves
-from feederflex.solve import highs, solve
+from feederflex.solve import highs, snapshot, solve
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIO = "ev-peak_energy-e50_routing-optimised"
@@ -70,7 +76,46 @@ def build(valid: dict, settings: dict, variant: str) -> pyo.ConcreteModel:
     if variant in ("plain", "combined"):
         for var in mess.parked.values():
             var.domain = pyo.Binary
+    if variant == "energy_flow":
+        add_energy_flow(m, settings["mess"]["units"], data.step_hours)
     return m
+
+
+def add_energy_flow(m: pyo.ConcreteModel, units_cfg: list[dict], step_hours: float) -> None:
+    """Energy that travels with each unit: E[u, s, t] while parked at s, G[u, a] on trip a.
+
+    soc_min E parked <= E <= soc_max E parked and the same for G with depart: the LP relaxation can
+    no longer let a fraction of a truck spend energy another fraction holds elsewhere."""
+    b = m.mess
+    units = {u["name"]: u for u in units_cfg}
+    leaving, arriving, on_road = {}, {}, {}
+    for a, arc in enumerate(b.arc_list):
+        leaving.setdefault((arc.origin, arc.depart), []).append(a)
+        arriving.setdefault((arc.dest, arc.arrive), []).append(a)
+        for t in range(arc.depart, arc.arrive):
+            on_road.setdefault(t, []).append(a)
+    lo = {u: units[u]["soc_min"] * units[u]["e_mwh"] for u in units}
+    hi = {u: units[u]["soc_max"] * units[u]["e_mwh"] for u in units}
+    b.E = pyo.Var(b.U, b.S, b.T, within=pyo.NonNegativeReals)
+    b.G = pyo.Var(b.U, b.A, within=pyo.NonNegativeReals)
+    b.E_lo = pyo.Constraint(b.U, b.S, b.T, rule=lambda b, u, s, t: b.E[u, s, t] >= lo[u] * b.parked[u, s, t])
+    b.E_hi = pyo.Constraint(b.U, b.S, b.T, rule=lambda b, u, s, t: b.E[u, s, t] <= hi[u] * b.parked[u, s, t])
+    b.G_lo = pyo.Constraint(b.U, b.A, rule=lambda b, u, a: b.G[u, a] >= lo[u] * b.depart[u, a])
+    b.G_hi = pyo.Constraint(b.U, b.A, rule=lambda b, u, a: b.G[u, a] <= hi[u] * b.depart[u, a])
+
+    def balance(b, u, s, t):
+        unit = units[u]
+        if t == b.T.first():
+            before = unit["soc_init"] * unit["e_mwh"] if s == unit["initial_station"] else 0.0
+        else:
+            before = b.E[u, s, t - 1]
+        return b.E[u, s, t] == before - sum(b.G[u, a] for a in leaving.get((s, t), [])) \
+            + sum(b.G[u, a] for a in arriving.get((s, t), [])) \
+            + (unit["eta_ch"] * b.p_ch_mw[u, s, t] - b.p_dis_mw[u, s, t] / unit["eta_dis"]) * step_hours
+
+    b.E_balance = pyo.Constraint(b.U, b.S, b.T, rule=balance)
+    b.E_total = pyo.Constraint(b.U, b.T, rule=lambda b, u, t: b.e_mwh[u, t] == sum(b.E[u, s, t] for s in b.S)
+                               + sum(b.G[u, a] for a in on_road.get(t, [])))
 
 
 def run(valid: dict, settings: dict, variant: str, time_limit: float) -> dict:
@@ -86,9 +131,11 @@ def run(valid: dict, settings: dict, variant: str, time_limit: float) -> dict:
         base = solve(m, solver, opt=opt)
         baseline_s = base.solve_seconds
         allow_moves(m)
-        start = ComponentMap((v, v.value) for v in m.component_data_objects(pyo.Var))
+        start = snapshot(m)
     search_s = 0.0
-    if variant == "search":
+    if variant == "search_every_step":
+        settings["mess"]["search"]["departure_every_minutes"] = None
+    if variant in ("search", "search_every_step", "energy_flow"):
         from feederflex.schedule import _solve_routing
 
         clock = time.perf_counter()
@@ -118,7 +165,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--time-limit", type=float, default=60.0)
     parser.add_argument("--steps", type=int, nargs="+", default=[24, 96])
-    parser.add_argument("--variants", nargs="+", default=["plain", "combined", "continuous", "start", "search"])
+    parser.add_argument("--variants", nargs="+", default=["plain", "combined", "continuous", "start", "search", "search_every_step", "energy_flow"])
+    parser.add_argument("--out", default="mess_levers.json", help="file name in benchmarks/results/")
     args = parser.parse_args()
     rows = []
     for steps in args.steps:
@@ -127,7 +175,7 @@ def main() -> None:
             row = run(valid, copy.deepcopy(settings), variant, args.time_limit)
             print(json.dumps(row), flush=True)
             rows.append(row)
-    out = ROOT / "benchmarks/results/mess_levers.json"
+    out = ROOT / "benchmarks/results" / args.out
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"time_limit_s": args.time_limit, "rows": rows}, indent=1))
     keys = list(rows[0])
