@@ -19,7 +19,8 @@ variant, one after the other (the machine has 2 cores: never run this next to ot
   time-space network (energy per station and per trip, bounded by the parking and trip variables),
   a tighter LP relaxation with bigger node LPs.
 
-Usage: python benchmarks/mess_levers.py [--time-limit 60] [--steps 24 96]
+Usage: python benchmarks/mess_levers.py [--time-limit 60] [--steps 24 96] [--variants ...] [--case tong2021]
+       [--mip-gap 0.005] [--out mess_levers.json]
 Writes benchmarks/results/mess_levers.json and prints a Markdown table.
 """
 
@@ -28,31 +29,27 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import sys
 import time
 from pathlib import Path
 
 import pyomo.environ as pyo
 
-from feederflex import feeders, fleet, profiles, study, travel
+from feederflex import study
 from feederflex.model import ScenarioData, build_model
 from feederflex.model.mess import allow_moves, forbid_moves
 from feederflex.solve import highs, snapshot, solve
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).parent))
+from run import _deep, load_rung, prepare  # noqa: E402  (the ladder's rungs and input preparation)
 SCENARIO = "ev-peak_energy-e50_routing-optimised"
 
 
 def load_tong2021(step_minutes: int) -> tuple[dict, dict]:
     base = study.load_yaml(ROOT / "config/config.yaml")
     overlay = study.load_yaml(ROOT / "config/studies/tong2021.yaml")
-
-    def deep(a, b):
-        out = dict(a)
-        for k, v in b.items():
-            out[k] = deep(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-        return out
-
-    cfg = deep(base, overlay)
+    cfg = _deep(base, overlay)
     cfg["scenarios"] = overlay["scenarios"]
     cfg["time"]["step_minutes"] = step_minutes
     valid, scenarios = study.load_study(cfg, ROOT / "config/schema.yaml", [ROOT / "config/config.yaml"])
@@ -60,11 +57,7 @@ def load_tong2021(step_minutes: int) -> tuple[dict, dict]:
 
 
 def build(valid: dict, settings: dict, variant: str) -> pyo.ConcreteModel:
-    hours, step = valid["time"]["hours"], valid["time"]["step_minutes"]
-    feeder = feeders.build_feeder(valid["network"]["source"])
-    prof = profiles.build_profiles(feeder, valid["days"][settings["day"]], hours, step)
-    ev = fleet.sample_fleet(valid["fleets"][settings["ev_fleet"]], feeder, hours, step)
-    trav = travel.build_travel(valid["transport"], [int(b) for b in feeder.bus.values], hours, step)
+    feeder, prof, ev, trav = prepare(valid, settings)
     data = ScenarioData(feeder, prof, settings, ev.ev_p_mw.transpose("time", "bus").values, trav)
     m = build_model(data)
     mess = m.mess
@@ -118,11 +111,11 @@ def add_energy_flow(m: pyo.ConcreteModel, units_cfg: list[dict], step_hours: flo
                                + sum(b.G[u, a] for a in on_road.get(t, [])))
 
 
-def run(valid: dict, settings: dict, variant: str, time_limit: float) -> dict:
+def run(valid: dict, settings: dict, variant: str, time_limit: float, mip_gap: float = 0.005) -> dict:
     started = time.perf_counter()
     m = build(valid, settings, variant)
     build_s = time.perf_counter() - started
-    solver = dict(settings["solver"], time_limit_s=time_limit, mip_gap=0.005)
+    solver = dict(settings["solver"], time_limit_s=time_limit, mip_gap=mip_gap)
     opt = highs()
     start = None
     baseline_s = 0.0
@@ -167,12 +160,16 @@ def main() -> None:
     parser.add_argument("--steps", type=int, nargs="+", default=[24, 96])
     parser.add_argument("--variants", nargs="+", default=["plain", "combined", "continuous", "start", "search", "search_every_step", "energy_flow"])
     parser.add_argument("--out", default="mess_levers.json", help="file name in benchmarks/results/")
+    parser.add_argument("--case", default="tong2021", choices=["tong2021", "ieee33x3_mess12"],
+                        help="tong2021's peak scenario, or the ladder's 97-bus, 12-unit rung (its own steps)")
+    parser.add_argument("--mip-gap", type=float, default=0.005, help="relative gap at which HiGHS stops")
     args = parser.parse_args()
     rows = []
-    for steps in args.steps:
-        valid, settings = load_tong2021(24 * 60 // steps)
+    cases = [load_tong2021(24 * 60 // steps) for steps in args.steps] if args.case == "tong2021" else [load_rung(args.case, args.time_limit)]
+    for valid, settings in cases:
         for variant in args.variants:
-            row = run(valid, copy.deepcopy(settings), variant, args.time_limit)
+            row = run(valid, copy.deepcopy(settings), variant, args.time_limit, args.mip_gap)
+            row = {"case": args.case, **row}
             print(json.dumps(row), flush=True)
             rows.append(row)
     out = ROOT / "benchmarks/results" / args.out
