@@ -153,3 +153,17 @@ def test_on_violation_re_solves_where_ac_leaves_the_band(scenario, banded, feede
     _soc_follows_powers(realised)
     demand = realised.load_p_mw.sum("bus") + realised.fess_p_ch_mw.sum("fess") - realised.fess_p_dis_mw.sum("fess")
     np.testing.assert_allclose(realised.p_grid_mw, demand - realised.pv_p_mw.sum("pv"), atol=1e-6)
+
+
+def test_monte_carlo_reuses_one_plan_and_matches_fresh_days(scenario, feeder33):
+    import copy
+
+    settings, forecast = scenario
+    settings = copy.deepcopy(settings)
+    settings["operation"]["mode"] = "rolling"
+    days = list(rolling.monte_carlo(feeder33, forecast, settings, spec(0.25), [4, 7]))
+    assert [d.realisation for d in days] == [4, 7] and [r["operation"] for r in days[1].kpis] == ["plan_on_actual", "rolling"]
+    fresh = rolling.solve_rolling(feeder33, forecast, rolling.actual_day(forecast, spec(0.25), 7), settings)
+    assert days[1].realised.attrs["solver_objective"] == pytest.approx(fresh.attrs["solver_objective"], rel=1e-7)
+    np.testing.assert_allclose(days[1].realised.fess_e_mwh, fresh.fess_e_mwh, atol=1e-6)
+    assert days[1].kpis[1]["energy_cost_usd"] == pytest.approx(fresh.attrs["objective_energy_cost_usd"], rel=1e-9)

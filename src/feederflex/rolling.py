@@ -88,7 +88,7 @@ def actual_day(forecast: xr.Dataset, spec: dict, realisation: int) -> xr.Dataset
 
 def _step_variables(m: pyo.ConcreteModel, step: int) -> Iterator[pyo.Var]:
     """The decisions of one step: every variable of the PV, storage, MESS and EV blocks whose last
-    index is that step, and the MESS trips that leave in it."""
+    index is that step, the MESS trips that leave in it and the per-vehicle EV starts at it."""
     for name in ("pv", "fess", "mess", "ev"):
         blk = getattr(m, name, None)
         if blk is None or not hasattr(blk, "T"):
@@ -104,6 +104,10 @@ def _step_variables(m: pyo.ConcreteModel, step: int) -> Iterator[pyo.Var]:
     if hasattr(m, "mess") and hasattr(m.mess, "arc_list"):
         for (unit, a), data in m.mess.depart.items():
             if m.mess.arc_list[a].depart == step:
+                yield data
+    if hasattr(m, "ev") and hasattr(m.ev, "choice"):  # per-vehicle EV starts (003: T_start decided at t)
+        for (_, start), data in m.ev.choice.items():
+            if start == step:
                 yield data
 
 
@@ -349,22 +353,67 @@ def check_operation(mode: str, lookahead_steps: int | None, n_steps: int) -> Non
                            "there is no next-day data to look further ahead) or null for the rest of the day")
 
 
+@dataclass
+class DayAheadPlan:
+    """A scenario's day-ahead model solved on the forecast, reusable for many actual days: each
+    :func:`run_day` puts the model back to this plan before it operates another day."""
+
+    m: pyo.ConcreteModel
+    forecast: ScenarioData
+    result: SolveResult
+    build_seconds: float
+    planned: ComponentMap
+    fixed_at_build: set[int]
+    terms: dict
+
+    def reset(self) -> None:
+        """Forecast data, the plan's values and only the variables fixed when it was built fixed."""
+        for var in self.m.component_data_objects(pyo.Var):
+            if var.fixed and id(var) not in self.fixed_at_build:
+                var.unfix()
+        for var, value in self.planned.items():
+            var.set_value(value, skip_validation=True)
+        fc = self.forecast
+        _set_data(self.m, fc, fc.profiles.load_p_mw.values + fc.fixed_ev_p_mw, fc.steps)
+
+
+def plan_day(feeder: xr.Dataset, forecast: xr.Dataset, settings: dict, fleet: xr.Dataset | None = None,
+             travel: xr.Dataset | None = None, solver_log: str | None = None) -> DayAheadPlan:
+    """Build the scenario's model on the forecast and solve it: the day-ahead plan."""
+    from feederflex.model.objectives import term_values
+    from feederflex.schedule import check_inputs
+
+    ev = None if fleet is None else fleet.ev_p_mw.transpose("time", "bus").values
+    fc = ScenarioData(feeder, forecast, settings, ev, travel, fleet)
+    check_inputs(fc)
+    started = time.perf_counter()
+    m = build_model(fc)
+    build_seconds = time.perf_counter() - started
+    fixed = {id(v) for v in m.component_data_objects(pyo.Var) if v.fixed}
+    result = solve(m, settings["solver"], solver_log)
+    terms = term_values(m, fc) if result.status.has_solution else {}
+    return DayAheadPlan(m, fc, result, build_seconds, snapshot(m), fixed, terms)
+
+
 def run_day(feeder: xr.Dataset, forecast: xr.Dataset, actual: xr.Dataset, settings: dict,
             fleet: xr.Dataset | None = None, travel: xr.Dataset | None = None, solver_log: str | None = None,
-            keep_integers: bool = True, mode: str = "rolling", lookahead_steps: int | None = None
-            ) -> tuple[xr.Dataset, xr.Dataset]:
+            keep_integers: bool = True, mode: str = "rolling", lookahead_steps: int | None = None,
+            plan: DayAheadPlan | None = None) -> tuple[xr.Dataset, xr.Dataset]:
     """The day-ahead plan operated on the actual day: ``(realised, plan_on_actual)``.
 
     Parameters
     ----------
     mode
         ``rolling``: re-solve at every step (003); ``on_violation``: apply the plan and re-solve
-        only at steps whose AC voltages leave the band (000; tolerance ``ac_correction.tolerance_pu``).
+        only at steps whose AC voltages leave the band (000; tolerance ``ac_correction.tolerance_pu``);
+        ``day_ahead``: the plan as it is.
     lookahead_steps
         ``rolling`` only: re-optimise ``lookahead_steps`` steps from the current one, later steps
         keep the plan; None = the rest of the day (shrinking horizon).
     keep_integers
         Re-solves keep the plan's storage modes, MESS trips and EV start steps (LPs).
+    plan
+        The scenario's :func:`plan_day` (same forecast and settings) to reuse; None = plan here.
 
     Both datasets have the solution contract on the actual day's profiles. ``plan_on_actual``
     keeps the plan's storage, MESS and EV decisions with PV and the grid reacting; ``realised``
@@ -373,23 +422,22 @@ def run_day(feeder: xr.Dataset, forecast: xr.Dataset, actual: xr.Dataset, settin
     plan-on-actual objective terms (``day_ahead_objective_*``, ``plan_on_actual_objective_*``).
     """
     from feederflex.model.objectives import term_values
-    from feederflex.schedule import check_inputs, solution_dataset
+    from feederflex.schedule import solution_dataset
 
     check_operation(mode, lookahead_steps, forecast.sizes["time"])
-    ev = None if fleet is None else fleet.ev_p_mw.transpose("time", "bus").values
-    fc = ScenarioData(feeder, forecast, settings, ev, travel, fleet)
-    check_inputs(fc)
-    ev_actual = None if ev is None else ev * actual.ev_factor.values[:, None]
+    if plan is None:
+        plan = plan_day(feeder, forecast, settings, fleet, travel, solver_log)
+    else:
+        plan.reset()
+    m, fc, build_seconds = plan.m, plan.forecast, plan.build_seconds
+    ev_actual = None if fc.ev_p_mw is None or fleet is None else fc.ev_p_mw * actual.ev_factor.values[:, None]
     act = ScenarioData(feeder, actual, settings, ev_actual, travel, fleet)
     load_fc = fc.profiles.load_p_mw.values + fc.fixed_ev_p_mw
     load_act = act.profiles.load_p_mw.values + act.fixed_ev_p_mw
     steps = list(fc.steps)
     solver = settings["solver"]
-    started = time.perf_counter()
-    m = build_model(fc)
-    build_seconds = time.perf_counter() - started
     opt = highs()
-    plan = solve(m, solver, solver_log, opt=opt)
+    plan, day_ahead = plan.result, plan
     attrs: dict = {"build_seconds": build_seconds, "day_ahead_status": plan.status.value,
                    "day_ahead_objective": plan.objective, "day_ahead_solve_seconds": plan.solve_seconds,
                    "ac_correction_status": f"disabled ({mode})", "operation_mode": mode,
@@ -404,8 +452,8 @@ def run_day(feeder: xr.Dataset, forecast: xr.Dataset, actual: xr.Dataset, settin
     if not plan.status.has_solution:
         plan_ds = solution_dataset(None, act, plan)
         return _finish(solution_dataset(None, act, plan), plan_ds, _empty_stats(len(steps)), actual, attrs, mode)
-    attrs.update({f"day_ahead_objective_{k}": v for k, v in term_values(m, fc).items()})
-    planned = snapshot(m)
+    attrs.update({f"day_ahead_objective_{k}": v for k, v in day_ahead.terms.items()})
+    planned = day_ahead.planned
     by_step = [list(_step_variables(m, t)) for t in steps]
     pv_ids = {id(v) for v in m.pv.p_mw.values()}
     # the day-ahead plan on the actual day: its storage, MESS and EV decisions, PV and the grid react
@@ -505,11 +553,13 @@ def monte_carlo(feeder: xr.Dataset, forecast: xr.Dataset, settings: dict, uncert
 
     op = settings["operation"]
     net = to_pandapower(feeder, float(settings["grid"]["substation_v_pu"]))
+    day_ahead: DayAheadPlan | None = None  # solved once, reset for every realisation
     for k in realisations:
         started = time.perf_counter()
         actual = actual_day(forecast, uncertainty, k)
+        day_ahead = day_ahead or plan_day(feeder, forecast, settings, fleet, travel, solver_log)
         realised, plan = run_day(feeder, forecast, actual, settings, fleet, travel, solver_log,
-                                 bool(op["keep_integers"]), op["mode"], op["lookahead_steps"])
+                                 bool(op["keep_integers"]), op["mode"], op["lookahead_steps"], day_ahead)
         tolerance = float(settings["ac_correction"]["tolerance_pu"])
         realised.attrs["ac_tolerance_pu"] = plan.attrs["ac_tolerance_pu"] = tolerance
         plan_ac, realised_ac = ac_check(feeder, plan, tolerance, net), ac_check(feeder, realised, tolerance, net)
