@@ -152,6 +152,8 @@ class _DirectHighs:
                     self.by_step.setdefault(index[-1] if isinstance(index, tuple) else index, []).append(con)
                     break
         self.h.setOptionValue("time_limit", float(solver["time_limit_s"]))
+        self.h.setOptionValue("mip_rel_gap", float(solver["mip_gap"]))
+        self.h.setOptionValue("threads", int(solver["threads"]))
         self.h.setOptionValue("log_to_console", False)
 
     def fix_integers(self) -> None:
@@ -208,6 +210,20 @@ class _DirectHighs:
             var.unfix()
             lower, upper = var.lb, var.ub
             self.h.changeColBounds(col, -math.inf if lower is None else float(lower), math.inf if upper is None else float(upper))
+
+    def restore(self, fixed_at_build: set[int]) -> None:
+        """Every column back to its variable's bounds and integrality (pinned integers too)."""
+        import highspy
+
+        for vid, col in self.cols.items():
+            var = self.vars.get(vid)
+            if var is None or vid in fixed_at_build:
+                continue
+            lower, upper = var.lb, var.ub
+            self.h.changeColBounds(col, -math.inf if lower is None else float(lower), math.inf if upper is None else float(upper))
+            if vid in self.pinned:
+                self.h.changeColIntegrality(col, highspy.HighsVarType.kInteger)
+        self.pinned.clear()
 
     def run(self) -> tuple[bool, float, float, str]:
         started = time.perf_counter()
@@ -365,9 +381,11 @@ class DayAheadPlan:
     planned: ComponentMap
     fixed_at_build: set[int]
     terms: dict
+    direct: _DirectHighs | None = None  # handed over to HiGHS once, at the first operated day
 
     def reset(self) -> None:
-        """Forecast data, the plan's values and only the variables fixed when it was built fixed."""
+        """Forecast data, the plan's values and only the variables fixed when it was built fixed,
+        in Pyomo and in the HiGHS copy (bounds and integrality of every other column restored)."""
         for var in self.m.component_data_objects(pyo.Var):
             if var.fixed and id(var) not in self.fixed_at_build:
                 var.unfix()
@@ -375,6 +393,17 @@ class DayAheadPlan:
             var.set_value(value, skip_validation=True)
         fc = self.forecast
         _set_data(self.m, fc, fc.profiles.load_p_mw.values + fc.fixed_ev_p_mw, fc.steps)
+        if self.direct is not None:
+            self.direct.restore(self.fixed_at_build)
+            self.direct.update_rows(fc.steps)
+
+    def operated(self, solver: dict) -> _DirectHighs:
+        """The persistent HiGHS copy of the plan's model (created at the first call)."""
+        if self.direct is None:
+            opt = highs()
+            opt.set_instance(self.m)
+            self.direct = _DirectHighs(self.m, opt, solver)
+        return self.direct
 
 
 def plan_day(feeder: xr.Dataset, forecast: xr.Dataset, settings: dict, fleet: xr.Dataset | None = None,
@@ -436,7 +465,6 @@ def run_day(feeder: xr.Dataset, forecast: xr.Dataset, actual: xr.Dataset, settin
     load_act = act.profiles.load_p_mw.values + act.fixed_ev_p_mw
     steps = list(fc.steps)
     solver = settings["solver"]
-    opt = highs()
     plan, day_ahead = plan.result, plan
     attrs: dict = {"build_seconds": build_seconds, "day_ahead_status": plan.status.value,
                    "day_ahead_objective": plan.objective, "day_ahead_solve_seconds": plan.solve_seconds,
@@ -457,28 +485,29 @@ def run_day(feeder: xr.Dataset, forecast: xr.Dataset, actual: xr.Dataset, settin
     by_step = [list(_step_variables(m, t)) for t in steps]
     pv_ids = {id(v) for v in m.pv.p_mw.values()}
     # the day-ahead plan on the actual day: its storage, MESS and EV decisions, PV and the grid react
-    controls = [v for t in steps for v in by_step[t] if id(v) not in pv_ids]
-    for var in controls:
-        var.fix()
-    _set_data(m, act, load_act, steps)
-    on_actual = solve(m, solver, solver_log, opt=opt)
-    attrs["plan_on_actual_status"] = on_actual.status.value
-    attrs["plan_on_actual_objective"] = on_actual.objective
-    plan_ds = solution_dataset(m if on_actual.status.has_solution else None, act, on_actual)
-    if on_actual.status.has_solution:
+    direct = day_ahead.operated(solver)
+    day = _Day(m, direct, fc, act, load_fc, load_act, by_step, pv_ids, plan)
+    controls = day.controls(steps)
+    direct.fix(controls, from_model=True)
+    day.use("actual", steps)
+    ok, seconds, objective, label = direct.run()
+    if ok:
+        plan_ds = day.dataset(seconds)
         attrs.update({f"plan_on_actual_objective_{k}": v for k, v in term_values(m, act).items()})
+    else:
+        plan_ds = solution_dataset(None, act, SolveResult(SolveStatus.INFEASIBLE, label))
+    attrs["plan_on_actual_status"] = plan_ds.attrs["solver_status"]
+    attrs["plan_on_actual_objective"] = objective
     on_actual_values = snapshot(m)
-    for var in controls:
-        var.unfix()
-    _set_data(m, fc, load_fc, steps)
-    # the real-time day: the plan's model with persistent HiGHS, past fixed step by step
+    # the real-time day starts from the plan again: controls free, forecast data
+    direct.release(controls)
+    day.use("forecast", steps)
     for var, value in planned.items():
-        var.set_value(value, skip_validation=True)
-    opt.update()  # HiGHS still holds the plan-on-actual bounds: hand over the reset model once
-    direct = _DirectHighs(m, opt, solver)
+        if not var.fixed:
+            var.set_value(value, skip_validation=True)
     if keep_integers:
         direct.fix_integers()
-    day = _Day(m, direct, fc, act, load_fc, load_act, by_step, pv_ids, plan)
+    on_actual = SolveResult(SolveStatus.OPTIMAL if ok else SolveStatus.INFEASIBLE, label)
     if mode == "on_violation" and on_actual.status.has_solution:
         tolerance = float(settings["ac_correction"]["tolerance_pu"])
         stats, realised = _on_violation(day, feeder, plan_ds, on_actual_values, tolerance)
