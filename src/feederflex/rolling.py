@@ -381,7 +381,8 @@ class DayAheadPlan:
     planned: ComponentMap
     fixed_at_build: set[int]
     terms: dict
-    direct: _DirectHighs | None = None  # handed over to HiGHS once, at the first operated day
+    opt: object | None = None  # the persistent HiGHS interface that solved the plan
+    direct: _DirectHighs | None = None  # its HiGHS copy, driven directly from the first operated day
 
     def reset(self) -> None:
         """Forecast data, the plan's values and only the variables fixed when it was built fixed,
@@ -400,9 +401,10 @@ class DayAheadPlan:
     def operated(self, solver: dict) -> _DirectHighs:
         """The persistent HiGHS copy of the plan's model (created at the first call)."""
         if self.direct is None:
-            opt = highs()
-            opt.set_instance(self.m)
-            self.direct = _DirectHighs(self.m, opt, solver)
+            if self.opt is None:
+                self.opt = highs()
+                self.opt.set_instance(self.m)
+            self.direct = _DirectHighs(self.m, self.opt, solver)  # HiGHS holds the model as solved
         return self.direct
 
 
@@ -419,9 +421,10 @@ def plan_day(feeder: xr.Dataset, forecast: xr.Dataset, settings: dict, fleet: xr
     m = build_model(fc)
     build_seconds = time.perf_counter() - started
     fixed = {id(v) for v in m.component_data_objects(pyo.Var) if v.fixed}
-    result = solve(m, settings["solver"], solver_log)
+    opt = highs()
+    result = solve(m, settings["solver"], solver_log, opt=opt)
     terms = term_values(m, fc) if result.status.has_solution else {}
-    return DayAheadPlan(m, fc, result, build_seconds, snapshot(m), fixed, terms)
+    return DayAheadPlan(m, fc, result, build_seconds, snapshot(m), fixed, terms, opt)
 
 
 def run_day(feeder: xr.Dataset, forecast: xr.Dataset, actual: xr.Dataset, settings: dict,
