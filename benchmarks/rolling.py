@@ -61,6 +61,7 @@ def main() -> None:
     runs = [once(feeder, settings, forecast, actual) for _ in range(args.repeat)]
     summary = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
     out = ROOT / "benchmarks/results/rolling.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"runs": runs, "median": summary}, indent=1))
     for key, value in summary.items():
         print(f"| {key} | {value:.3f} |")

@@ -73,3 +73,97 @@ def test_realised_schedule_obeys_the_actual_day(scenario, feeder33):
     # the plan on the actual day was evaluated too, and its cost differs from the forecast's
     assert ds.attrs["plan_on_actual_status"] == "optimal"
     assert ds.attrs["plan_on_actual_objective"] != pytest.approx(ds.attrs["day_ahead_objective"], rel=1e-4)
+
+
+def _soc_follows_powers(ds, eta: float = 0.9, hours: float = 1.0) -> None:
+    """Energy carried step to step: e_t = e_(t-1) + (eta p_ch - p_dis / eta) h, from the initial energy."""
+    e = np.concatenate([[ds.fess_e_init_mwh.values[0]], ds.fess_e_mwh.values[:, 0]])
+    np.testing.assert_allclose(np.diff(e), (eta * ds.fess_p_ch_mw.values[:, 0] - ds.fess_p_dis_mw.values[:, 0] / eta) * hours,
+                               atol=1e-6)
+
+
+def test_lookahead_window_keeps_the_plan_beyond_it(scenario, feeder33):
+    settings, forecast = scenario
+    actual = rolling.actual_day(forecast, spec(0.25), 5)
+    shrinking = rolling.solve_rolling(feeder33, forecast, actual, settings)
+    whole_day = rolling.solve_rolling(feeder33, forecast, actual, settings, lookahead_steps=forecast.sizes["time"])
+    one, plan = rolling.run_day(feeder33, forecast, actual, settings, lookahead_steps=1)
+    # a window as long as the day is the shrinking horizon
+    assert whole_day.attrs["solver_objective"] == pytest.approx(shrinking.attrs["solver_objective"], rel=1e-7)
+    np.testing.assert_allclose(whole_day.fess_e_mwh, shrinking.fess_e_mwh, atol=1e-6)
+    # a one-step window must hand over the plan's energy at its end: the battery follows the plan
+    assert one.attrs["rolling_status"] == "completed" and one.attrs["lookahead_steps"] == 1
+    np.testing.assert_allclose(one.fess_e_mwh, plan.fess_e_mwh, atol=1e-6)
+    assert one.attrs["solver_objective"] == pytest.approx(plan.attrs["plan_on_actual_objective"], rel=1e-7)
+    # ... while the rest-of-day re-solves move away from the plan and do better on the actual day
+    assert not np.allclose(shrinking.fess_e_mwh, plan.fess_e_mwh, atol=1e-3)
+    assert shrinking.attrs["solver_objective"] < plan.attrs["plan_on_actual_objective"] - 1.0
+    for ds in (one, shrinking):
+        _soc_follows_powers(ds)
+
+
+@pytest.mark.parametrize(("mode", "lookahead"), [("rolling", 0), ("rolling", 25), ("sometimes", None)])
+def test_bad_operation_is_refused_before_any_solve(scenario, feeder33, mode, lookahead):
+    settings, forecast = scenario
+    with pytest.raises(rolling.RollingError, match="operation.lookahead_steps = |operation.mode = 'sometimes'"):
+        rolling.run_day(feeder33, forecast, forecast.assign(ev_factor=("time", np.ones(24))), settings, mode=mode,
+                        lookahead_steps=lookahead)
+
+
+@pytest.fixture(scope="module")
+def banded(schema):
+    """Settings of the battery scenario with a wide band (no AC violation) and a tight one."""
+    from feederflex import study
+
+    out = {}
+    for name, band in (("wide", (0.85, 1.15)), ("tight", (0.95, 1.05))):
+        cfg = study.validate_config({"base": {"fess": FESS, "grid": {"v_min_pu": band[0], "v_max_pu": band[1]},
+                                              "operation": {"mode": "on_violation"}}}, schema)
+        out[name] = study.expand_scenarios(cfg, schema, bus_numbers=range(1, 34))["base"]
+    return out
+
+
+def test_on_violation_without_violations_is_the_plan_on_the_actual_day(scenario, banded, feeder33):
+    _, forecast = scenario
+    actual = rolling.actual_day(forecast, spec(0.25), 6)
+    realised, plan = rolling.run_day(feeder33, forecast, actual, banded["wide"], mode="on_violation")
+    assert realised.attrs["rolling_resolves"] == 0 and (realised.rolling_resolved == 0).all()
+    assert (realised.rolling_status == "plan").all() and realised.attrs["rolling_status"] == "completed"
+    np.testing.assert_allclose(realised.p_grid_mw, plan.p_grid_mw, atol=1e-9)
+    np.testing.assert_allclose(realised.fess_e_mwh, plan.fess_e_mwh, atol=1e-9)
+
+
+def test_on_violation_re_solves_where_ac_leaves_the_band(scenario, banded, feeder33):
+    from feederflex.acpf import ac_check
+
+    _, forecast = scenario
+    actual = rolling.actual_day(forecast, spec(0.25), 6)
+    realised, plan = rolling.run_day(feeder33, forecast, actual, banded["tight"], mode="on_violation")
+    ac = ac_check(feeder33, plan, 0.001)
+    violating = np.flatnonzero(((ac.v_ac_under_pu > 0.001) | (ac.v_ac_over_pu > 0.001)).any("bus").values)
+    assert violating.size, "the tight band must be violated by the plan on the actual day"
+    first = int(violating[0])
+    resolved = np.flatnonzero(realised.rolling_resolved.values)
+    assert realised.attrs["rolling_status"] == "completed" and resolved.size == realised.attrs["rolling_resolves"] >= 1
+    assert resolved[0] == first and realised.rolling_status.values[first] == "optimal"
+    assert np.isfinite(realised.rolling_solve_seconds.values[resolved]).all()
+    # the steps before the first violation ran as planned; the state carries on continuously
+    np.testing.assert_allclose(realised.fess_p_ch_mw[:first], plan.fess_p_ch_mw[:first], atol=1e-7)
+    np.testing.assert_allclose(realised.fess_p_dis_mw[:first], plan.fess_p_dis_mw[:first], atol=1e-7)
+    _soc_follows_powers(realised)
+    demand = realised.load_p_mw.sum("bus") + realised.fess_p_ch_mw.sum("fess") - realised.fess_p_dis_mw.sum("fess")
+    np.testing.assert_allclose(realised.p_grid_mw, demand - realised.pv_p_mw.sum("pv"), atol=1e-6)
+
+
+def test_monte_carlo_reuses_one_plan_and_matches_fresh_days(scenario, feeder33):
+    import copy
+
+    settings, forecast = scenario
+    settings = copy.deepcopy(settings)
+    settings["operation"]["mode"] = "rolling"
+    days = list(rolling.monte_carlo(feeder33, forecast, settings, spec(0.25), [4, 7]))
+    assert [d.realisation for d in days] == [4, 7] and [r["operation"] for r in days[1].kpis] == ["plan_on_actual", "rolling"]
+    fresh = rolling.solve_rolling(feeder33, forecast, rolling.actual_day(forecast, spec(0.25), 7), settings)
+    assert days[1].realised.attrs["solver_objective"] == pytest.approx(fresh.attrs["solver_objective"], rel=1e-7)
+    np.testing.assert_allclose(days[1].realised.fess_e_mwh, fresh.fess_e_mwh, atol=1e-6)
+    assert days[1].kpis[1]["energy_cost_usd"] == pytest.approx(fresh.attrs["objective_energy_cost_usd"], rel=1e-9)

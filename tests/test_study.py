@@ -83,6 +83,21 @@ def test_defaults_fill_nested_keys(make_config):
          r"initial_station = 7 is not one of transport.stations \[3\]"),
         ("fleets: {low: {sampler: nissan}}", r"fleets.low.sampler: 'nissan' is not one of"),
         ("plots: {bus: 99}", r"plots.bus = 99 is not a bus of the feeder"),
+        # forecast errors and operation (issue 6): refused when the study is loaded, before any solve
+        ("uncertainty: {relative_sd: {pv: -0.1}}", r"study.yaml: uncertainty.relative_sd.pv: -0.1 is less than the minimum of 0"),
+        ("uncertainty: {relative_sd: {load: -0.05}}", r"study.yaml: uncertainty.relative_sd.load: -0.05 is less than the minimum of 0"),
+        ("uncertainty: {correlation: 1.0}", r"study.yaml: uncertainty.correlation: 1.0 is greater than or equal to the maximum of 1"),
+        ("uncertainty: {correlation: -0.2}", r"study.yaml: uncertainty.correlation: -0.2 is less than the minimum of 0"),
+        ("uncertainty: {realisations: 0}", r"study.yaml: uncertainty.realisations: 0 is less than the minimum of 1"),
+        ("uncertainty: {batch_size: 0}", r"study.yaml: uncertainty.batch_size: 0 is less than the minimum of 1"),
+        ("scenarios: {list: {rt: {operation: {mode: rolling, lookahead_steps: 0}}}}",
+         r"study.yaml: scenarios.list.rt \(scenario 'rt'\): operation.lookahead_steps: 0 is less than the minimum of 1"),
+        ("scenarios: {list: {rt: {operation: {mode: rolling, lookahead_steps: 25}}}}",
+         r"study.yaml: scenarios.list.rt \(scenario 'rt'\): operation.lookahead_steps = 25 is longer than the day \(24 steps "
+         r"of time.step_minutes = 60\) and there is no next-day data; expected 1..24"),
+        ("{time: {step_minutes: 15}, base: {operation: {mode: rolling, lookahead_steps: 97}}}",
+         r"operation.lookahead_steps = 97 is longer than the day \(96 steps"),
+        ("base: {operation: {mode: real_time}}", r"study.yaml: base.operation.mode: 'real_time' is not one of"),
     ],
 )
 def test_bad_input_names_the_file_the_key_and_what_was_expected(root, tmp_path, text, pattern):
@@ -116,3 +131,11 @@ def test_axes_and_list_combine_and_names_are_stable(make_config, schema):
 
 def test_no_scenarios_means_one_base_scenario(make_config, schema):
     assert list(study.expand_scenarios(make_config({}), schema)) == ["base"]
+
+
+def test_operation_and_uncertainty_default_to_a_deterministic_day_ahead_study(root, tmp_path):
+    valid, scenarios = _load(root, tmp_path, "study: plain\n")
+    assert valid["uncertainty"]["realisations"] == 1 and valid["uncertainty"]["relative_sd"] == {"pv": 0.25, "load": 0.1, "ev": 0.1}
+    assert all(s["operation"] == {"mode": "day_ahead", "lookahead_steps": None, "keep_integers": True} for s in scenarios.values())
+    _, scenarios = _load(root, tmp_path, "scenarios: {list: {rt: {operation: {mode: rolling, lookahead_steps: 24}}}}")
+    assert scenarios["rt"]["operation"]["lookahead_steps"] == 24

@@ -253,3 +253,86 @@ def test_more_front_points_solve_only_the_new_ones(tradeoffs_run):
     out = proc.stdout + proc.stderr
     assert job_counts(out) == {"solve_front_point": 2, "gather_front": 1, "plot_front": 1, "all": 1}
     assert sorted(re.findall(r"Front cost_vs_variance, point (\S+) of study", out)) == ["0.2500", "0.7500"]
+
+
+ROLLING = "config/studies/tiny_rolling.yaml"
+
+
+def _rolling_study(project: Path, name: str, **replace: str) -> str:
+    """tiny_rolling with the real-time scenario only (and text replacements), as a study file."""
+    text = (project / ROLLING).read_text().replace("study: tiny_rolling", f"study: {name}")
+    text = text.replace("    watch: {operation: {mode: on_violation}}\n", "")
+    for old, new in replace.items():
+        assert old in text, old
+        text = text.replace(old, new)
+    path = project / f"config/studies/{name}.yaml"
+    path.write_text(text)
+    return str(path.relative_to(project))
+
+
+@pytest.fixture(scope="module")
+def rolling_run(project) -> Path:
+    snakemake(project, "--cores", "2", "--configfile", _rolling_study(project, "mc"))
+    return project / "results/mc"
+
+
+def test_monte_carlo_summary_is_the_statistics_of_the_realisations(rolling_run):
+    rows = pd.read_csv(rolling_run / "monte_carlo_realisations.csv")
+    summary = pd.read_csv(rolling_run / "monte_carlo.csv", index_col=["scenario", "operation", "statistic"])
+    assert sorted(set(rows.operation)) == ["plan_on_actual", "rolling"]  # side by side
+    assert sorted(rows.realisation[rows.operation == "rolling"]) == [0, 1, 2] and (rows.status == "optimal").all()
+    checked = 0
+    for operation in ("plan_on_actual", "rolling"):
+        values = rows[rows.operation == operation]
+        assert summary.loc[("realtime", operation, "mean"), "realisations"] == 3
+        for column in ("energy_cost_usd", "objective", "ac_losses_mwh", "peak_import_mw", "voltage_deviation_pu2",
+                       "pv_curtailed_mwh", "v_ac_min_pu"):
+            sample = values[column].to_numpy()
+            assert summary.loc[("realtime", operation, "mean"), column] == pytest.approx(np.mean(sample), rel=1e-9)
+            assert summary.loc[("realtime", operation, "p5"), column] == pytest.approx(np.percentile(sample, 5), rel=1e-9)
+            assert summary.loc[("realtime", operation, "p95"), column] == pytest.approx(np.percentile(sample, 95), rel=1e-9)
+            checked += 1
+    assert checked == 14
+    # the realisations differ, and the two operations of one realisation differ
+    assert rows[rows.operation == "rolling"].energy_cost_usd.nunique() == 3
+    paired = rows.pivot(index="realisation", columns="operation", values="objective")
+    assert not np.allclose(paired["rolling"], paired["plan_on_actual"])
+    mc = read_dataset(rolling_run / "monte_carlo.nc")
+    np.testing.assert_allclose(mc.kpi_energy_cost_usd.sel(scenario="realtime", operation="rolling"),
+                               rows[rows.operation == "rolling"].sort_values("realisation").energy_cost_usd)
+
+
+def test_realised_schedules_hold_the_contract_physics_and_provenance(rolling_run, project):
+    from feederflex import rolling
+
+    profiles = read_dataset(project / "resources/mc/profiles/sunny.nc")
+    for k, batch in ((0, 0), (1, 0), (2, 1)):
+        folder = rolling_run / f"rolling/realtime/batch{batch}"
+        sol, plan = read_dataset(folder / f"r{k:04d}.nc"), read_dataset(folder / f"r{k:04d}.plan.nc")
+        assert (folder / f"r{k:04d}.ac.nc").exists() and (folder / f"r{k:04d}.plan.ac.nc").exists()
+        assert sol.attrs["solver_status"] == "optimal" and sol.attrs["rolling_status"] == "completed"
+        assert sol.attrs["realisation"] == k and sol.attrs["forecast_seed"] == 11 and plan.attrs["operation"] == "plan_on_actual"
+        assert json_attr(sol, "uncertainty")["relative_sd"]["pv"] == 0.25 and "pyomo" in json_attr(sol, "versions")
+        assert (sol.rolling_resolved == 1).all() and (sol.rolling_status == "optimal").all()
+        # the realised day is the realisation's actual day, recomputed from the seed
+        actual = rolling.actual_day(profiles, json_attr(sol, "uncertainty"), k)
+        np.testing.assert_allclose(sol.load_p_mw, actual.load_p_mw)
+        np.testing.assert_allclose(sol.pv_avail_mw.sum("pv"), actual.pv_avail_pu * 9.49, rtol=1e-9)
+        for ds in (sol, plan):
+            demand = ds.load_p_mw.sum("bus") + ds.fess_p_ch_mw.sum("fess") - ds.fess_p_dis_mw.sum("fess")
+            np.testing.assert_allclose(ds.p_grid_mw, demand - ds.pv_p_mw.sum("pv"), atol=1e-6)
+            assert (ds.pv_p_mw <= ds.pv_avail_mw + 1e-7).all()
+            e = np.concatenate([ds.fess_e_init_mwh.values, ds.fess_e_mwh.values[:, 0]])
+            np.testing.assert_allclose(np.diff(e), 0.95 * ds.fess_p_ch_mw.values[:, 0] - ds.fess_p_dis_mw.values[:, 0] / 0.95,
+                                       atol=1e-6)
+            assert e[-1] >= e[0] - 1e-6 and (ds.fess_e_mwh >= 0.1 - 1e-9).all() and (ds.fess_e_mwh <= 0.9 + 1e-9).all()
+
+
+def test_realisations_are_batched_into_ceil_k_over_n_jobs(project):
+    study = _rolling_study(project, "mc_plan", **{"realisations: 3": "realisations: 5"})
+    proc = snakemake(project, "-n", "--cores", "2", "--configfile", study)
+    out = proc.stdout + proc.stderr
+    assert job_counts(out)["solve_rolling"] == 3  # ceil(5 / 2)
+    assert sorted(re.findall(r"on actual days, batch (\d+)", out)) == ["0", "1", "2"]
+    many = _rolling_study(project, "mc_many", **{"realisations: 3": "realisations: 1000", "batch_size: 2": "batch_size: 40"})
+    assert job_counts(snakemake(project, "-n", "--cores", "2", "--configfile", many).stdout)["solve_rolling"] == 25

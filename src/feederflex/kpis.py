@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -45,6 +46,7 @@ KPI_UNITS = {
     "load_variance_mw2": "MW^2 (003 eq. 11)",
     "power_deviation_mw2": "MW^2 (003 eq. 12)",
     "v_ac_range_pu": "pu (highest - lowest AC voltage over buses and steps)",
+    "voltage_deviation_pu2": "pu^2 (003 eq. 6: sum of squared step-to-step AC voltage changes, at the bus where it is largest)",
     "dr_curtailed_mwh": "MWh",
     "dr_shifted_mwh": "MWh",
     "risk_epns_mwh": "MWh (expected PV and DR power not served, exact)",
@@ -99,6 +101,7 @@ def scenario_kpis(solution: xr.Dataset, ac: xr.Dataset, tolerance_pu: float = 1e
         "max_abs_v_error_pu": float(ac.attrs["max_abs_v_error_pu"]) if solved else nan,
         **{name: float(attrs.get(f"objective_{name}", nan)) for name in ("voltage_offset", "load_variance_mw2", "power_deviation_mw2")},
         "v_ac_range_pu": float(np.nanmax(ac.v_ac_pu.values) - np.nanmin(ac.v_ac_pu.values)) if solved else nan,
+        "voltage_deviation_pu2": float(np.max(np.sum(np.diff(ac.v_ac_pu.values, axis=0) ** 2, axis=0))) if solved else nan,
         **_resource_kpis(solution, dt, solved),
     }
 
@@ -160,3 +163,53 @@ def summarize(solutions: dict[str, xr.Dataset], acs: dict[str, xr.Dataset]) -> t
     ds["pv_p_mw"].attrs["units"] = "MW, all PV units"
     ds["mess_p_net_mw"].attrs["units"] = "MW (discharge positive), all mobile units"
     return ds, table
+
+
+MC_STATISTICS = ("mean", "p5", "p95")
+
+
+def monte_carlo_summary(rows: pd.DataFrame) -> pd.DataFrame:
+    """Mean and 5th / 95th percentiles (numpy's linear interpolation) of every numeric KPI over the
+    realisations of each scenario and operation, the operations side by side.
+
+    ``rows`` has one row per (scenario, realisation, operation). Returns one row per (scenario,
+    operation, statistic) with ``realisations`` (how many) and ``optimal`` (how many of them have a
+    schedule with a proven optimum) in front of the KPI columns; a realisation without a schedule
+    has NaN KPIs and is left out of the statistics (``optimal`` shows it).
+    """
+    numeric = [c for c in rows.columns if c not in ("scenario", "operation", "realisation")
+               and pd.api.types.is_numeric_dtype(rows[c])]
+    out = []
+    for (scenario, operation), group in rows.groupby(["scenario", "operation"], sort=False):
+        values = group[numeric].to_numpy(dtype=float)
+        with warnings.catch_warnings():  # a KPI that is NaN in every realisation stays NaN
+            warnings.simplefilter("ignore", RuntimeWarning)
+            stats = {"mean": np.nanmean(values, axis=0), "p5": np.nanpercentile(values, 5, axis=0),
+                     "p95": np.nanpercentile(values, 95, axis=0)}
+        for statistic in MC_STATISTICS:
+            out.append({"scenario": scenario, "operation": operation, "statistic": statistic,
+                        "realisations": len(group), "optimal": int((group["status"] == "optimal").sum()),
+                        **dict(zip(numeric, stats[statistic], strict=True))})
+    return pd.DataFrame(out).set_index(["scenario", "operation", "statistic"])
+
+
+def monte_carlo_tables(frames: list[pd.DataFrame]) -> tuple[pd.DataFrame, pd.DataFrame, xr.Dataset]:
+    """Per-realisation KPI rows of every batch -> (all rows, :func:`monte_carlo_summary`, dataset).
+
+    The dataset holds every numeric KPI as ``kpi_<name>(scenario, operation, realisation)``."""
+    rows = pd.concat(frames, ignore_index=True)
+    order = {name: k for k, name in enumerate(dict.fromkeys(rows["scenario"]))}  # scenarios as given
+    rows = rows.sort_values(["scenario", "realisation"], key=lambda c: c.map(order) if c.name == "scenario" else c,
+                            kind="stable").reset_index(drop=True)
+    summary = monte_carlo_summary(rows)
+    numeric = [c for c in rows.columns if c not in ("scenario", "operation", "realisation")
+               and pd.api.types.is_numeric_dtype(rows[c])]
+    ds = rows.set_index(["scenario", "operation", "realisation"])[numeric].to_xarray()
+    ds = ds.rename({name: f"kpi_{name}" for name in numeric})
+    for name in numeric:
+        ds[f"kpi_{name}"].attrs["units"] = KPI_UNITS.get(name, MC_UNITS.get(name, ""))
+    return rows, summary, ds
+
+
+MC_UNITS = {"resolves": "count (steps re-solved)", "rolling_seconds": "s (HiGHS re-solves)",
+            "wall_seconds": "s (the whole realisation: plan, operation, AC checks)"}

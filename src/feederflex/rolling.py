@@ -3,13 +3,22 @@
 - :func:`actual_day`: the day that happens: the forecast profiles times (1 + e) with Gaussian
   relative errors per source (PV availability, load, uncontrolled EV charging), AR(1)-correlated
   in time (002 models PV and demand forecast errors as Gaussian; 20-30 % for PV, 10 % for load).
-- :func:`solve_rolling`: one model is built on the forecast and solved (the day-ahead plan); the
-  plan is applied to the actual day (storage, MESS and EV decisions kept, PV and the grid react);
-  then, step by step (003's real-time strategy), the current step's data are replaced by actuals,
-  the model is re-solved from the previous solution over the rest of the day (shrinking horizon)
-  and the current step's decisions are fixed, which carries storage energy and MESS positions,
-  trucks on the road included, to the next step. Re-solves change only mutable parameters and
-  fixed variables of the one persistent HiGHS model.
+- :func:`run_day`: one model is built on the forecast and solved (the day-ahead plan); the plan is
+  applied to the actual day (storage, MESS and EV decisions kept, PV and the grid react); then the
+  day is operated in one of three modes:
+
+  * ``rolling`` (003's real-time strategy): step by step, the current step's data are replaced by
+    actuals, the model is re-solved from the previous solution over the rest of the day (shrinking
+    horizon) or over a fixed look-ahead window (later steps keep the plan, so the window hands over
+    the plan's storage energy and MESS positions at its end), and the current step's decisions are
+    fixed, which carries storage energy and MESS positions, trucks on the road included, forward;
+  * ``on_violation`` (000): the plan is applied and re-solved only at a step whose AC power flow
+    (pandapower), operated as planned on the actual day, leaves the voltage band;
+  * ``day_ahead``: the plan as it is on the actual day.
+
+  Re-solves change only row bounds (the changed steps' data) and column bounds (fixed or released
+  decisions) of the one persistent HiGHS model.
+- :func:`monte_carlo`: K realisations of the day, each operated and AC-checked, with KPI rows.
 
 Coordinated EV charging keeps its forecast windows (the fleet is not re-sampled within a day);
 the EV error applies to uncontrolled charging.
@@ -20,11 +29,13 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 
 import numpy as np
 import pyomo.environ as pyo
 import xarray as xr
+from pyomo.common.collections import ComponentMap
 
 from feederflex.model import ScenarioData, build_model
 from feederflex.solve import SolveResult, SolveStatus, highs, snapshot, solve
@@ -32,6 +43,7 @@ from feederflex.solve import SolveResult, SolveStatus, highs, snapshot, solve
 log = logging.getLogger(__name__)
 
 SOURCES = ("pv", "load", "ev")
+MODES = ("day_ahead", "rolling", "on_violation")
 
 
 class RollingError(ValueError):
@@ -76,7 +88,7 @@ def actual_day(forecast: xr.Dataset, spec: dict, realisation: int) -> xr.Dataset
 
 def _step_variables(m: pyo.ConcreteModel, step: int) -> Iterator[pyo.Var]:
     """The decisions of one step: every variable of the PV, storage, MESS and EV blocks whose last
-    index is that step, and the MESS trips that leave in it."""
+    index is that step, the MESS trips that leave in it and the per-vehicle EV starts at it."""
     for name in ("pv", "fess", "mess", "ev"):
         blk = getattr(m, name, None)
         if blk is None or not hasattr(blk, "T"):
@@ -92,6 +104,10 @@ def _step_variables(m: pyo.ConcreteModel, step: int) -> Iterator[pyo.Var]:
     if hasattr(m, "mess") and hasattr(m.mess, "arc_list"):
         for (unit, a), data in m.mess.depart.items():
             if m.mess.arc_list[a].depart == step:
+                yield data
+    if hasattr(m, "ev") and hasattr(m.ev, "choice"):  # per-vehicle EV starts (003: T_start decided at t)
+        for (_, start), data in m.ev.choice.items():
+            if start == step:
                 yield data
 
 
@@ -113,8 +129,8 @@ def _set_data(m: pyo.ConcreteModel, data: ScenarioData, load_p: np.ndarray, step
 
 class _DirectHighs:
     """Re-solves on the HiGHS model Pyomo handed over once: only the row bounds of the changed
-    step's balance and PV rows and the bounds of fixed columns change (Pyomo's own update would
-    re-evaluate every expression with a mutable parameter, 95 % of the time measured)."""
+    steps' balance and PV rows and the bounds of fixed or released columns change (Pyomo's own
+    update would re-evaluate every expression with a mutable parameter, 95 % of the time measured)."""
 
     def __init__(self, m: pyo.ConcreteModel, opt, solver: dict) -> None:
         from pyomo.core.expr.visitor import identify_mutable_parameters
@@ -123,6 +139,7 @@ class _DirectHighs:
         self.cols = opt._pyomo_var_to_solver_var_map
         self.rows = opt._pyomo_con_to_solver_con_map
         self.vars = {id(v): v for v in m.component_data_objects(pyo.Var)}
+        self.pinned: set[int] = set()  # integer columns held at the plan (keep_integers)
         data_params = {id(p) for name in ("load_p_mw", "load_q_mvar") for p in getattr(m.net, name).values()}
         data_params |= {id(p) for p in m.pv.avail_mw.values()}
         self.by_step: dict[int, list] = {}
@@ -135,6 +152,8 @@ class _DirectHighs:
                     self.by_step.setdefault(index[-1] if isinstance(index, tuple) else index, []).append(con)
                     break
         self.h.setOptionValue("time_limit", float(solver["time_limit_s"]))
+        self.h.setOptionValue("mip_rel_gap", float(solver["mip_gap"]))
+        self.h.setOptionValue("threads", int(solver["threads"]))
         self.h.setOptionValue("log_to_console", False)
 
     def fix_integers(self) -> None:
@@ -148,27 +167,63 @@ class _DirectHighs:
                 col = self.cols[id(var)]
                 self.h.changeColBounds(col, value, value)
                 self.h.changeColIntegrality(col, highspy.HighsVarType.kContinuous)
+                self.pinned.add(id(var))
 
-    def update_rows(self, step: int) -> None:
+    def update_rows(self, steps: Iterable[int]) -> None:
+        """Row bounds of ``steps`` from the current parameter values. Fixed variables are columns
+        with fixed bounds in HiGHS, so they are kept out of the constant moved to the bounds."""
+        from pyomo.core.expr.visitor import identify_variables
         from pyomo.repn import generate_standard_repn
 
-        for con in self.by_step.get(step, []):
-            constant = generate_standard_repn(con.body, compute_values=True, quadratic=False).constant
-            lower = -math.inf if con.lower is None else pyo.value(con.lower) - constant
-            upper = math.inf if con.upper is None else pyo.value(con.upper) - constant
-            self.h.changeRowBounds(self.rows[con], lower, upper)
+        for step in steps:
+            for con in self.by_step.get(step, []):
+                fixed = [v for v in identify_variables(con.body, include_fixed=True) if v.fixed]
+                for var in fixed:
+                    var.unfix()
+                constant = generate_standard_repn(con.body, compute_values=True, quadratic=False).constant
+                for var in fixed:
+                    var.fix()
+                lower = -math.inf if con.lower is None else pyo.value(con.lower) - constant
+                upper = math.inf if con.upper is None else pyo.value(con.upper) - constant
+                self.h.changeRowBounds(self.rows[con], lower, upper)
 
-    def fix(self, variables: list) -> None:
-        values = self.h.getSolution().col_value
+    def fix(self, variables: list, from_model: bool = False) -> None:
+        """Fix ``variables`` at the last HiGHS solution (or at their Pyomo values)."""
+        values = None if from_model else self.h.getSolution().col_value
         for var in variables:
             col = self.cols.get(id(var))
             if col is None:
                 continue
-            value = float(values[col])
-            if var.is_integer():
-                value = float(round(value))
+            value = var.value if from_model else float(values[col])
+            if value is None:
+                continue
+            value = float(round(value)) if var.is_integer() else float(value)
             var.fix(value, skip_validation=True)
             self.h.changeColBounds(col, value, value)
+
+    def release(self, variables: list) -> None:
+        """Give ``variables`` their own bounds back (integers held at the plan stay held)."""
+        for var in variables:
+            col = self.cols.get(id(var))
+            if col is None or id(var) in self.pinned:
+                continue
+            var.unfix()
+            lower, upper = var.lb, var.ub
+            self.h.changeColBounds(col, -math.inf if lower is None else float(lower), math.inf if upper is None else float(upper))
+
+    def restore(self, fixed_at_build: set[int]) -> None:
+        """Every column back to its variable's bounds and integrality (pinned integers too)."""
+        import highspy
+
+        for vid, col in self.cols.items():
+            var = self.vars.get(vid)
+            if var is None or vid in fixed_at_build:
+                continue
+            lower, upper = var.lb, var.ub
+            self.h.changeColBounds(col, -math.inf if lower is None else float(lower), math.inf if upper is None else float(upper))
+            if vid in self.pinned:
+                self.h.changeColIntegrality(col, highspy.HighsVarType.kInteger)
+        self.pinned.clear()
 
     def run(self) -> tuple[bool, float, float, str]:
         started = time.perf_counter()
@@ -188,92 +243,366 @@ class _DirectHighs:
                 var.set_value(float(values[col]), skip_validation=True)
 
 
-def solve_rolling(feeder: xr.Dataset, forecast: xr.Dataset, actual: xr.Dataset, settings: dict,
-                  fleet: xr.Dataset | None = None, travel: xr.Dataset | None = None,
-                  solver_log: str | None = None, keep_integers: bool = True) -> xr.Dataset:
-    """Day-ahead plan, the plan on the actual day, and the receding-horizon day (module docstring).
+@dataclass
+class _Day:
+    """What the step loops work on: the model, its persistent HiGHS copy and both days' data."""
 
-    With ``keep_integers`` the re-solves keep the day-ahead plan's integer decisions (storage
-    charge/discharge modes, MESS trips), so each is a linear program; without, each is a MILP.
+    m: pyo.ConcreteModel
+    direct: _DirectHighs
+    forecast: ScenarioData
+    actual: ScenarioData
+    load_forecast: np.ndarray
+    load_actual: np.ndarray
+    by_step: list[list]  # each step's decisions
+    pv_ids: set[int]
+    plan: SolveResult
 
-    Returns the realised (rolling) schedule as a solution dataset on the actual day's profiles,
-    with per-step solve statistics (``rolling_*(time)``) and the day-ahead and plan-on-actual
-    objective terms in attributes (``day_ahead_objective_*``, ``plan_on_actual_objective_*``)."""
-    from feederflex.schedule import check_inputs, solution_dataset
+    def use(self, which: str, steps: Iterable[int]) -> None:
+        """Loads and PV availability of ``steps`` from the actual day or the forecast."""
+        steps = list(steps)
+        data, load = (self.actual, self.load_actual) if which == "actual" else (self.forecast, self.load_forecast)
+        _set_data(self.m, data, load, steps)
+        self.direct.update_rows(steps)
+
+    def controls(self, steps: Iterable[int]) -> list:
+        """Storage, MESS and EV decisions of ``steps`` (PV and the grid react to the day)."""
+        return [v for t in steps for v in self.by_step[t] if id(v) not in self.pv_ids]
+
+    def dataset(self, seconds: float) -> xr.Dataset:
+        """The current HiGHS solution as a solution dataset on the actual day."""
+        from feederflex.schedule import solution_dataset
+
+        self.direct.load()
+        objective = float(pyo.value(self.m.objective))
+        result = SolveResult(SolveStatus.OPTIMAL, "optimal", objective=objective, bound=math.nan, mip_gap=0.0,
+                             solve_seconds=seconds, rows=self.plan.rows, columns=self.plan.columns,
+                             integers=self.plan.integers, nonzeros=self.plan.nonzeros,
+                             solver_version=self.plan.solver_version)
+        return solution_dataset(self.m, self.actual, result)
+
+
+def _receding(day: _Day, lookahead: int | None) -> tuple[dict, xr.Dataset | None]:
+    """003's real-time strategy: at every step the step's actual data, forecasts for the rest,
+    re-solve, fix the step. With a look-ahead of L steps only t..t+L-1 are re-optimised: the
+    decisions after the window keep the day-ahead plan (so the window must hand over the plan's
+    storage energy and MESS positions at its end: a terminal condition that keeps every later
+    step feasible)."""
+    n = len(day.by_step)
+    stats = _empty_stats(n)
+    if lookahead is not None:
+        day.direct.fix([v for t in range(lookahead, n) for v in day.by_step[t]], from_model=True)
+    for k in range(n):
+        day.use("actual", [k])
+        if lookahead is not None and 1 <= k and k + lookahead - 1 < n:
+            day.direct.release(day.by_step[k + lookahead - 1])
+        ok, stats["seconds"][k], stats["objective"][k], label = day.direct.run()
+        stats["status"][k], stats["resolved"][k] = label, 1
+        if not ok:
+            log.warning("rolling step %d: %s; the day stops here", k, label)
+            return stats, None
+        day.direct.fix(day.by_step[k])
+    return stats, day.dataset(float(np.nansum(stats["seconds"])))
+
+
+def _on_violation(day: _Day, feeder: xr.Dataset, plan_on_actual: xr.Dataset, plan_values: ComponentMap,
+                  tolerance_pu: float) -> tuple[dict, xr.Dataset | None]:
+    """000's rule: apply the plan and re-solve only when the AC power flow of the next step,
+    operated as planned on the actual day, leaves the voltage band (by more than ``tolerance_pu``).
+    A re-solve takes the actual data up to that step and forecasts after it; its plan is then
+    applied in the same way from the next step on."""
+    from feederflex.feeders import to_pandapower
+
+    n = len(day.by_step)
+    stats = _empty_stats(n)
+    stats["status"][:] = "plan"
+    net = to_pandapower(feeder, float(plan_on_actual.attrs["substation_v_pu"]))
+    for var, value in plan_values.items():  # the schedule the plan gives on the actual day
+        if not var.fixed and value is not None:
+            var.set_value(value, skip_validation=True)
+    evaluation, applied = plan_on_actual, 0
+    while True:
+        k = _first_violation(feeder, net, evaluation, applied, tolerance_pu)
+        if k is None:
+            return stats, evaluation
+        day.direct.fix([v for t in range(applied, k) for v in day.by_step[t]], from_model=True)  # happened
+        day.use("actual", range(applied, k + 1))
+        day.use("forecast", range(k + 1, n))
+        day.direct.release(day.controls(range(k, n)))
+        ok, stats["seconds"][k], stats["objective"][k], label = day.direct.run()
+        stats["status"][k], stats["resolved"][k] = label, 1
+        log.info("step %d leaves the band in AC: re-solved (%s)", k, label)
+        if not ok:
+            return stats, None
+        day.direct.fix(day.by_step[k])
+        applied = k + 1
+        # the new plan on the actual day from the next step on
+        day.use("actual", range(applied, n))
+        day.direct.fix(day.controls(range(applied, n)))
+        ok, _, _, label = day.direct.run()
+        if not ok:
+            stats["status"][min(applied, n - 1)] = f"plan on actual: {label}"
+            return stats, None
+        evaluation = day.dataset(float(np.nansum(stats["seconds"])))
+
+
+def _first_violation(feeder: xr.Dataset, net, schedule: xr.Dataset, start: int, tolerance_pu: float) -> int | None:
+    """The first step from ``start`` whose AC voltages leave the band by more than ``tolerance_pu``."""
+    from feederflex.acpf import ac_check
+
+    for step in range(start, schedule.sizes["time"]):
+        if ac_check(feeder, schedule.isel(time=[step]), tolerance_pu, net).attrs["ac_violation_bus_steps"] > 0:
+            return step
+    return None
+
+
+def _empty_stats(n: int) -> dict:
+    return {"seconds": np.full(n, np.nan), "objective": np.full(n, np.nan),
+            "status": np.array(["not reached"] * n, dtype=object), "resolved": np.zeros(n, dtype=int)}
+
+
+def check_operation(mode: str, lookahead_steps: int | None, n_steps: int) -> None:
+    """Raise :class:`RollingError` for an unknown mode or a look-ahead outside 1..the day."""
+    if mode not in MODES:
+        raise RollingError(f"operation.mode = {mode!r}: expected one of {list(MODES)}")
+    if lookahead_steps is not None and not 1 <= int(lookahead_steps) <= n_steps:
+        raise RollingError(f"operation.lookahead_steps = {lookahead_steps}: expected 1..{n_steps} (the day's steps; "
+                           "there is no next-day data to look further ahead) or null for the rest of the day")
+
+
+@dataclass
+class DayAheadPlan:
+    """A scenario's day-ahead model solved on the forecast, reusable for many actual days: each
+    :func:`run_day` puts the model back to this plan before it operates another day."""
+
+    m: pyo.ConcreteModel
+    forecast: ScenarioData
+    result: SolveResult
+    build_seconds: float
+    planned: ComponentMap
+    fixed_at_build: set[int]
+    terms: dict
+    opt: object | None = None  # the persistent HiGHS interface that solved the plan
+    direct: _DirectHighs | None = None  # its HiGHS copy, driven directly from the first operated day
+
+    def reset(self) -> None:
+        """Forecast data, the plan's values and only the variables fixed when it was built fixed,
+        in Pyomo and in the HiGHS copy (bounds and integrality of every other column restored)."""
+        for var in self.m.component_data_objects(pyo.Var):
+            if var.fixed and id(var) not in self.fixed_at_build:
+                var.unfix()
+        for var, value in self.planned.items():
+            var.set_value(value, skip_validation=True)
+        fc = self.forecast
+        _set_data(self.m, fc, fc.profiles.load_p_mw.values + fc.fixed_ev_p_mw, fc.steps)
+        if self.direct is not None:
+            self.direct.restore(self.fixed_at_build)
+            self.direct.update_rows(fc.steps)
+
+    def operated(self, solver: dict) -> _DirectHighs:
+        """The persistent HiGHS copy of the plan's model (created at the first call)."""
+        if self.direct is None:
+            if self.opt is None:
+                self.opt = highs()
+                self.opt.set_instance(self.m)
+            self.direct = _DirectHighs(self.m, self.opt, solver)  # HiGHS holds the model as solved
+        return self.direct
+
+
+def plan_day(feeder: xr.Dataset, forecast: xr.Dataset, settings: dict, fleet: xr.Dataset | None = None,
+             travel: xr.Dataset | None = None, solver_log: str | None = None) -> DayAheadPlan:
+    """Build the scenario's model on the forecast and solve it: the day-ahead plan."""
+    from feederflex.model.objectives import term_values
+    from feederflex.schedule import check_inputs
 
     ev = None if fleet is None else fleet.ev_p_mw.transpose("time", "bus").values
     fc = ScenarioData(feeder, forecast, settings, ev, travel, fleet)
     check_inputs(fc)
-    ev_actual = None if ev is None else ev * actual.ev_factor.values[:, None]
+    started = time.perf_counter()
+    m = build_model(fc)
+    build_seconds = time.perf_counter() - started
+    fixed = {id(v) for v in m.component_data_objects(pyo.Var) if v.fixed}
+    opt = highs()
+    result = solve(m, settings["solver"], solver_log, opt=opt)
+    terms = term_values(m, fc) if result.status.has_solution else {}
+    return DayAheadPlan(m, fc, result, build_seconds, snapshot(m), fixed, terms, opt)
+
+
+def run_day(feeder: xr.Dataset, forecast: xr.Dataset, actual: xr.Dataset, settings: dict,
+            fleet: xr.Dataset | None = None, travel: xr.Dataset | None = None, solver_log: str | None = None,
+            keep_integers: bool = True, mode: str = "rolling", lookahead_steps: int | None = None,
+            plan: DayAheadPlan | None = None) -> tuple[xr.Dataset, xr.Dataset]:
+    """The day-ahead plan operated on the actual day: ``(realised, plan_on_actual)``.
+
+    Parameters
+    ----------
+    mode
+        ``rolling``: re-solve at every step (003); ``on_violation``: apply the plan and re-solve
+        only at steps whose AC voltages leave the band (000; tolerance ``ac_correction.tolerance_pu``);
+        ``day_ahead``: the plan as it is.
+    lookahead_steps
+        ``rolling`` only: re-optimise ``lookahead_steps`` steps from the current one, later steps
+        keep the plan; None = the rest of the day (shrinking horizon).
+    keep_integers
+        Re-solves keep the plan's storage modes, MESS trips and EV start steps (LPs).
+    plan
+        The scenario's :func:`plan_day` (same forecast and settings) to reuse; None = plan here.
+
+    Both datasets have the solution contract on the actual day's profiles. ``plan_on_actual``
+    keeps the plan's storage, MESS and EV decisions with PV and the grid reacting; ``realised``
+    adds per-step ``rolling_solve_seconds``, ``rolling_objective``, ``rolling_status`` and
+    ``rolling_resolved`` (1 where a re-solve happened). Attributes of both: the day-ahead and
+    plan-on-actual objective terms (``day_ahead_objective_*``, ``plan_on_actual_objective_*``).
+    """
+    from feederflex.model.objectives import term_values
+    from feederflex.schedule import solution_dataset
+
+    check_operation(mode, lookahead_steps, forecast.sizes["time"])
+    if plan is None:
+        plan = plan_day(feeder, forecast, settings, fleet, travel, solver_log)
+    else:
+        plan.reset()
+    m, fc, build_seconds = plan.m, plan.forecast, plan.build_seconds
+    ev_actual = None if fc.ev_p_mw is None or fleet is None else fc.ev_p_mw * actual.ev_factor.values[:, None]
     act = ScenarioData(feeder, actual, settings, ev_actual, travel, fleet)
     load_fc = fc.profiles.load_p_mw.values + fc.fixed_ev_p_mw
     load_act = act.profiles.load_p_mw.values + act.fixed_ev_p_mw
     steps = list(fc.steps)
     solver = settings["solver"]
-    started = time.perf_counter()
-    m = build_model(fc)
-    build_seconds = time.perf_counter() - started
-    opt = highs()
-    plan = solve(m, solver, solver_log, opt=opt)
+    plan, day_ahead = plan.result, plan
     attrs: dict = {"build_seconds": build_seconds, "day_ahead_status": plan.status.value,
-                   "day_ahead_objective": plan.objective, "day_ahead_solve_seconds": plan.solve_seconds}
+                   "day_ahead_objective": plan.objective, "day_ahead_solve_seconds": plan.solve_seconds,
+                   "ac_correction_status": f"disabled ({mode})", "operation_mode": mode,
+                   "lookahead_steps": "rest of day" if lookahead_steps is None else int(lookahead_steps),
+                   "rolling_keep_integers": int(keep_integers), "realisation": int(actual.attrs.get("realisation", 0)),
+                   "forecast_seed": int(actual.attrs.get("seed", 0)), "ev_fleet": settings["ev_fleet"] or "none"}
+    if fleet is not None:
+        attrs["seed"] = int(fleet.attrs["seed"])
+    for source in SOURCES:
+        if f"error_{source}" in actual:
+            attrs[f"relative_sd_{source}"] = float(actual.attrs[f"relative_sd_{source}"])
     if not plan.status.has_solution:
-        ds = solution_dataset(None, act, plan)
-        ds.attrs.update(attrs, rolling_status="no day-ahead plan")
-        return ds
-    from feederflex.model.objectives import term_values
-
-    attrs.update({f"day_ahead_objective_{k}": v for k, v in term_values(m, fc).items()})
-    planned = snapshot(m)
-    decisions = _decisions(m, len(steps))
-    # the day-ahead plan on the actual day: its storage, MESS and EV decisions, PV and grid react
-    pv_vars = set(id(v) for v in m.pv.p_mw.values())
-    for var in decisions:
-        if id(var) not in pv_vars:
-            var.fix()
-    _set_data(m, act, load_act, steps)
-    on_actual = solve(m, solver, solver_log, opt=opt)
-    attrs["plan_on_actual_status"] = on_actual.status.value
-    attrs["plan_on_actual_objective"] = on_actual.objective
-    if on_actual.status.has_solution:
+        plan_ds = solution_dataset(None, act, plan)
+        return _finish(solution_dataset(None, act, plan), plan_ds, _empty_stats(len(steps)), actual, attrs, mode)
+    attrs.update({f"day_ahead_objective_{k}": v for k, v in day_ahead.terms.items()})
+    planned = day_ahead.planned
+    by_step = [list(_step_variables(m, t)) for t in steps]
+    pv_ids = {id(v) for v in m.pv.p_mw.values()}
+    # the day-ahead plan on the actual day: its storage, MESS and EV decisions, PV and the grid react
+    direct = day_ahead.operated(solver)
+    day = _Day(m, direct, fc, act, load_fc, load_act, by_step, pv_ids, plan)
+    controls = day.controls(steps)
+    direct.fix(controls, from_model=True)
+    day.use("actual", steps)
+    ok, seconds, objective, label = direct.run()
+    if ok:
+        plan_ds = day.dataset(seconds)
         attrs.update({f"plan_on_actual_objective_{k}": v for k, v in term_values(m, act).items()})
-    for var in decisions:
-        var.unfix()
-    _set_data(m, fc, load_fc, steps)
-    # receding horizon: actual data for the current step, forecast for the rest, past fixed
+    else:
+        plan_ds = solution_dataset(None, act, SolveResult(SolveStatus.INFEASIBLE, label))
+    attrs["plan_on_actual_status"] = plan_ds.attrs["solver_status"]
+    attrs["plan_on_actual_objective"] = objective
+    on_actual_values = snapshot(m)
+    # the real-time day starts from the plan again: controls free, forecast data
+    direct.release(controls)
+    day.use("forecast", steps)
     for var, value in planned.items():
-        var.set_value(value, skip_validation=True)
-    opt.update()  # HiGHS still holds the plan-on-actual bounds: hand over the reset model once
-    direct = _DirectHighs(m, opt, solver)
+        if not var.fixed:
+            var.set_value(value, skip_validation=True)
     if keep_integers:
         direct.fix_integers()
-    seconds, objective, status = np.full(len(steps), np.nan), np.full(len(steps), np.nan), []
-    for k in steps:
-        _set_data(m, act, load_act, [k])
-        direct.update_rows(k)
-        ok, seconds[k], objective[k], label = direct.run()
-        status.append(label)
-        if not ok:
-            log.warning("rolling step %d: %s; the day stops here", k, label)
-            break
-        direct.fix([v for v in _step_variables(m, k)])
-    status += ["not reached"] * (len(steps) - len(status))
-    realised = all(s == "optimal" for s in status)
-    if realised:
-        direct.load()
-        result = SolveResult(SolveStatus.OPTIMAL, "optimal", objective=float(pyo.value(m.objective)), bound=math.nan,
-                             mip_gap=0.0, solve_seconds=float(np.nansum(seconds)), rows=plan.rows, columns=plan.columns,
-                             integers=plan.integers, nonzeros=plan.nonzeros, solver_version=plan.solver_version)
+    on_actual = SolveResult(SolveStatus.OPTIMAL if ok else SolveStatus.INFEASIBLE, label)
+    if mode == "on_violation" and on_actual.status.has_solution:
+        tolerance = float(settings["ac_correction"]["tolerance_pu"])
+        stats, realised = _on_violation(day, feeder, plan_ds, on_actual_values, tolerance)
+    elif mode == "day_ahead":  # the plan as it is, on the actual day
+        stats, realised = _empty_stats(len(steps)), plan_ds.copy()
+        stats["status"][:] = "plan"
     else:
-        result = SolveResult(SolveStatus.INFEASIBLE, "rolling stopped", diagnostics=[f"rolling steps: {status}"])
-    ds = solution_dataset(m if realised else None, act, result)
-    ds["rolling_solve_seconds"] = ("time", seconds)
-    ds["rolling_objective"] = ("time", objective)
-    ds["rolling_status"] = ("time", np.array(status, dtype=object))
-    ds["rolling_solve_seconds"].attrs["units"] = "s (HiGHS, each step's re-solve)"
-    ds["rolling_objective"].attrs["units"] = "$ (objective of each step's re-solve: realised past + planned rest)"
-    attrs.update({"rolling_status": "completed" if realised else "stopped", "rolling_seconds": float(np.nansum(seconds)),
-                  "ac_correction_status": "disabled (rolling)", "rolling_keep_integers": int(keep_integers), "realisation": int(actual.attrs.get("realisation", 0)),
-                  "forecast_seed": int(actual.attrs.get("seed", 0)), "ev_fleet": settings["ev_fleet"] or "none"})
-    ds.attrs.update(attrs)
-    return ds
+        stats, realised = _receding(day, lookahead_steps)
+    if realised is None:
+        result = SolveResult(SolveStatus.INFEASIBLE, "rolling stopped", diagnostics=[f"rolling steps: {list(stats['status'])}"])
+        realised = solution_dataset(None, act, result)
+    return _finish(realised, plan_ds, stats, actual, attrs, mode)
+
+
+def _finish(realised: xr.Dataset, plan_ds: xr.Dataset, stats: dict, actual: xr.Dataset, attrs: dict,
+            mode: str) -> tuple[xr.Dataset, xr.Dataset]:
+    """Per-step statistics, the realisation's errors and the shared attributes on both datasets."""
+    realised["rolling_solve_seconds"] = ("time", stats["seconds"])
+    realised["rolling_objective"] = ("time", stats["objective"])
+    realised["rolling_status"] = ("time", stats["status"])
+    realised["rolling_resolved"] = ("time", stats["resolved"])
+    realised["rolling_solve_seconds"].attrs["units"] = "s (HiGHS, each step's re-solve; NaN where none)"
+    realised["rolling_objective"].attrs["units"] = "$ (objective of each step's re-solve: realised past + planned rest)"
+    realised["rolling_resolved"].attrs["units"] = "1 where the step was re-solved"
+    for source in SOURCES:
+        if f"error_{source}" in actual:
+            realised[f"error_{source}"] = ("time", actual[f"error_{source}"].values)
+            realised[f"error_{source}"].attrs["units"] = "actual / forecast - 1"
+    completed = realised.attrs["solver_status"] == "optimal"
+    plan_ds.attrs.update(attrs, operation="plan_on_actual")
+    realised.attrs.update(attrs, operation=mode, rolling_status="completed" if completed else "stopped",
+                          rolling_seconds=float(np.nansum(stats["seconds"])), rolling_resolves=int(stats["resolved"].sum()))
+    if attrs["day_ahead_status"] not in ("optimal", "feasible"):
+        realised.attrs["rolling_status"] = "no day-ahead plan"
+    return realised, plan_ds
+
+
+def solve_rolling(feeder: xr.Dataset, forecast: xr.Dataset, actual: xr.Dataset, settings: dict,
+                  fleet: xr.Dataset | None = None, travel: xr.Dataset | None = None,
+                  solver_log: str | None = None, keep_integers: bool = True,
+                  mode: str = "rolling", lookahead_steps: int | None = None) -> xr.Dataset:
+    """The realised schedule of :func:`run_day` (the receding-horizon day by default)."""
+    return run_day(feeder, forecast, actual, settings, fleet, travel, solver_log, keep_integers, mode, lookahead_steps)[0]
+
+
+@dataclass
+class Realisation:
+    """One Monte Carlo day of a scenario: realised and plan-on-actual schedules, their AC checks
+    and KPI rows (one per operation)."""
+
+    realisation: int
+    realised: xr.Dataset
+    realised_ac: xr.Dataset
+    plan: xr.Dataset
+    plan_ac: xr.Dataset
+    kpis: list[dict]
+
+
+def monte_carlo(feeder: xr.Dataset, forecast: xr.Dataset, settings: dict, uncertainty: dict,
+                realisations: Iterable[int], fleet: xr.Dataset | None = None, travel: xr.Dataset | None = None,
+                solver_log: str | None = None) -> Iterator[Realisation]:
+    """Operate the scenario on each realisation's actual day (``settings["operation"]``).
+
+    ``uncertainty`` holds ``seed``, ``relative_sd`` and ``correlation`` (:func:`actual_day`).
+    Yields one :class:`Realisation` at a time, so a batch of many realisations never holds more
+    than one day in memory. KPI rows carry ``realisation``, ``operation`` (``plan_on_actual`` or the
+    scenario's mode), the KPIs of :func:`feederflex.kpis.scenario_kpis`, re-solves and seconds.
+    """
+    from feederflex.acpf import ac_check
+    from feederflex.feeders import to_pandapower
+    from feederflex.kpis import scenario_kpis
+
+    op = settings["operation"]
+    net = to_pandapower(feeder, float(settings["grid"]["substation_v_pu"]))
+    day_ahead: DayAheadPlan | None = None  # solved once, reset for every realisation
+    for k in realisations:
+        started = time.perf_counter()
+        actual = actual_day(forecast, uncertainty, k)
+        day_ahead = day_ahead or plan_day(feeder, forecast, settings, fleet, travel, solver_log)
+        realised, plan = run_day(feeder, forecast, actual, settings, fleet, travel, solver_log,
+                                 bool(op["keep_integers"]), op["mode"], op["lookahead_steps"], day_ahead)
+        tolerance = float(settings["ac_correction"]["tolerance_pu"])
+        realised.attrs["ac_tolerance_pu"] = plan.attrs["ac_tolerance_pu"] = tolerance
+        plan_ac, realised_ac = ac_check(feeder, plan, tolerance, net), ac_check(feeder, realised, tolerance, net)
+        seconds = time.perf_counter() - started
+        rows = [{"realisation": int(k), "operation": "plan_on_actual", **scenario_kpis(plan, plan_ac), "resolves": 0},
+                {"realisation": int(k), "operation": op["mode"], **scenario_kpis(realised, realised_ac),
+                 "resolves": int(realised.attrs.get("rolling_resolves", 0))}]
+        for row in rows:
+            row["rolling_seconds"] = float(realised.attrs.get("rolling_seconds", math.nan))
+            row["wall_seconds"] = seconds
+        log.info("realisation %d: %s, %d re-solves, energy cost %.2f (plan on actual %.2f), %.1f s", k,
+                 realised.attrs.get("rolling_status"), rows[1]["resolves"], rows[1]["energy_cost_usd"],
+                 rows[0]["energy_cost_usd"], seconds)
+        yield Realisation(int(k), realised, realised_ac, plan, plan_ac, rows)

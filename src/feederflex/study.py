@@ -206,6 +206,14 @@ def _check_references(settings: dict, config: Mapping, where: str, bus_numbers: 
     if fleet is not None and fleet not in config["fleets"]:
         raise ConfigError(f"{where}: ev_fleet {fleet!r} is not defined in fleets (have {sorted(config['fleets'])})")
     buses = set(bus_numbers) if bus_numbers is not None else None
+    lookahead = settings["operation"]["lookahead_steps"]
+    n_steps = round(float(config["time"]["hours"]) * 60 / int(config["time"]["step_minutes"]))
+    if lookahead is not None and lookahead > n_steps:
+        raise ConfigError(
+            f"{where}: operation.lookahead_steps = {lookahead} is longer than the day ({n_steps} steps of "
+            f"time.step_minutes = {config['time']['step_minutes']}) and there is no next-day data; expected 1..{n_steps} "
+            "or null (the rest of the day)"
+        )
     grid = settings["grid"]
     if grid["v_min_pu"] >= grid["v_max_pu"]:
         raise ConfigError(f"{where}: grid.v_min_pu {grid['v_min_pu']} must be below grid.v_max_pu {grid['v_max_pu']}")

@@ -30,6 +30,9 @@ STUDY_NAME = STUDY["study"]
 N_BUSES = len(bus_numbers(STUDY["network"]["source"]))
 MO = STUDY["multiobjective"]
 PAYOFF_SCENARIOS = sorted({item["scenario"] for kind in ("fronts", "compromises") for item in MO[kind].values()})
+UNCERTAINTY = STUDY["uncertainty"]
+# scenarios operated on actual days (operation.mode rolling or on_violation), in study order
+OPERATED = [name for name, s in SCENARIOS.items() if s["operation"]["mode"] != "day_ahead"]
 
 
 wildcard_constraints:
@@ -41,6 +44,7 @@ wildcard_constraints:
     front="|".join(MO["fronts"]) or "no-fronts",
     compromise="|".join(MO["compromises"]) or "no-compromises",
     fraction=r"[01]\.[0-9]{4}",
+    batch="[0-9]+",
 
 
 def scenario_settings(wildcards):
@@ -130,6 +134,35 @@ def compromise_inputs(wildcards):
     return inputs
 
 
+def n_batches():
+    """Jobs per operated scenario: ceil(realisations / batch_size)."""
+    return -(-UNCERTAINTY["realisations"] // UNCERTAINTY["batch_size"])
+
+
+def batch_realisations(wildcards):
+    """Realisation numbers of one batch: batch b holds b*N .. min(K, (b+1)*N) - 1."""
+    size = UNCERTAINTY["batch_size"]
+    first = int(wildcards.batch) * size
+    return list(range(first, min(UNCERTAINTY["realisations"], first + size)))
+
+
+def uncertainty_spec(wildcards):
+    """What an actual day depends on: seed, error levels, correlation (not K or the batch size, so
+    adding realisations re-runs only the batches that change)."""
+    return {key: UNCERTAINTY[key] for key in ("seed", "relative_sd", "correlation")}
+
+
+def monte_carlo_batch_files(wildcards):
+    """KPI rows of every batch of every operated scenario."""
+    return [f"results/{wildcards.study}/rolling/{name}/batch{b}.csv" for name in OPERATED for b in range(n_batches())]
+
+
+def monte_carlo_targets():
+    if not OPERATED:
+        return []
+    return [f"results/{STUDY_NAME}/monte_carlo.csv", f"results/{STUDY_NAME}/monte_carlo.nc"]
+
+
 def tradeoff_targets():
     """Payoff tables, fronts (with figures) and compromises of the study's multiobjective section."""
     study = STUDY_NAME
@@ -159,7 +192,9 @@ def _scenario_of(wildcards):
 #             of a scenario join here: jobs that hang off one scenario)
 #   front     multi-objective work of one scenario: payoff rows and table, front points, the
 #             gathered front and its figure, compromises (connected through the payoff table)
-#   study     summary, KPIs, study and fleet figures
+#   montecarlo  solve_rolling batches: each already runs batch_size realisations (uncertainty), so a
+#             Slurm job takes a few batches (group-components), not one per realisation
+#   study     summary, KPIs, study and fleet figures, Monte Carlo summary
 
 # Resources of every rule: mem_mb (MB) and runtime (minutes) from the size of what the job does,
 # grown with `attempt` so that a job killed for memory or time is retried with more (`retries:` in
@@ -230,6 +265,21 @@ def solve_runtime(wildcards, attempt):
     # re-solves keep the integers (LPs): a tenth of the MIP's limit each is generous
     solve_min += iterations * (ac_check_minutes() + 0.1 * limit_min)
     return int((5 + stages * solve_min) * attempt)
+
+
+def rolling_mem_mb(wildcards, attempt):
+    """A batch holds one realisation at a time: the solve's model plus its AC checks."""
+    return int((200 + 0.01 * problem_size(wildcards) + 0.05 * N_BUSES * n_steps()) * 2 ** (attempt - 1))
+
+
+def rolling_runtime(wildcards, attempt):
+    """Minutes of a batch: per realisation the day-ahead plan and the plan on the actual day (each
+    up to the time limit), a re-solve per step (measured 0.01-0.02 s at 96 steps; 0.5 s allowed)
+    and three AC checks (plan, realised, on_violation's step checks); x attempt on retries."""
+    settings = SCENARIOS[wildcards.scenario]
+    limit_min = settings["solver"]["time_limit_s"] / 60
+    per_realisation = 2 * 1.2 * limit_min + n_steps() * 0.5 / 60 + 3 * ac_check_minutes()
+    return int((5 + len(batch_realisations(wildcards)) * per_realisation) * attempt + 0.999)
 
 
 def validate_mem_mb(wildcards, attempt):
@@ -311,6 +361,7 @@ def all_targets(wildcards):
         f"results/{STUDY_NAME}/kpis.csv",
         *figure_targets(),
         *tradeoff_targets(),
+        *monte_carlo_targets(),
     ]
 
 

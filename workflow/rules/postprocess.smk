@@ -27,6 +27,31 @@ rule summarize:
         "../scripts/summarize.py"
 
 
+rule summarize_monte_carlo:
+    message:
+        "Monte Carlo summary of {params.n_scenarios} operated scenarios of study {wildcards.study}"
+    input:
+        batches=monte_carlo_batch_files,
+    params:
+        n_scenarios=len(OPERATED),
+    output:
+        table=report("results/{study}/monte_carlo.csv", caption="../report/monte_carlo.rst", category="Summary"),
+        realisations="results/{study}/monte_carlo_realisations.csv",
+        dataset="results/{study}/monte_carlo.nc",
+    log:
+        "logs/{study}/summarize_monte_carlo.log",
+    group:
+        "study"
+    threads: 1
+    resources:
+        mem_mb=summarize_mem_mb,
+        runtime=summarize_runtime,
+    conda:
+        "../../envs/feederflex.yaml"
+    script:
+        "../scripts/summarize_monte_carlo.py"
+
+
 rule plot_study:
     message:
         "Drawing the study figures of {wildcards.study}"

@@ -27,6 +27,41 @@ rule solve_scenario:
         "../scripts/solve_scenario.py"
 
 
+# Day-ahead vs real-time (operation.mode rolling or on_violation): a batch of realisations of the
+# actual day per job (uncertainty.batch_size), each realised (actual profiles), operated on the
+# persistent model, AC-checked and turned into KPI rows. Schedules go to the batch's folder:
+# r{k}.nc (realised), r{k}.plan.nc (the day-ahead plan on the actual day) and their .ac.nc checks.
+
+
+rule solve_rolling:
+    message:
+        "Operating scenario {wildcards.scenario} of study {wildcards.study} on actual days, batch {wildcards.batch}"
+    input:
+        unpack(scenario_inputs),
+    params:
+        settings=scenario_settings,
+        uncertainty=uncertainty_spec,
+        realisations=batch_realisations,
+    output:
+        schedules=directory("results/{study}/rolling/{scenario}/batch{batch}"),
+        kpis="results/{study}/rolling/{scenario}/batch{batch}.csv",
+    log:
+        python="logs/{study}/solve_rolling/{scenario}/batch{batch}.python.log",
+        solver="logs/{study}/solve_rolling/{scenario}/batch{batch}.solver.log",
+    benchmark:
+        "results/{study}/benchmarks/solve_rolling/{scenario}/batch{batch}.tsv"
+    group:
+        "montecarlo"
+    threads: solve_threads
+    resources:
+        mem_mb=rolling_mem_mb,
+        runtime=rolling_runtime,
+    conda:
+        "../../envs/feederflex.yaml"
+    script:
+        "../scripts/solve_rolling.py"
+
+
 # Multi-objective trade-offs (multiobjective section of the study): payoff rows, then fronts and
 # compromises that depend on the payoff table. Each point is its own cached job.
 
