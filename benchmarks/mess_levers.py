@@ -58,7 +58,7 @@ def load_tong2021(step_minutes: int) -> tuple[dict, dict]:
 
 def build(valid: dict, settings: dict, variant: str) -> pyo.ConcreteModel:
     feeder, prof, ev, trav = prepare(valid, settings)
-    data = ScenarioData(feeder, prof, settings, ev.ev_p_mw.transpose("time", "bus").values, trav)
+    data = ScenarioData(feeder, prof, settings, None if ev is None else ev.ev_p_mw.transpose("time", "bus").values, trav, ev)
     m = build_model(data)
     mess = m.mess
     if variant == "plain":
