@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pyomo.environ as pyo
 import pytest
 
 from feederflex import acpf, schedule
+from feederflex.model.mess import Arc, allow_moves, departure_stride, forbid_moves
 from feederflex.travel import build_travel
 
 TRANSPORT = {
@@ -122,10 +124,6 @@ def test_initial_station_must_be_a_station(make_scenario, feeder33):
 
 def test_the_search_can_route_on_the_hour_only():
     """allow_moves(every=k) frees only trips leaving at multiples of k steps and pins the others at 0."""
-    import pyomo.environ as pyo
-
-    from feederflex.model.mess import Arc, allow_moves, departure_stride, forbid_moves
-
     m = pyo.ConcreteModel()
     m.mess = pyo.Block()
     m.mess.arc_list = [Arc(2, 18, t, t + 2, 1.0, 0.5) for t in range(8)]

@@ -2,12 +2,13 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pyomo.environ as pyo
 import pytest
 from pyomo.contrib.solver.common.results import SolutionStatus as S
 from pyomo.contrib.solver.common.results import TerminationCondition as T
 
-from feederflex.solve import SolveStatus, map_status, relative_gap, solve
+from feederflex.solve import SolveStatus, map_status, relative_gap, snapshot, solve
 
 SOLVER = {"time_limit_s": 10, "mip_gap": 1e-6, "threads": 1}
 
@@ -66,10 +67,6 @@ def test_an_infeasible_model_is_reported_infeasible():
 def test_a_starting_solution_reaches_highs_in_a_model_with_mutable_parameters():
     """Pyomo re-sends mutable parameters before a solve, and HiGHS drops a start set before a model
     change: the start must survive that (with no time to search, HiGHS returns exactly the start)."""
-    import numpy as np
-
-    from feederflex.solve import snapshot
-
     rng = np.random.default_rng(3)
     n = 300
     w = rng.uniform(1, 10, n)
