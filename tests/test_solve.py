@@ -8,7 +8,7 @@ import pytest
 from pyomo.contrib.solver.common.results import SolutionStatus as S
 from pyomo.contrib.solver.common.results import TerminationCondition as T
 
-from feederflex.solve import SolveStatus, map_status, relative_gap, snapshot, solve
+from feederflex.solve import SolveStatus, highs, map_status, relative_gap, snapshot, solve
 
 SOLVER = {"time_limit_s": 10, "mip_gap": 1e-6, "threads": 1}
 
@@ -85,3 +85,34 @@ def test_a_starting_solution_reaches_highs_in_a_model_with_mutable_parameters():
     result = solve(m, {"time_limit_s": 0.0, "mip_gap": 0.0, "threads": 1}, start=snapshot(m))
     assert result.status is SolveStatus.FEASIBLE
     assert result.objective == pytest.approx(start_objective, rel=1e-9)
+
+
+def test_fixed_variables_stay_columns_and_refixing_them_is_honoured():
+    """Fixing or freeing a variable on a persistent model moves its column bounds (the MESS search
+    frees thousands of trips at a time); HiGHS's row keeps the fixed columns, and every re-solve
+    equals a fresh solve of the same fixings."""
+    def fresh(fixings):
+        m = _knapsack(12)
+        for i, value in fixings.items():
+            m.x[i].fix(value)
+        return solve(m, SOLVER).objective
+
+    m = _knapsack(12)
+    opt = highs()
+    for fixings in ({0: 1, 1: 0}, {0: 0, 1: 1}, {}):
+        for i in range(12):
+            m.x[i].unfix()
+        for i, value in fixings.items():
+            m.x[i].fix(value)
+        result = solve(m, SOLVER, opt=opt)
+        assert result.status is SolveStatus.OPTIMAL
+        assert result.objective == pytest.approx(fresh(fixings), rel=1e-9)
+        assert all(round(m.x[i].value) == value for i, value in fixings.items())
+        assert opt._solver_model.getNumNz() == 12  # the fixed columns are still in the row
+
+
+@pytest.mark.parametrize(("threads", "search"), [(1, "off"), (2, "on")])
+def test_a_mip_with_threads_searches_its_tree_in_parallel(tmp_path, threads, search):
+    result = solve(_knapsack(12), dict(SOLVER, threads=threads), tmp_path / "highs.log")
+    assert result.status is SolveStatus.OPTIMAL
+    assert f"Parallel search {search}" in (tmp_path / "highs.log").read_text()

@@ -38,7 +38,7 @@ import xarray as xr
 from pyomo.common.collections import ComponentMap
 
 from feederflex.model import ScenarioData, build_model
-from feederflex.solve import SolveResult, SolveStatus, highs, snapshot, solve
+from feederflex.solve import SolveResult, SolveStatus, highs, snapshot, solve, use_threads
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +153,8 @@ class _DirectHighs:
                     break
         self.h.setOptionValue("time_limit", float(solver["time_limit_s"]))
         self.h.setOptionValue("mip_rel_gap", float(solver["mip_gap"]))
-        self.h.setOptionValue("threads", int(solver["threads"]))
+        self.threads = int(solver["threads"])
+        self.h.setOptionValue("threads", self.threads)
         self.h.setOptionValue("log_to_console", False)
 
     def fix_integers(self) -> None:
@@ -227,6 +228,7 @@ class _DirectHighs:
 
     def run(self) -> tuple[bool, float, float, str]:
         started = time.perf_counter()
+        use_threads(self.threads)
         self.h.run()
         seconds = time.perf_counter() - started
         label = self.h.modelStatusToString(self.h.getModelStatus()).lower()

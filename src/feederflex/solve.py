@@ -90,8 +90,13 @@ def relative_gap(objective: float, bound: float) -> float:
 
 
 def highs() -> object:
-    """A persistent HiGHS interface: re-solving the same model only sends what changed."""
-    return SolverFactory("highs")
+    """A persistent HiGHS interface: re-solving the same model only sends what changed.
+
+    Fixed variables stay HiGHS columns with equal bounds (``treat_fixed_vars_as_params=False``), so
+    fixing or freeing one (the MESS search frees thousands of trips at a time) changes two bounds;
+    with Pyomo's default every row the variable appears in is removed and added again, which cost
+    47 s of a 80 s solve call on the 96-step tong2021 model (benchmarks/README.md)."""
+    return SolverFactory("highs", treat_fixed_vars_as_params=False)
 
 
 # Pyomo's solve() first re-sends every mutable parameter to HiGHS, and HiGHS drops a solution set
@@ -122,6 +127,23 @@ def _set_start(opt, model: pyo.ConcreteModel, start: dict) -> None:
     solution.col_value = values
     solution.value_valid = True
     opt._solver_model.setSolution(solution)
+
+
+_scheduler_threads: list[int] = []  # the thread count HiGHS's process-wide scheduler was started with
+
+
+def use_threads(threads: int) -> None:
+    """HiGHS starts one task scheduler per process and refuses a solve with another thread count
+    ("global scheduler has already been initialized"): restart it when the count changes."""
+    import highspy
+
+    if _scheduler_threads and _scheduler_threads[0] != threads:
+        highspy.Highs.resetGlobalScheduler(True)
+    _scheduler_threads[:] = [threads]
+
+
+def _has_free_integers(model: pyo.ConcreteModel) -> bool:
+    return any(var.is_integer() and not var.fixed for var in model.component_data_objects(pyo.Var, active=True))
 
 
 def snapshot(model: pyo.ConcreteModel) -> ComponentMap:
@@ -178,6 +200,10 @@ def solve(
         return SolveResult(SolveStatus.ERROR, "solver not available", diagnostics=["highspy is not installed"])
     options = {"mip_rel_gap": float(solver["mip_gap"]), "threads": int(solver["threads"]), "output_flag": True,
                "log_to_console": False, "random_seed": 0}
+    use_threads(int(solver["threads"]))
+    # HiGHS searches the branch-and-bound tree in parallel only when told; a persistent HiGHS keeps
+    # options between solves, so LPs (e.g. re-solves with the integers fixed) get the default back
+    options["parallel"] = "on" if int(solver["threads"]) > 1 and _has_free_integers(model) else "choose"
     if log_file is not None:
         Path(log_file).parent.mkdir(parents=True, exist_ok=True)
         options["log_file"] = str(log_file)
