@@ -19,8 +19,13 @@ variant, one after the other (the machine has 2 cores: never run this next to ot
   time-space network (energy per station and per trip, bounded by the parking and trip variables),
   a tighter LP relaxation with bigger node LPs.
 
+Two levers act on every variant: ``--threads 2`` (HiGHS's parallel tree search, switched on by
+feederflex whenever a MIP gets more than one thread) and ``--fixed-as-params`` (Pyomo's default
+hand-over, which re-adds every row of a fixed variable when it is freed; feederflex hands fixed
+variables over as column bounds instead).
+
 Usage: python benchmarks/mess_levers.py [--time-limit 60] [--steps 24 96] [--variants ...] [--case tong2021]
-       [--mip-gap 0.005] [--out mess_levers.json]
+       [--mip-gap 0.005] [--threads 1] [--fixed-as-params] [--out mess_levers.json]
 Writes benchmarks/results/mess_levers.json and prints a Markdown table.
 """
 
@@ -35,6 +40,8 @@ from pathlib import Path
 
 import pyomo.environ as pyo
 
+import feederflex.schedule
+import feederflex.solve
 from feederflex import study
 from feederflex.model import ScenarioData, build_model
 from feederflex.model.mess import allow_moves, forbid_moves
@@ -147,6 +154,7 @@ def run(valid: dict, settings: dict, variant: str, time_limit: float, mip_gap: f
         "baseline_s": round(baseline_s, 2),
         "search_s": round(search_s, 1),
         "highs_s": round(result.solve_seconds, 1),
+        "total_s": round(time.perf_counter() - started, 1),
         "status": result.status.value,
         "objective": round(result.objective, 1),
         "bound": round(result.bound, 1),
@@ -163,13 +171,27 @@ def main() -> None:
     parser.add_argument("--case", default="tong2021", choices=["tong2021", "ieee33x3_mess12"],
                         help="tong2021's peak scenario, or the ladder's 97-bus, 12-unit rung (its own steps)")
     parser.add_argument("--mip-gap", type=float, default=0.005, help="relative gap at which HiGHS stops")
+    parser.add_argument("--threads", type=int, default=1, help="HiGHS threads (2 or more: parallel tree search)")
+    parser.add_argument("--fixed-as-params", action="store_true",
+                        help="Pyomo's default hand-over of fixed variables (rows re-added when they are freed)")
+    parser.add_argument("--unit-time", type=float, default=None, help="override mess.search.unit_time_s (s per one-unit solve)")
     args = parser.parse_args()
+    if args.fixed_as_params:
+        def as_params():
+            return feederflex.solve.SolverFactory("highs")
+
+        feederflex.solve.highs = feederflex.schedule.highs = as_params
+        globals()["highs"] = as_params
     rows = []
     cases = [load_tong2021(24 * 60 // steps) for steps in args.steps] if args.case == "tong2021" else [load_rung(args.case, args.time_limit)]
     for valid, settings in cases:
         for variant in args.variants:
-            row = run(valid, copy.deepcopy(settings), variant, args.time_limit, args.mip_gap)
-            row = {"case": args.case, **row}
+            settings = copy.deepcopy(settings)
+            settings["solver"]["threads"] = args.threads
+            if args.unit_time is not None:
+                settings["mess"]["search"]["unit_time_s"] = args.unit_time
+            row = run(valid, settings, variant, args.time_limit, args.mip_gap)
+            row = {"case": args.case, "threads": args.threads, "unit_s": settings["mess"]["search"]["unit_time_s"], "fixed_as": "params" if args.fixed_as_params else "bounds", **row}
             print(json.dumps(row), flush=True)
             rows.append(row)
     out = ROOT / "benchmarks/results" / args.out
