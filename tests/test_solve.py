@@ -116,3 +116,16 @@ def test_a_mip_with_threads_searches_its_tree_in_parallel(tmp_path, threads, sea
     result = solve(_knapsack(12), dict(SOLVER, threads=threads), tmp_path / "highs.log")
     assert result.status is SolveStatus.OPTIMAL
     assert f"Parallel search {search}" in (tmp_path / "highs.log").read_text()
+
+
+def test_a_fixed_variable_keeps_exactly_the_value_it_was_fixed_at():
+    """Fixed variables reach HiGHS as columns with equal bounds; the value read back must not move
+    them (the EV repair's shares depend on fixed pool plans to the last digit)."""
+    m = _knapsack(12)
+    m.y = pyo.Var(range(3), bounds=(0, 10))
+    m.link = pyo.Constraint(expr=sum(m.y[j] for j in range(3)) <= 20 + m.x[0])
+    values = [1 / 3, 2 / 7, 9.87654321e-3]
+    for j, value in enumerate(values):
+        m.y[j].fix(value)
+    solve(m, SOLVER, opt=highs())
+    assert [m.y[j].value for j in range(3)] == values

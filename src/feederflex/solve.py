@@ -146,6 +146,16 @@ def _has_free_integers(model: pyo.ConcreteModel) -> bool:
     return any(var.is_integer() and not var.fixed for var in model.component_data_objects(pyo.Var, active=True))
 
 
+def _load(res, model: pyo.ConcreteModel) -> None:
+    """Load the solution into the free variables only: fixed variables are HiGHS columns with equal
+    bounds (see :func:`highs`), and HiGHS may return them a few 1e-9 off, which must not move them
+    (a pooled EV plan fixed for the AC correction is shared out car by car afterwards)."""
+    fixed = [(var, var.value) for var in model.component_data_objects(pyo.Var) if var.fixed]
+    res.solution_loader.load_vars()
+    for var, value in fixed:
+        var.set_value(value, skip_validation=True)
+
+
 def snapshot(model: pyo.ConcreteModel) -> ComponentMap:
     """Current value of every variable (a starting solution for :func:`solve`, or to restore)."""
     return ComponentMap((var, var.value) for var in model.component_data_objects(pyo.Var))
@@ -170,7 +180,7 @@ def _refine_squares(model, opt, solver: dict, options: dict, result: SolveResult
         if not status.has_solution:
             result.diagnostics.append(f"tangent refinement stopped: HiGHS {res.termination_condition.name}")
             break
-        res.solution_loader.load_vars()
+        _load(res, model)
         objective = float(res.incumbent_objective)
         bound = float(res.objective_bound) if res.objective_bound is not None else math.nan
         result.status, result.termination, result.objective, result.bound = status, res.termination_condition.name, objective, bound
@@ -244,7 +254,7 @@ def solve(
         solver_version=".".join(map(str, opt.version())),
     )
     if status.has_solution:
-        res.solution_loader.load_vars()
+        _load(res, model)
         result = _refine_squares(model, opt, solver, options, result, started)
     else:
         result.diagnostics.append(f"HiGHS stopped with {res.termination_condition.name} and no usable solution")
