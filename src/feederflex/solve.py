@@ -94,8 +94,8 @@ def highs() -> object:
 
     Fixed variables stay HiGHS columns with equal bounds (``treat_fixed_vars_as_params=False``), so
     fixing or freeing one (the MESS search frees thousands of trips at a time) changes two bounds;
-    with Pyomo's default every row the variable appears in is removed and added again, which cost
-    47 s of a 80 s solve call on the 96-step tong2021 model (benchmarks/README.md)."""
+    with Pyomo's default every row the variable appears in is removed and added again, which made
+    a 120 s solve call of the 96-step tong2021 search take 182 s (121 s now; benchmarks/README.md)."""
     return SolverFactory("highs", treat_fixed_vars_as_params=False)
 
 
