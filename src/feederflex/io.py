@@ -6,6 +6,8 @@ same folder, then rename), compressed, and stamped with the versions that made i
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import os
 import platform
@@ -21,6 +23,10 @@ from feederflex import __version__
 
 _VERSIONED_PACKAGES = ("pyomo", "highspy", "pandapower", "xarray", "numpy", "pandas", "pvlib")
 
+# The lock of every dependency (envs/requirements-lock.txt, see docs/reproducibility.md); found beside
+# the sources of a clone or an editable install, absent from a plain wheel install.
+LOCK_FILE = Path(__file__).resolve().parents[2] / "envs" / "requirements-lock.txt"
+
 
 def versions() -> dict[str, str]:
     """Versions of feederflex, Python and the libraries whose numbers enter a result."""
@@ -31,6 +37,45 @@ def versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             found[name] = "not installed"
     return found
+
+
+def lock_pins(lock: str | Path = LOCK_FILE) -> dict[str, str]:
+    """Package name -> pinned version of ``lock`` for this Python and platform (markers evaluated)."""
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    pins = {}
+    for line in Path(lock).read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        req = Requirement(line)
+        if req.marker is not None and not req.marker.evaluate():
+            continue
+        specs = list(req.specifier)
+        if len(specs) != 1 or specs[0].operator != "==":
+            raise ValueError(f"{lock}: {line!r} pins no single version (a lock has name==version on every line)")
+        pins[canonicalize_name(req.name)] = specs[0].version
+    return pins
+
+
+@functools.cache
+def environment(lock: str | Path = LOCK_FILE) -> dict[str, Any]:
+    """Which environment makes a result: the lock's sha256 and every installed package whose version
+    differs from the lock (an empty list: installed from the lock). Packages of the lock that are not
+    installed (extras not asked for) do not count."""
+    lock = Path(lock)
+    if not lock.is_file():
+        return {"lock_sha256": "not found", "lock_mismatches": ["no lock beside the sources: " + str(lock)]}
+    mismatches = []
+    for name, pinned in sorted(lock_pins(lock).items()):
+        try:
+            installed = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+        if installed != pinned:
+            mismatches.append(f"{name} {installed} installed, {pinned} locked")
+    return {"lock_sha256": hashlib.sha256(lock.read_bytes()).hexdigest(), "lock_mismatches": mismatches}
 
 
 def _attr_value(value: Any) -> Any:
@@ -63,6 +108,7 @@ def write_dataset(ds: xr.Dataset, path: str | Path, provenance: dict[str, Any] |
     attrs = dict(out.attrs)
     attrs.update(provenance or {})
     attrs["versions"] = versions()
+    attrs.update(environment())
     out.attrs = {key: _attr_value(value) for key, value in attrs.items()}
     for name in list(out.data_vars) + list(out.coords):
         out[name].attrs = {key: _attr_value(value) for key, value in out[name].attrs.items()}

@@ -73,6 +73,7 @@ class SolveResult:
     solver: str = "highs"
     solver_version: str = ""
     refinements: int = 0  # re-solves that added tangents to squared objective terms
+    options: dict = field(default_factory=dict)  # HiGHS's option values as read back after the run
     diagnostics: list[str] = field(default_factory=list)
 
     def attrs(self) -> dict:
@@ -127,6 +128,19 @@ def _set_start(opt, model: pyo.ConcreteModel, start: dict) -> None:
     solution.col_value = values
     solution.value_valid = True
     opt._solver_model.setSolution(solution)
+
+
+# the options whose values HiGHS reports back with every result: what the solve really ran with
+_REPORTED_OPTIONS = ("threads", "parallel", "mip_rel_gap", "time_limit", "random_seed", "presolve")
+
+
+def _options_in_force(backend) -> dict:
+    """HiGHS's current values of :data:`_REPORTED_OPTIONS` (``getOptionValue`` gives (status, value))."""
+    found = {}
+    for name in _REPORTED_OPTIONS:
+        value = backend.getOptionValue(name)
+        found[name] = value[1] if isinstance(value, tuple) else value
+    return found
 
 
 _scheduler_threads: list[int] = []  # the thread count HiGHS's process-wide scheduler was started with
@@ -252,6 +266,7 @@ def solve(
         integers=sum(1 for v in integrality if int(v) != 0),
         nonzeros=int(backend.getNumNz()),
         solver_version=".".join(map(str, opt.version())),
+        options=_options_in_force(backend),
     )
     if status.has_solution:
         _load(res, model)
