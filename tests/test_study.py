@@ -98,6 +98,30 @@ def test_defaults_fill_nested_keys(make_config):
         ("{time: {step_minutes: 15}, base: {operation: {mode: rolling, lookahead_steps: 97}}}",
          r"operation.lookahead_steps = 97 is longer than the day \(96 steps"),
         ("base: {operation: {mode: real_time}}", r"study.yaml: base.operation.mode: 'real_time' is not one of"),
+        # honest-outcomes issue, item 6: values that were accepted and then misbehaved
+        ("study: ..", r"study.yaml: study: '..' does not match"),
+        ("study: ../elsewhere", r"study.yaml: study: '../elsewhere' does not match"),
+        ("scenarios: {list: {..: {}}}", r"scenarios.list: '..' does not match"),
+        ("scenarios: {axes: {..: {x: {}}}}", r"scenarios.axes.*: scenario name '[.][.]-x' is not a plain name"),
+        ("time: {hours: 5.5, step_minutes: 60}", r"time.hours = 5.5 is not a whole number of time.step_minutes = 60 steps"),
+        ("days: {summer: {date: '2026-02-30'}}", r"days.summer.date = '2026-02-30' is not a calendar date"),
+        ("base: {grid: {substation_v_pu: 1.08, v_max_pu: 1.05}}", r"grid.substation_v_pu = 1.08 is outside the voltage band"),
+        ("transport: {stations: [{bus: 3, x_km: 0, y_km: 0}, {bus: 3, x_km: 1, y_km: 0}]}",
+         r"transport.stations: bus \[3\] listed more than once"),
+        ("base: {objective: {fuzzy: {energy_cost_usd: [5.0, 5.0]}}}",
+         r"objective.fuzzy.energy_cost_usd = \[5.0, 5.0\]: best and reference are equal"),
+        ("fleets: {low: {distributions: {commute: {work_arrival_table: [[7.0, 0.5], [8.0, 1.5]]}}}}",
+         r"fleets.low.distributions.commute.work_arrival_table\[1\] = \[8.0, 1.5\]: a probability must be in \[0, 1\]"),
+        ("fleets: {low: {distributions: {commute: {drive_h: [0.5, 30.0]}}}}",
+         r"fleets.low.distributions.commute.drive_h\[1\] = 30.0 h is not shorter than the horizon"),
+        ("transport: {delay_h: [30.0]}", r"transport.delay_h\[0\] = 30.0 h .* is not shorter than the horizon"),
+        ("base: {ev_control: {v2g: true}}", r"ev_control.v2g = true, but the scenario has no ev_fleet"),
+        ("{time: {hours: 6}, base: {ev_fleet: low, ev_control: {mode: aggregate}}}",
+         r"ev_control.mode = aggregate needs a 24-hour \(periodic\) day, but time.hours = 6"),
+        ("base: {operation: {mode: day_ahead, lookahead_steps: 4}}",
+         r"operation.lookahead_steps = 4 is only used by operation.mode = rolling, not 'day_ahead'"),
+        ("{transport: {stations: [{bus: 3, x_km: 0, y_km: 0}]}, plots: {mess_step: 24}, base: {mess: {units: [{name: m, p_mw: 1, e_mwh: 2, initial_station: 3}]}}}",
+         r"plots.mess_step = 24 is beyond the horizon: expected 0..23"),
     ],
 )
 def test_bad_input_names_the_file_the_key_and_what_was_expected(root, tmp_path, text, pattern):
@@ -139,3 +163,10 @@ def test_operation_and_uncertainty_default_to_a_deterministic_day_ahead_study(ro
     assert all(s["operation"] == {"mode": "day_ahead", "lookahead_steps": None, "keep_integers": True} for s in scenarios.values())
     _, scenarios = _load(root, tmp_path, "scenarios: {list: {rt: {operation: {mode: rolling, lookahead_steps: 24}}}}")
     assert scenarios["rt"]["operation"]["lookahead_steps"] == 24
+
+
+def test_a_duplicate_key_is_refused_naming_file_line_and_key(root, tmp_path):
+    """YAML keeps the last of two equal keys: a study with the same scenario twice lost one silently."""
+    text = "scenarios:\n  list:\n    a: {}\n    b: {}\n    a: {grid: {v_min_pu: 0.9}}\n"
+    with pytest.raises(ConfigError, match=r"study.yaml: line 5: key 'a' appears twice in the same mapping \(first on line 3\)"):
+        _load(root, tmp_path, text)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -18,13 +19,37 @@ from typing import Any
 import yaml
 from jsonschema import Draft202012Validator
 
+# a name that becomes a folder or file name: no separators, no leading dot (so never "." or "..")
+PLAIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
 class ConfigError(ValueError):
     """A study config that does not match the schema or refers to things that do not exist."""
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """A safe loader that refuses a mapping with the same key twice (YAML's last-one-wins would
+    silently drop, say, a scenario)."""
+
+
+def _no_duplicate_keys(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen: dict = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise ConfigError(f"{loader.name}: line {key_node.start_mark.line + 1}: key {key!r} appears twice in the same "
+                              f"mapping (first on line {seen[key]}); YAML would silently keep only the last")
+        seen[key] = key_node.start_mark.line + 1
+    return loader.construct_mapping(node, deep=deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_duplicate_keys)
+
+
 def load_yaml(path: str | Path) -> Any:
+    """Parse a YAML file; a mapping with a duplicate key is a :class:`ConfigError` naming file and line."""
     with open(path) as handle:
-        return yaml.safe_load(handle) or {}
+        return yaml.load(handle, Loader=_StrictLoader) or {}  # noqa: S506 (a SafeLoader subclass)
 
 
 def _fill_defaults(instance: Any, schema: Mapping, root: Mapping) -> None:
@@ -180,6 +205,9 @@ def expand_scenarios(config: dict, schema: Mapping, sources: list[tuple[str, Any
     file = sources[-1][0] if sources else "config"
     scenarios = {}
     for name, (where, override) in scenario_overrides(config).items():
+        if not PLAIN_NAME.match(name):
+            raise ConfigError(f"{file}: {where}: scenario name {name!r} is not a plain name (letters, digits, _ . -, "
+                              "starting with a letter or digit): it names files under results/")
         try:
             settings = _merge(config["base"], override, [], base_schema)
         except KeyError as err:
@@ -214,9 +242,32 @@ def _check_references(settings: dict, config: Mapping, where: str, bus_numbers: 
             f"time.step_minutes = {config['time']['step_minutes']}) and there is no next-day data; expected 1..{n_steps} "
             "or null (the rest of the day)"
         )
+    if lookahead is not None and settings["operation"]["mode"] != "rolling":
+        raise ConfigError(
+            f"{where}: operation.lookahead_steps = {lookahead} is only used by operation.mode = rolling, "
+            f"not {settings['operation']['mode']!r}; set it to null or change the mode"
+        )
     grid = settings["grid"]
     if grid["v_min_pu"] >= grid["v_max_pu"]:
         raise ConfigError(f"{where}: grid.v_min_pu {grid['v_min_pu']} must be below grid.v_max_pu {grid['v_max_pu']}")
+    if not grid["v_min_pu"] <= grid["substation_v_pu"] <= grid["v_max_pu"]:
+        raise ConfigError(
+            f"{where}: grid.substation_v_pu = {grid['substation_v_pu']} is outside the voltage band "
+            f"[grid.v_min_pu, grid.v_max_pu] = [{grid['v_min_pu']}, {grid['v_max_pu']}]: the substation bus would violate it "
+            "at every step"
+        )
+    control = settings["ev_control"]
+    hours = float(config["time"]["hours"])
+    if fleet is not None and control["mode"] == "aggregate" and abs(hours - 24.0) > 1e-9:
+        raise ConfigError(f"{where}: ev_control.mode = aggregate needs a 24-hour (periodic) day, but time.hours = {hours:g}; "
+                          "use 24 hours or another ev_control.mode")
+    if control["v2g"] and fleet is None:
+        raise ConfigError(f"{where}: ev_control.v2g = true, but the scenario has no ev_fleet: there are no vehicles to "
+                          "discharge; set ev_fleet or v2g: false")
+    for term, ends in settings["objective"]["fuzzy"].items():
+        if float(ends[0]) == float(ends[1]):
+            raise ConfigError(f"{where}: objective.fuzzy.{term} = {ends}: best and reference are equal, so the membership "
+                              "is undefined; give two different values")
     for kind in ("pv", "fess", "dr"):
         names = [unit["name"] for unit in settings[kind]]
         if len(set(names)) != len(names):
@@ -262,8 +313,46 @@ def _check_references(settings: dict, config: Mapping, where: str, bus_numbers: 
                 )
 
 
+def check_study_settings(config: Mapping) -> None:
+    """Study-wide checks of values the schema cannot judge alone (no feeder needed)."""
+    import datetime
+
+    hours, step = float(config["time"]["hours"]), int(config["time"]["step_minutes"])
+    if abs(hours * 60 / step - round(hours * 60 / step)) > 1e-9:
+        raise ConfigError(f"time.hours = {hours} is not a whole number of time.step_minutes = {step} steps "
+                          f"({hours * 60:g} min / {step} min = {hours * 60 / step:g})")
+    n_steps = round(hours * 60 / step)
+    for name, day in config["days"].items():
+        try:
+            datetime.date.fromisoformat(day["date"])
+        except ValueError:
+            raise ConfigError(f"days.{name}.date = {day['date']!r} is not a calendar date (YYYY-MM-DD)") from None
+    buses = [s["bus"] for s in config["transport"]["stations"]]
+    twice = sorted({b for b in buses if buses.count(b) > 1})
+    if twice:
+        raise ConfigError(f"transport.stations: bus {twice} listed more than once; each station is one bus")
+    for name, fleet in config["fleets"].items():
+        params = fleet.get("distributions", {})
+        commute = params.get("commute", {})
+        for table in ("work_arrival_table", "home_arrival_table"):
+            for k, (hour, probability) in enumerate(commute.get(table, [])):
+                if not 0.0 <= probability <= 1.0:
+                    raise ConfigError(f"fleets.{name}.distributions.commute.{table}[{k}] = [{hour}, {probability}]: "
+                                      "a probability must be in [0, 1]")
+        for k, drive in enumerate(commute.get("drive_h", [])):
+            if drive >= hours:
+                raise ConfigError(f"fleets.{name}.distributions.commute.drive_h[{k}] = {drive} h is not shorter than the "
+                                  f"horizon time.hours = {hours} h: the trip could never end inside the day")
+    transport = config["transport"]
+    for k, delay in enumerate(transport["delay_h"]):
+        if delay + transport["install_h"] >= hours:
+            raise ConfigError(f"transport.delay_h[{k}] = {delay} h (+ install_h {transport['install_h']} h) is not shorter "
+                              f"than the horizon time.hours = {hours} h: no trip could end inside the day")
+
+
 def check_study(config: Mapping, bus_numbers: Iterable[int] | None) -> None:
-    """Study-wide checks that need the feeder's buses (fleet buses)."""
+    """Study-wide checks: values (:func:`check_study_settings`) and the feeder's buses (fleet buses)."""
+    check_study_settings(config)
     if bus_numbers is None:
         return
     buses = set(bus_numbers)
@@ -330,6 +419,10 @@ def load_study(config: dict, schema_path: str | Path, source_files: list[str | P
         from feederflex.feeders import loaded_buses
 
         scenarios = expand_scenarios(valid, schema, sources, buses, loaded_buses(valid["network"]["source"]))
+    n_steps = round(float(valid["time"]["hours"]) * 60 / int(valid["time"]["step_minutes"]))
+    if any(settings["mess"]["units"] for settings in scenarios.values()) and valid["plots"]["mess_step"] >= n_steps:
+        raise ConfigError(f"plots.mess_step = {valid['plots']['mess_step']} is beyond the horizon: expected 0..{n_steps - 1} "
+                          f"({n_steps} steps); the MESS positions figure would have no step to draw")
     unknown = sorted(set(valid["plots"]["scenarios"]) - set(scenarios))
     if unknown:
         raise ConfigError(f"plots.scenarios: {unknown} are not scenarios of the study (have {list(scenarios)})")
