@@ -40,14 +40,13 @@ from pathlib import Path
 
 import pyomo.environ as pyo
 
-import feederflex.schedule
-import feederflex.solve
 from feederflex import study
 from feederflex.model import ScenarioData, build_model
 from feederflex.model.mess import allow_moves, forbid_moves
-from feederflex.solve import highs, snapshot, solve
+from feederflex.solve import Session, snapshot
 
 ROOT = Path(__file__).resolve().parents[1]
+FIXED_AS_PARAMS = [False]  # --fixed-as-params: Pyomo's default hand-over of fixed variables
 sys.path.insert(0, str(Path(__file__).parent))
 from run import _deep, load_rung, prepare  # noqa: E402  (the ladder's rungs and input preparation)
 SCENARIO = "ev-peak_energy-e50_routing-optimised"
@@ -123,12 +122,12 @@ def run(valid: dict, settings: dict, variant: str, time_limit: float, mip_gap: f
     m = build(valid, settings, variant)
     build_s = time.perf_counter() - started
     solver = dict(settings["solver"], time_limit_s=time_limit, mip_gap=mip_gap)
-    opt = highs()
+    session = Session(m, solver, fixed_as_params=FIXED_AS_PARAMS[0])
     start = None
     baseline_s = 0.0
     if variant == "start":
         forbid_moves(m)
-        base = solve(m, solver, opt=opt)
+        base = session.solve("parked")
         baseline_s = base.solve_seconds
         allow_moves(m)
         start = snapshot(m)
@@ -139,11 +138,11 @@ def run(valid: dict, settings: dict, variant: str, time_limit: float, mip_gap: f
         from feederflex.schedule import _solve_routing
 
         clock = time.perf_counter()
-        result, base = _solve_routing(m, dict(settings, solver=solver), None)
-        baseline_s = base.solve_seconds
+        result, parked = _solve_routing(m, dict(settings, solver=solver), session)
+        baseline_s = parked.result.solve_seconds
         search_s = time.perf_counter() - clock - baseline_s - result.solve_seconds
     else:
-        result = solve(m, solver, opt=opt, start=start)
+        result = session.solve("full", start=start)
     return {
         "variant": variant,
         "steps": len(m.mess.T),
@@ -176,12 +175,7 @@ def main() -> None:
                         help="Pyomo's default hand-over of fixed variables (rows re-added when they are freed)")
     parser.add_argument("--unit-time", type=float, default=None, help="override mess.search.unit_time_s (s per one-unit solve)")
     args = parser.parse_args()
-    if args.fixed_as_params:
-        def as_params():
-            return feederflex.solve.SolverFactory("highs")
-
-        feederflex.solve.highs = feederflex.schedule.highs = as_params
-        globals()["highs"] = as_params
+    FIXED_AS_PARAMS[0] = bool(args.fixed_as_params)
     rows = []
     cases = [load_tong2021(24 * 60 // steps) for steps in args.steps] if args.case == "tong2021" else [load_rung(args.case, args.time_limit)]
     for valid, settings in cases:

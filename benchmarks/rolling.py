@@ -19,7 +19,7 @@ from pathlib import Path
 
 from feederflex import feeders, profiles, rolling, study
 from feederflex.model import ScenarioData, build_model
-from feederflex.solve import highs, solve
+from feederflex.solve import Session
 
 ROOT = Path(__file__).resolve().parents[1]
 FESS = [{"name": "b18", "bus": 18, "p_mw": 1.0, "e_mwh": 4.0, "soc_init": 0.5, "end": "at_least_initial"}]
@@ -29,11 +29,11 @@ def once(feeder, settings, forecast, actual) -> dict:
     t = time.perf_counter()
     m = build_model(ScenarioData(feeder, forecast, settings))
     build = time.perf_counter() - t
-    opt = highs()
+    session = Session(m, settings["solver"])
     t = time.perf_counter()
-    opt.set_instance(m)
+    session.sync()  # the hand-over
     handover = time.perf_counter() - t
-    result = solve(m, settings["solver"], opt=opt)
+    result = session.solve("day-ahead plan", sync=False)
     day_ahead = build + handover + result.solve_seconds
     t = time.perf_counter()
     ds = rolling.solve_rolling(feeder, forecast, actual, settings)

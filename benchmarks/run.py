@@ -139,7 +139,7 @@ def measure(name: str, time_limit: float) -> dict:
     from feederflex.io import write_dataset
     from feederflex.model import ScenarioData, build_model
     from feederflex.schedule import solution_dataset
-    from feederflex.solve import highs, solve
+    from feederflex.solve import Session
 
     out: dict = {"rung": name}
     valid, settings = load_rung(name, time_limit)
@@ -150,15 +150,13 @@ def measure(name: str, time_limit: float) -> dict:
     t = time.perf_counter()
     model = build_model(data)
     out["build_s"] = time.perf_counter() - t
-    opt = highs()
+    session = Session(model, settings["solver"])
     t = time.perf_counter()
-    opt.set_instance(model)
+    session.sync()  # the hand-over
     set_instance = time.perf_counter() - t
-    t = time.perf_counter()
-    result = solve(model, settings["solver"], opt=opt)
-    call = time.perf_counter() - t
-    out["highs_s"] = float(opt._solver_model.getRunTime())
-    out["handover_s"] = set_instance + max(0.0, call - out["highs_s"])
+    result = session.solve("rung", sync=False)
+    out["highs_s"] = float(result.solve_seconds)
+    out["handover_s"] = set_instance + max(0.0, result.wall_seconds - out["highs_s"])
     out.update({"rows": result.rows, "columns": result.columns, "integers": result.integers, "nonzeros": result.nonzeros,
                 "status": result.status.value, "gap": result.mip_gap, "objective": result.objective})
     out["overhead"] = (out["build_s"] + out["handover_s"]) / max(out["highs_s"], 1e-9)

@@ -56,3 +56,15 @@ def make_scenario(schema, feeder33):
         return settings, prof, cfg
 
     return make
+
+
+def assert_proven_then_corrected(ds) -> None:
+    """A MILP scenario whose first solve is proven optimal and whose AC correction re-solved around its
+    kept integers: written feasible, with no gap of its own (the status rule of feederflex.solve)."""
+    import json
+    import math
+
+    stages = json.loads(ds.attrs["solver_stages"])
+    assert stages[0]["kind"] == "MILP" and stages[0]["status"] == "optimal", stages[0]
+    assert ds.attrs["ac_correction_iterations"] >= 1 and stages[-1]["kind"] == "LP"
+    assert ds.attrs["solver_status"] == "feasible" and math.isnan(ds.attrs["solver_mip_gap"])

@@ -3,6 +3,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from feederflex import acpf, kpis, schedule
@@ -51,3 +52,21 @@ def test_summary_lists_infeasible_scenarios_with_their_status(two):
     assert np.isnan(ds.v_pu.sel(scenario="starved")).all()
     np.testing.assert_allclose(ds.v_ac_pu.sel(scenario="ok"), two["ok"][1].v_ac_pu)
     assert ds.kpi_v_min_pu.attrs["units"] == "pu"
+
+
+def test_monte_carlo_statistics_use_the_same_realisations_for_every_operation():
+    from feederflex.kpis import monte_carlo_summary
+
+    rows = pd.DataFrame({
+        "scenario": ["s"] * 6, "realisation": [0, 0, 1, 1, 2, 2],
+        "operation": ["plan_on_actual", "rolling"] * 3,
+        "status": ["feasible", "optimal", "feasible", "infeasible", "feasible", "feasible"],
+        "energy_cost_usd": [10.0, 9.0, 30.0, np.nan, 20.0, 18.0],
+    })
+    summary = monte_carlo_summary(rows)
+    plan, real = summary.loc[("s", "plan_on_actual", "mean")], summary.loc[("s", "rolling", "mean")]
+    # realisation 1 has no rolling schedule: it is left out of both columns, and said why
+    assert plan["energy_cost_usd"] == pytest.approx(15.0) and real["energy_cost_usd"] == pytest.approx(13.5)
+    assert plan["used"] == real["used"] == 2 and plan["left_out"] == 1 and plan["realisations"] == 3
+    assert plan["left_out_why"] == "r1: rolling infeasible"
+    assert real["optimal"] == 1 and real["feasible"] == 1 and plan["feasible"] == 2

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -60,6 +62,11 @@ def test_squared_terms_are_exact_after_refinement_and_loose_without(scenario):
     refined = solve(chosen)
     rough = solve({**chosen, "objective": {**chosen["objective"], "quadratic": {"tangents": 3, "refine_rounds": 0, "tolerance": 1e-5}}})
     assert refined.attrs["solver_refinements"] >= 1
+    # the rounds share one time budget: each is given what the earlier ones left, from one start
+    rounds = [s for s in json.loads(refined.attrs["solver_stages"]) if s["name"].startswith("scenario")]
+    assert len(rounds) >= 2 and rounds[0]["time_limit_s"] == chosen["solver"]["time_limit_s"]
+    assert all(b["time_limit_s"] < a["time_limit_s"] for a, b in zip(rounds, rounds[1:], strict=False))
+    assert rounds[-1]["time_limit_s"] <= rounds[0]["time_limit_s"] - sum(r["wall_seconds"] for r in rounds[:-1]) + 1e-6
     cells = 6  # variance: 6 squared deviations, mean over steps; deviation: 5 squared changes
     assert 0 <= refined.attrs["objective_load_variance_mw2_pwl_error"] <= 1e-5
     assert 0 <= refined.attrs["objective_power_deviation_mw2_pwl_error"] <= 1e-5 * cells

@@ -1,34 +1,52 @@
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
 import pyomo.environ as pyo
 import pytest
-from pyomo.contrib.solver.common.results import SolutionStatus as S
-from pyomo.contrib.solver.common.results import TerminationCondition as T
 
-from feederflex.solve import SolveStatus, highs, map_status, relative_gap, snapshot, solve
+from feederflex.solve import Session, SolveStatus, map_status, outcome, relative_gap, snapshot, solve, weakest
 
 SOLVER = {"time_limit_s": 10, "mip_gap": 1e-6, "threads": 1}
 
 
 @pytest.mark.parametrize(
-    ("termination", "solution", "expected"),
+    ("model_status", "has_point", "expected"),
     [
-        (T.convergenceCriteriaSatisfied, S.optimal, SolveStatus.OPTIMAL),
-        (T.maxTimeLimit, S.feasible, SolveStatus.FEASIBLE),
-        (T.maxTimeLimit, S.noSolution, SolveStatus.TIME_LIMIT),
-        (T.iterationLimit, S.noSolution, SolveStatus.TIME_LIMIT),
-        (T.provenInfeasible, S.noSolution, SolveStatus.INFEASIBLE),
-        (T.infeasibleOrUnbounded, S.noSolution, SolveStatus.INFEASIBLE),
-        (T.unbounded, S.noSolution, SolveStatus.ERROR),
-        (T.error, S.noSolution, SolveStatus.ERROR),
-        (T.unknown, S.feasible, SolveStatus.ERROR),
+        ("kOptimal", True, SolveStatus.OPTIMAL),
+        ("kTimeLimit", True, SolveStatus.FEASIBLE),
+        ("kTimeLimit", False, SolveStatus.TIME_LIMIT),
+        ("kIterationLimit", False, SolveStatus.TIME_LIMIT),
+        ("kInterrupt", True, SolveStatus.FEASIBLE),
+        ("kInfeasible", False, SolveStatus.INFEASIBLE),
+        ("kUnboundedOrInfeasible", False, SolveStatus.INFEASIBLE),
+        ("kUnbounded", False, SolveStatus.ERROR),
+        ("kSolveError", False, SolveStatus.ERROR),
+        ("kUnknown", True, SolveStatus.ERROR),
+        ("kOptimal", False, SolveStatus.ERROR),
     ],
 )
-def test_every_termination_maps_to_one_status(termination, solution, expected):
-    assert map_status(termination, solution) == expected
+def test_every_highs_model_status_maps_to_one_status(model_status, has_point, expected):
+    assert map_status(model_status, has_point) == expected
+
+
+def test_every_highs_model_status_is_known_to_the_map():
+    """A new HiGHS release that adds a model status must be mapped on purpose, not fall to 'error'."""
+    import highspy
+
+    known = {"kOptimal", "kModelEmpty", "kInfeasible", "kUnboundedOrInfeasible", "kTimeLimit", "kIterationLimit",
+             "kInterrupt", "kSolutionLimit", "kObjectiveBound", "kObjectiveTarget", "kMemoryLimit", "kUnbounded",
+             "kNotset", "kLoadError", "kModelError", "kPresolveError", "kSolveError", "kPostsolveError", "kUnknown",
+             "kHighsInterrupt"}
+    assert set(highspy.HighsModelStatus.__members__) <= known
+
+
+def test_the_weakest_status_of_a_sequence():
+    assert weakest([SolveStatus.OPTIMAL, SolveStatus.FEASIBLE, SolveStatus.OPTIMAL]) is SolveStatus.FEASIBLE
+    assert weakest([SolveStatus.FEASIBLE, SolveStatus.INFEASIBLE]) is SolveStatus.INFEASIBLE
+    assert weakest([]) is SolveStatus.OPTIMAL
 
 
 def test_only_optimal_and_feasible_have_a_solution():
@@ -98,33 +116,33 @@ def test_fixed_variables_stay_columns_and_refixing_them_is_honoured():
         return solve(m, SOLVER).objective
 
     m = _knapsack(12)
-    opt = highs()
+    session = Session(m, SOLVER)
     for fixings in ({0: 1, 1: 0}, {0: 0, 1: 1}, {}):
         for i in range(12):
             m.x[i].unfix()
         for i, value in fixings.items():
             m.x[i].fix(value)
-        result = solve(m, SOLVER, opt=opt)
+        result = session.solve("fixings")
         assert result.status is SolveStatus.OPTIMAL
         assert result.objective == pytest.approx(fresh(fixings), rel=1e-9)
         assert all(round(m.x[i].value) == value for i, value in fixings.items())
-        assert opt._solver_model.getNumNz() == 12  # the fixed columns are still in the row
+        assert result.nonzeros == 12  # the fixed columns are still in the row
+    assert [s.name for s in session.stages] == ["fixings"] * 3
 
 
 @pytest.mark.parametrize(("threads", "parallel"), [(1, "choose"), (2, "on")])
 def test_a_mip_with_threads_searches_its_tree_in_parallel(threads, parallel):
     """HiGHS searches a MIP's tree with several workers only with ``parallel=on``: the options it
     reports back after the run are the ones the solve used (not a log line, which releases reword)."""
-    opt = highs()
-    result = solve(_knapsack(12), dict(SOLVER, threads=threads), opt=opt)
+    session = Session(_knapsack(12), dict(SOLVER, threads=threads))
+    result = session.solve("mip")
     assert result.status is SolveStatus.OPTIMAL
     assert result.options["threads"] == threads and result.options["parallel"] == parallel
-    # the same persistent HiGHS solving an LP afterwards gets the default back
-    m = _knapsack(12)
-    for var in m.x.values():
-        var.domain = pyo.UnitInterval
-    lp = solve(m, dict(SOLVER, threads=threads), opt=opt)
-    assert lp.integers == 0 and lp.options["parallel"] == "choose"
+    # the same HiGHS session solving an LP afterwards (integers relaxed at their values) gets the default back
+    session.relax_integers()
+    lp = session.solve("lp", sync=False)
+    assert lp.stages[0].kind == "LP" and lp.options["parallel"] == "choose"
+    assert lp.objective == pytest.approx(result.objective, rel=1e-12)
 
 
 def test_a_fixed_variable_keeps_exactly_the_value_it_was_fixed_at():
@@ -136,5 +154,44 @@ def test_a_fixed_variable_keeps_exactly_the_value_it_was_fixed_at():
     values = [1 / 3, 2 / 7, 9.87654321e-3]
     for j, value in enumerate(values):
         m.y[j].fix(value)
-    solve(m, SOLVER, opt=highs())
+    solve(m, SOLVER)
     assert [m.y[j].value for j in range(3)] == values
+
+
+def test_a_session_records_every_stage_and_the_outcome_sums_them():
+    m = _knapsack(12)
+    session = Session(m, SOLVER)
+    first = session.solve("first")
+    m.x[0].fix(1 - round(m.x[0].value))
+    second = session.solve("second")
+    assert [(s.name, s.kind, s.status) for s in session.stages] == [("first", "MILP", "optimal"), ("second", "MILP", "optimal")]
+    assert second.objective >= first.objective - 1e-9  # fixing a decision cannot help a minimisation
+    total = outcome(second, session.stages)
+    assert total.solve_seconds == pytest.approx(first.solve_seconds + second.solve_seconds)
+    assert total.wall_seconds >= total.solve_seconds > 0
+    assert total.status is SolveStatus.OPTIMAL and total.mip_gap <= 1e-6
+    # decisions fixed from another stage's model: feasible, no gap, and the reason
+    kept = outcome(second, session.stages, fixed_from="first")
+    assert kept.status is SolveStatus.FEASIBLE and math.isnan(kept.mip_gap) and "first" in kept.gap_note
+    assert json.loads(kept.attrs()["stages"])[0]["name"] == "first"
+
+
+def test_a_time_limited_mip_with_a_solution_is_feasible_with_its_gap():
+    rng = np.random.default_rng(7)
+    n = 400
+    m = pyo.ConcreteModel()
+    m.x = pyo.Var(range(n), within=pyo.Binary)
+    w = rng.uniform(1, 10, n)
+    m.c = pyo.ConstraintList()
+    for _ in range(30):
+        a = rng.uniform(1, 10, n)
+        m.c.add(sum(a[i] * m.x[i] for i in range(n)) <= a.sum() / 4)
+    m.o = pyo.Objective(expr=-sum(w[i] * m.x[i] for i in range(n)))
+    for i in range(n):
+        m.x[i].set_value(0)
+    result = solve(m, {"time_limit_s": 0.0, "mip_gap": 0.0, "threads": 1}, start=snapshot(m))
+    assert result.status is SolveStatus.FEASIBLE
+    assert result.termination.lower().startswith("time limit")
+    # no time for a bound: the gap is unknown (NaN), never 0
+    assert not result.mip_gap <= 0.0
+    assert result.mip_gap == pytest.approx(relative_gap(result.objective, result.bound), nan_ok=True)

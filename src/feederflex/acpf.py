@@ -138,8 +138,14 @@ def ac_check(feeder: xr.Dataset, solution: xr.Dataset, tolerance_pu: float | Non
             "ac_violation_pu_h": float(np.nansum(under + over) * dt),
             "ac_unexpected_violation_bus_steps": int(unexpected.sum()),
             "ac_unexpected_violation_pu_h": float(np.nansum(np.where(unexpected, under + over, 0.0)) * dt),
-            "loss_mwh": float(np.nansum(loss) * dt) if has_schedule else np.nan,
+            # a day with a diverged step has no loss total: a partial sum would pass for one
+            "loss_mwh": float(np.sum(loss) * dt) if has_schedule and converged.all() else np.nan,
             "steps_converged": int(converged.sum()),
+            "ac_nonconverged_steps": int(nt - converged.sum()) if has_schedule else 0,
         }
     )
+    if has_schedule and not converged.all():
+        ds.attrs["ac_nonconverged_note"] = (
+            f"the AC power flow diverged at steps {np.flatnonzero(converged == 0).tolist()}: their voltages and "
+            "losses are NaN, the day's losses are NaN, and the schedule is not AC-verified there")
     return ds

@@ -13,7 +13,9 @@ KPI_UNITS = {
     "status": "",
     "termination": "",
     "mip_gap": "fraction",
-    "solve_seconds": "s",
+    "solve_seconds": "s (HiGHS, summed over every solver stage)",
+    "wall_seconds": "s (wall time of every solver stage, summed)",
+    "ac_nonconverged_steps": "count (steps whose AC power flow diverged)",
     "build_seconds": "s",
     "objective": "$",
     "model_violation_bus_steps": "count",
@@ -71,6 +73,7 @@ def scenario_kpis(solution: xr.Dataset, ac: xr.Dataset, tolerance_pu: float = 1e
         "termination": attrs["solver_termination"],
         "mip_gap": float(attrs["solver_mip_gap"]),
         "solve_seconds": float(attrs["solver_solve_seconds"]),
+        "wall_seconds": float(attrs.get("solver_wall_seconds", nan)),
         "build_seconds": float(attrs.get("build_seconds", nan)),
         "objective": float(attrs["solver_objective"]) if solved else nan,
         "model_violation_bus_steps": int(((under > tolerance_pu) | (over > tolerance_pu)).sum()) if solved else nan,
@@ -79,6 +82,7 @@ def scenario_kpis(solution: xr.Dataset, ac: xr.Dataset, tolerance_pu: float = 1e
         "ac_violation_pu_h": float(ac.attrs["ac_violation_pu_h"]) if solved else nan,
         "ac_unexpected_violation_bus_steps": int(ac.attrs["ac_unexpected_violation_bus_steps"]) if solved else nan,
         "ac_unexpected_violation_pu_h": float(ac.attrs["ac_unexpected_violation_pu_h"]) if solved else nan,
+        "ac_nonconverged_steps": int(ac.attrs.get("ac_nonconverged_steps", 0)) if solved else nan,
         "ac_correction_status": attrs.get("ac_correction_status", "disabled"),
         "ac_correction_iterations": int(attrs.get("ac_correction_iterations", 0)),
         "v_min_pu": float(np.min(v)) if solved else nan,
@@ -172,24 +176,39 @@ def monte_carlo_summary(rows: pd.DataFrame) -> pd.DataFrame:
     """Mean and 5th / 95th percentiles (numpy's linear interpolation) of every numeric KPI over the
     realisations of each scenario and operation, the operations side by side.
 
-    ``rows`` has one row per (scenario, realisation, operation). Returns one row per (scenario,
-    operation, statistic) with ``realisations`` (how many) and ``optimal`` (how many of them have a
-    schedule with a proven optimum) in front of the KPI columns; a realisation without a schedule
-    has NaN KPIs and is left out of the statistics (``optimal`` shows it).
+    ``rows`` has one row per (scenario, realisation, operation). The statistics of every operation
+    of a scenario are taken over the same realisations: those where every operation has a schedule
+    (status optimal or feasible), so that the columns compare like with like. Returns one row per
+    (scenario, operation, statistic) with, in front of the KPI columns, ``realisations`` (how many
+    there are), ``used`` (how many enter the statistics), ``left_out`` and ``left_out_why``
+    (realisation: operation status, for each one left out), and how many of this operation's used
+    days are ``optimal`` and ``feasible``.
     """
     numeric = [c for c in rows.columns if c not in ("scenario", "operation", "realisation")
                and pd.api.types.is_numeric_dtype(rows[c])]
     out = []
-    for (scenario, operation), group in rows.groupby(["scenario", "operation"], sort=False):
-        values = group[numeric].to_numpy(dtype=float)
-        with warnings.catch_warnings():  # a KPI that is NaN in every realisation stays NaN
-            warnings.simplefilter("ignore", RuntimeWarning)
-            stats = {"mean": np.nanmean(values, axis=0), "p5": np.nanpercentile(values, 5, axis=0),
-                     "p95": np.nanpercentile(values, 95, axis=0)}
-        for statistic in MC_STATISTICS:
-            out.append({"scenario": scenario, "operation": operation, "statistic": statistic,
-                        "realisations": len(group), "optimal": int((group["status"] == "optimal").sum()),
-                        **dict(zip(numeric, stats[statistic], strict=True))})
+    for scenario, runs in rows.groupby("scenario", sort=False):
+        solved = runs["status"].isin(["optimal", "feasible"])
+        complete = solved.groupby(runs["realisation"]).all()
+        keep = set(complete.index[complete])
+        why = "; ".join(f"r{int(k)}: " + ", ".join(f"{op} {st}" for op, st in zip(g.operation, g.status, strict=True)
+                                                   if st not in ("optimal", "feasible"))
+                        for k, g in runs[~runs["realisation"].isin(keep)].groupby("realisation"))
+        for operation, group in runs.groupby("operation", sort=False):
+            used = group[group["realisation"].isin(keep)]
+            values = used[numeric].to_numpy(dtype=float)
+            with warnings.catch_warnings():  # no realisation left, or a KPI NaN in every one: NaN
+                warnings.simplefilter("ignore", RuntimeWarning)
+                empty = values.shape[0] == 0
+                stats = {"mean": np.full(len(numeric), np.nan) if empty else np.nanmean(values, axis=0),
+                         "p5": np.full(len(numeric), np.nan) if empty else np.nanpercentile(values, 5, axis=0),
+                         "p95": np.full(len(numeric), np.nan) if empty else np.nanpercentile(values, 95, axis=0)}
+            for statistic in MC_STATISTICS:
+                out.append({"scenario": scenario, "operation": operation, "statistic": statistic,
+                            "realisations": len(group), "used": len(used), "left_out": len(group) - len(used),
+                            "left_out_why": why, "optimal": int((used["status"] == "optimal").sum()),
+                            "feasible": int((used["status"] == "feasible").sum()),
+                            **dict(zip(numeric, stats[statistic], strict=True))})
     return pd.DataFrame(out).set_index(["scenario", "operation", "statistic"])
 
 

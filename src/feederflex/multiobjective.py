@@ -21,6 +21,7 @@ those settings, and gather the solved points into datasets.
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import math
 from collections.abc import Callable, Mapping
@@ -114,6 +115,13 @@ def solve_lexicographic(solve: Callable[..., xr.Dataset], first: dict, weights: 
     if weights is None or not np.isfinite(float(one.attrs["solver_objective"])):
         return one.assign_attrs(stage, mo_stage="first")
     two = solve(second_stage(first, one, weights, list(penalties)), ac_state=one)
+    # the second stage's record includes the first stage's solves: its seconds are the whole solve's
+    first_stages = [dict(s, name=f"lexicographic first stage: {s['name']}") for s in json.loads(one.attrs["solver_stages"])]
+    stages = first_stages + json.loads(two.attrs["solver_stages"])
+    two.attrs.update(solver_stages=json.dumps(stages),
+                     solver_solve_seconds=float(sum(s["highs_seconds"] for s in stages)),
+                     solver_wall_seconds=float(sum(s["wall_seconds"] for s in stages)),
+                     build_seconds=float(one.attrs.get("build_seconds", 0.0)) + float(two.attrs.get("build_seconds", 0.0)))
     ac = str(two.attrs.get("ac_correction_status", "disabled"))
     if not np.isfinite(float(two.attrs["solver_objective"])) or ac not in ("converged", "disabled"):
         # the second stage's bounds come from the first stage's AC-corrected schedule; when its own

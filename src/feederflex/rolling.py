@@ -17,7 +17,8 @@
   * ``day_ahead``: the plan as it is on the actual day.
 
   Re-solves change only row bounds (the changed steps' data) and column bounds (fixed or released
-  decisions) of the one persistent HiGHS model.
+  decisions) in the plan's HiGHS session (:class:`feederflex.solve.Session`). Each re-solve keeps
+  its own status per step; a day's status is the weakest of its solves.
 - :func:`monte_carlo`: K realisations of the day, each operated and AC-checked, with KPI rows.
 
 Coordinated EV charging keeps its forecast windows (the fleet is not re-sampled within a day);
@@ -30,7 +31,7 @@ import logging
 import math
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pyomo.environ as pyo
@@ -38,7 +39,7 @@ import xarray as xr
 from pyomo.common.collections import ComponentMap
 
 from feederflex.model import ScenarioData, build_model
-from feederflex.solve import SolveResult, SolveStatus, highs, snapshot, solve, use_threads
+from feederflex.solve import Session, SolveResult, SolveStatus, outcome, snapshot, weakest
 
 log = logging.getLogger(__name__)
 
@@ -127,130 +128,29 @@ def _set_data(m: pyo.ConcreteModel, data: ScenarioData, load_p: np.ndarray, step
             m.pv.avail_mw[unit["name"], t] = float(unit["p_mw"]) * float(avail[t])
 
 
-class _DirectHighs:
-    """Re-solves on the HiGHS model Pyomo handed over once: only the row bounds of the changed
-    steps' balance and PV rows and the bounds of fixed or released columns change (Pyomo's own
-    update would re-evaluate every expression with a mutable parameter, 95 % of the time measured)."""
+def _rows_by_step(m: pyo.ConcreteModel) -> dict[int, list]:
+    """The constraints whose bounds depend on a step's loads or PV availability, by step."""
+    from pyomo.core.expr.visitor import identify_mutable_parameters
 
-    def __init__(self, m: pyo.ConcreteModel, opt, solver: dict) -> None:
-        from pyomo.core.expr.visitor import identify_mutable_parameters
-
-        self.m, self.h = m, opt._solver_model
-        self.cols = opt._pyomo_var_to_solver_var_map
-        self.rows = opt._pyomo_con_to_solver_con_map
-        self.vars = {id(v): v for v in m.component_data_objects(pyo.Var)}
-        self.pinned: set[int] = set()  # integer columns held at the plan (keep_integers)
-        data_params = {id(p) for name in ("load_p_mw", "load_q_mvar") for p in getattr(m.net, name).values()}
-        data_params |= {id(p) for p in m.pv.avail_mw.values()}
-        self.by_step: dict[int, list] = {}
-        for con in m.component_data_objects(pyo.Constraint, active=True):
-            if con not in self.rows:
-                continue
-            for param in identify_mutable_parameters(con.expr):
-                if id(param) in data_params:
-                    index = param.index()
-                    self.by_step.setdefault(index[-1] if isinstance(index, tuple) else index, []).append(con)
-                    break
-        self.h.setOptionValue("time_limit", float(solver["time_limit_s"]))
-        self.h.setOptionValue("mip_rel_gap", float(solver["mip_gap"]))
-        self.threads = int(solver["threads"])
-        self.h.setOptionValue("threads", self.threads)
-        self.h.setOptionValue("log_to_console", False)
-
-    def fix_integers(self) -> None:
-        """Integer columns fixed at their values and made continuous: re-solves are LPs."""
-        import highspy
-
-        for var in self.m.component_data_objects(pyo.Var):
-            if var.is_integer() and id(var) in self.cols:
-                value = float(round(var.value))
-                var.fix(value)
-                col = self.cols[id(var)]
-                self.h.changeColBounds(col, value, value)
-                self.h.changeColIntegrality(col, highspy.HighsVarType.kContinuous)
-                self.pinned.add(id(var))
-
-    def update_rows(self, steps: Iterable[int]) -> None:
-        """Row bounds of ``steps`` from the current parameter values. Fixed variables are columns
-        with fixed bounds in HiGHS, so they are kept out of the constant moved to the bounds."""
-        from pyomo.core.expr.visitor import identify_variables
-        from pyomo.repn import generate_standard_repn
-
-        for step in steps:
-            for con in self.by_step.get(step, []):
-                fixed = [v for v in identify_variables(con.body, include_fixed=True) if v.fixed]
-                for var in fixed:
-                    var.unfix()
-                constant = generate_standard_repn(con.body, compute_values=True, quadratic=False).constant
-                for var in fixed:
-                    var.fix()
-                lower = -math.inf if con.lower is None else pyo.value(con.lower) - constant
-                upper = math.inf if con.upper is None else pyo.value(con.upper) - constant
-                self.h.changeRowBounds(self.rows[con], lower, upper)
-
-    def fix(self, variables: list, from_model: bool = False) -> None:
-        """Fix ``variables`` at the last HiGHS solution (or at their Pyomo values)."""
-        values = None if from_model else self.h.getSolution().col_value
-        for var in variables:
-            col = self.cols.get(id(var))
-            if col is None:
-                continue
-            value = var.value if from_model else float(values[col])
-            if value is None:
-                continue
-            value = float(round(value)) if var.is_integer() else float(value)
-            var.fix(value, skip_validation=True)
-            self.h.changeColBounds(col, value, value)
-
-    def release(self, variables: list) -> None:
-        """Give ``variables`` their own bounds back (integers held at the plan stay held)."""
-        for var in variables:
-            col = self.cols.get(id(var))
-            if col is None or id(var) in self.pinned:
-                continue
-            var.unfix()
-            lower, upper = var.lb, var.ub
-            self.h.changeColBounds(col, -math.inf if lower is None else float(lower), math.inf if upper is None else float(upper))
-
-    def restore(self, fixed_at_build: set[int]) -> None:
-        """Every column back to its variable's bounds and integrality (pinned integers too)."""
-        import highspy
-
-        for vid, col in self.cols.items():
-            var = self.vars.get(vid)
-            if var is None or vid in fixed_at_build:
-                continue
-            lower, upper = var.lb, var.ub
-            self.h.changeColBounds(col, -math.inf if lower is None else float(lower), math.inf if upper is None else float(upper))
-            if vid in self.pinned:
-                self.h.changeColIntegrality(col, highspy.HighsVarType.kInteger)
-        self.pinned.clear()
-
-    def run(self) -> tuple[bool, float, float, str]:
-        started = time.perf_counter()
-        use_threads(self.threads)
-        self.h.run()
-        seconds = time.perf_counter() - started
-        label = self.h.modelStatusToString(self.h.getModelStatus()).lower()
-        ok = label == "optimal"
-        objective = float(self.h.getInfo().objective_function_value) if ok else math.nan
-        return ok, seconds, objective, label
-
-    def load(self) -> None:
-        """The last solution into the Pyomo variables."""
-        values = self.h.getSolution().col_value
-        for vid, col in self.cols.items():
-            var = self.vars.get(vid)
-            if var is not None and not var.fixed:
-                var.set_value(float(values[col]), skip_validation=True)
+    data_params = {id(p) for name in ("load_p_mw", "load_q_mvar") for p in getattr(m.net, name).values()}
+    data_params |= {id(p) for p in m.pv.avail_mw.values()}
+    by_step: dict[int, list] = {}
+    for con in m.component_data_objects(pyo.Constraint, active=True):
+        for param in identify_mutable_parameters(con.expr):
+            if id(param) in data_params:
+                index = param.index()
+                by_step.setdefault(index[-1] if isinstance(index, tuple) else index, []).append(con)
+                break
+    return by_step
 
 
 @dataclass
 class _Day:
-    """What the step loops work on: the model, its persistent HiGHS copy and both days' data."""
+    """What the step loops work on: the model, its HiGHS session and both days' data."""
 
     m: pyo.ConcreteModel
-    direct: _DirectHighs
+    session: Session
+    rows: dict[int, list]  # each step's data-dependent constraints
     forecast: ScenarioData
     actual: ScenarioData
     load_forecast: np.ndarray
@@ -258,28 +158,36 @@ class _Day:
     by_step: list[list]  # each step's decisions
     pv_ids: set[int]
     plan: SolveResult
+    fixed_from: str | None  # the plan's decisions the re-solves keep (keep_integers), if any
 
     def use(self, which: str, steps: Iterable[int]) -> None:
         """Loads and PV availability of ``steps`` from the actual day or the forecast."""
         steps = list(steps)
         data, load = (self.actual, self.load_actual) if which == "actual" else (self.forecast, self.load_forecast)
         _set_data(self.m, data, load, steps)
-        self.direct.update_rows(steps)
+        self.session.update_rows(con for t in steps for con in self.rows.get(t, []))
 
     def controls(self, steps: Iterable[int]) -> list:
         """Storage, MESS and EV decisions of ``steps`` (PV and the grid react to the day)."""
         return [v for t in steps for v in self.by_step[t] if id(v) not in self.pv_ids]
 
-    def dataset(self, seconds: float) -> xr.Dataset:
-        """The current HiGHS solution as a solution dataset on the actual day."""
+    def run(self, stage: str) -> SolveResult:
+        """Re-solve HiGHS as the edits left it (no re-derivation from Pyomo, no tangent rounds)."""
+        return self.session.solve(stage, sync=False, refine=False)
+
+    def dataset(self, results: list[SolveResult], fixed_from: str | None) -> xr.Dataset:
+        """The loaded schedule as a solution dataset on the actual day, made by ``results`` (the
+        solves of the day): status the weakest of them, seconds summed over their stages."""
         from feederflex.schedule import solution_dataset
 
-        self.direct.load()
-        objective = float(pyo.value(self.m.objective))
-        result = SolveResult(SolveStatus.OPTIMAL, "optimal", objective=objective, bound=math.nan, mip_gap=0.0,
-                             solve_seconds=seconds, rows=self.plan.rows, columns=self.plan.columns,
-                             integers=self.plan.integers, nonzeros=self.plan.nonzeros,
-                             solver_version=self.plan.solver_version)
+        last = results[-1]
+        statuses = [r.status for r in results]
+        gaps = [r.mip_gap for r in results]
+        summary = replace(last, status=weakest(statuses), objective=float(pyo.value(self.m.objective)),
+                          bound=math.nan, mip_gap=max(gaps) if all(math.isfinite(g) for g in gaps) else math.nan,
+                          termination=f"{len(results)} solves, weakest {weakest(statuses).value}",
+                          integers=self.plan.integers, diagnostics=[d for r in results for d in r.diagnostics])
+        result = outcome(summary, [stage for r in results for stage in r.stages], fixed_from)
         return solution_dataset(self.m, self.actual, result)
 
 
@@ -288,30 +196,40 @@ def _receding(day: _Day, lookahead: int | None) -> tuple[dict, xr.Dataset | None
     re-solve, fix the step. With a look-ahead of L steps only t..t+L-1 are re-optimised: the
     decisions after the window keep the day-ahead plan (so the window must hand over the plan's
     storage energy and MESS positions at its end: a terminal condition that keeps every later
-    step feasible)."""
+    step feasible). A re-solve that stops at its time limit with a solution is used (feasible);
+    one without a solution stops the day."""
     n = len(day.by_step)
     stats = _empty_stats(n)
+    results = []
     if lookahead is not None:
-        day.direct.fix([v for t in range(lookahead, n) for v in day.by_step[t]], from_model=True)
+        day.session.fix([v for t in range(lookahead, n) for v in day.by_step[t]], "model")
     for k in range(n):
         day.use("actual", [k])
         if lookahead is not None and 1 <= k and k + lookahead - 1 < n:
-            day.direct.release(day.by_step[k + lookahead - 1])
-        ok, stats["seconds"][k], stats["objective"][k], label = day.direct.run()
-        stats["status"][k], stats["resolved"][k] = label, 1
-        if not ok:
-            log.warning("rolling step %d: %s; the day stops here", k, label)
+            day.session.release(day.by_step[k + lookahead - 1])
+        res = day.run(f"rolling step {k}")
+        _record(stats, k, res)
+        if not res.status.has_solution:
+            log.warning("rolling step %d: %s; the day stops here", k, res.status.value)
             return stats, None
-        day.direct.fix(day.by_step[k])
-    return stats, day.dataset(float(np.nansum(stats["seconds"])))
+        results.append(res)
+        day.session.fix(day.by_step[k], "solution")
+    return stats, day.dataset(results, day.fixed_from)
+
+
+def _record(stats: dict, k: int, res: SolveResult) -> None:
+    stats["seconds"][k] = res.solve_seconds
+    stats["objective"][k] = res.objective
+    stats["status"][k] = res.status.value
+    stats["resolved"][k] = 1
 
 
 def _on_violation(day: _Day, feeder: xr.Dataset, plan_on_actual: xr.Dataset, plan_values: ComponentMap,
-                  tolerance_pu: float) -> tuple[dict, xr.Dataset | None]:
+                  tolerance_pu: float, on_actual: SolveResult) -> tuple[dict, xr.Dataset | None]:
     """000's rule: apply the plan and re-solve only when the AC power flow of the next step,
-    operated as planned on the actual day, leaves the voltage band (by more than ``tolerance_pu``).
-    A re-solve takes the actual data up to that step and forecasts after it; its plan is then
-    applied in the same way from the next step on."""
+    operated as planned on the actual day, leaves the voltage band (by more than ``tolerance_pu``)
+    or diverges. A re-solve takes the actual data up to that step and forecasts after it; its plan
+    is then applied in the same way from the next step on."""
     from feederflex.feeders import to_pandapower
 
     n = len(day.by_step)
@@ -321,38 +239,41 @@ def _on_violation(day: _Day, feeder: xr.Dataset, plan_on_actual: xr.Dataset, pla
     for var, value in plan_values.items():  # the schedule the plan gives on the actual day
         if not var.fixed and value is not None:
             var.set_value(value, skip_validation=True)
-    evaluation, applied = plan_on_actual, 0
+    evaluation, applied, results = plan_on_actual, 0, [on_actual]
     while True:
         k = _first_violation(feeder, net, evaluation, applied, tolerance_pu)
         if k is None:
             return stats, evaluation
-        day.direct.fix([v for t in range(applied, k) for v in day.by_step[t]], from_model=True)  # happened
+        day.session.fix([v for t in range(applied, k) for v in day.by_step[t]], "model")  # happened
         day.use("actual", range(applied, k + 1))
         day.use("forecast", range(k + 1, n))
-        day.direct.release(day.controls(range(k, n)))
-        ok, stats["seconds"][k], stats["objective"][k], label = day.direct.run()
-        stats["status"][k], stats["resolved"][k] = label, 1
-        log.info("step %d leaves the band in AC: re-solved (%s)", k, label)
-        if not ok:
+        day.session.release(day.controls(range(k, n)))
+        res = day.run(f"on violation: re-solve at step {k}")
+        _record(stats, k, res)
+        log.info("step %d leaves the band in AC: re-solved (%s)", k, res.status.value)
+        if not res.status.has_solution:
             return stats, None
-        day.direct.fix(day.by_step[k])
+        day.session.fix(day.by_step[k], "solution")
         applied = k + 1
         # the new plan on the actual day from the next step on
         day.use("actual", range(applied, n))
-        day.direct.fix(day.controls(range(applied, n)))
-        ok, _, _, label = day.direct.run()
-        if not ok:
-            stats["status"][min(applied, n - 1)] = f"plan on actual: {label}"
+        day.session.fix(day.controls(range(applied, n)), "solution")
+        again = day.run(f"on violation: new plan on the actual day from step {applied}")
+        if not again.status.has_solution:
+            stats["status"][min(applied, n - 1)] = f"plan on actual: {again.status.value}"
             return stats, None
-        evaluation = day.dataset(float(np.nansum(stats["seconds"])))
+        results += [res, again]
+        evaluation = day.dataset(results, day.fixed_from or "day-ahead plan (controls)")
 
 
 def _first_violation(feeder: xr.Dataset, net, schedule: xr.Dataset, start: int, tolerance_pu: float) -> int | None:
-    """The first step from ``start`` whose AC voltages leave the band by more than ``tolerance_pu``."""
+    """The first step from ``start`` whose AC voltages leave the band by more than ``tolerance_pu``,
+    or whose power flow diverges (a step that cannot be verified is treated as violated)."""
     from feederflex.acpf import ac_check
 
     for step in range(start, schedule.sizes["time"]):
-        if ac_check(feeder, schedule.isel(time=[step]), tolerance_pu, net).attrs["ac_violation_bus_steps"] > 0:
+        ac = ac_check(feeder, schedule.isel(time=[step]), tolerance_pu, net)
+        if ac.attrs["ac_violation_bus_steps"] > 0 or ac.attrs["ac_nonconverged_steps"] > 0:
             return step
     return None
 
@@ -383,31 +304,18 @@ class DayAheadPlan:
     planned: ComponentMap
     fixed_at_build: set[int]
     terms: dict
-    opt: object | None = None  # the persistent HiGHS interface that solved the plan
-    direct: _DirectHighs | None = None  # its HiGHS copy, driven directly from the first operated day
+    session: Session  # the HiGHS session that solved the plan; every operated day re-solves in it
+    rows: dict[int, list]
 
     def reset(self) -> None:
         """Forecast data, the plan's values and only the variables fixed when it was built fixed,
-        in Pyomo and in the HiGHS copy (bounds and integrality of every other column restored)."""
-        for var in self.m.component_data_objects(pyo.Var):
-            if var.fixed and id(var) not in self.fixed_at_build:
-                var.unfix()
+        in Pyomo and in HiGHS (bounds and integrality of every other column restored)."""
+        self.session.restore_columns(self.fixed_at_build)
         for var, value in self.planned.items():
             var.set_value(value, skip_validation=True)
         fc = self.forecast
         _set_data(self.m, fc, fc.profiles.load_p_mw.values + fc.fixed_ev_p_mw, fc.steps)
-        if self.direct is not None:
-            self.direct.restore(self.fixed_at_build)
-            self.direct.update_rows(fc.steps)
-
-    def operated(self, solver: dict) -> _DirectHighs:
-        """The persistent HiGHS copy of the plan's model (created at the first call)."""
-        if self.direct is None:
-            if self.opt is None:
-                self.opt = highs()
-                self.opt.set_instance(self.m)
-            self.direct = _DirectHighs(self.m, self.opt, solver)  # HiGHS holds the model as solved
-        return self.direct
+        self.session.update_rows(con for t in fc.steps for con in self.rows.get(t, []))
 
 
 def plan_day(feeder: xr.Dataset, forecast: xr.Dataset, settings: dict, fleet: xr.Dataset | None = None,
@@ -423,10 +331,10 @@ def plan_day(feeder: xr.Dataset, forecast: xr.Dataset, settings: dict, fleet: xr
     m = build_model(fc)
     build_seconds = time.perf_counter() - started
     fixed = {id(v) for v in m.component_data_objects(pyo.Var) if v.fixed}
-    opt = highs()
-    result = solve(m, settings["solver"], solver_log, opt=opt)
+    session = Session(m, settings["solver"], solver_log)
+    result = session.solve("day-ahead plan")
     terms = term_values(m, fc) if result.status.has_solution else {}
-    return DayAheadPlan(m, fc, result, build_seconds, snapshot(m), fixed, terms, opt)
+    return DayAheadPlan(m, fc, result, build_seconds, snapshot(m), fixed, terms, session, _rows_by_step(m))
 
 
 def run_day(feeder: xr.Dataset, forecast: xr.Dataset, actual: xr.Dataset, settings: dict,
@@ -439,8 +347,8 @@ def run_day(feeder: xr.Dataset, forecast: xr.Dataset, actual: xr.Dataset, settin
     ----------
     mode
         ``rolling``: re-solve at every step (003); ``on_violation``: apply the plan and re-solve
-        only at steps whose AC voltages leave the band (000; tolerance ``ac_correction.tolerance_pu``);
-        ``day_ahead``: the plan as it is.
+        only at steps whose AC voltages leave the band or whose power flow diverges (000;
+        tolerance ``ac_correction.tolerance_pu``); ``day_ahead``: the plan as it is.
     lookahead_steps
         ``rolling`` only: re-optimise ``lookahead_steps`` steps from the current one, later steps
         keep the plan; None = the rest of the day (shrinking horizon).
@@ -450,10 +358,13 @@ def run_day(feeder: xr.Dataset, forecast: xr.Dataset, actual: xr.Dataset, settin
         The scenario's :func:`plan_day` (same forecast and settings) to reuse; None = plan here.
 
     Both datasets have the solution contract on the actual day's profiles. ``plan_on_actual``
-    keeps the plan's storage, MESS and EV decisions with PV and the grid reacting; ``realised``
-    adds per-step ``rolling_solve_seconds``, ``rolling_objective``, ``rolling_status`` and
-    ``rolling_resolved`` (1 where a re-solve happened). Attributes of both: the day-ahead and
-    plan-on-actual objective terms (``day_ahead_objective_*``, ``plan_on_actual_objective_*``).
+    keeps the plan's storage, MESS and EV decisions with PV and the grid reacting (``feasible``:
+    its decisions come from the plan's model); ``realised`` adds per-step
+    ``rolling_solve_seconds``, ``rolling_objective``, ``rolling_status`` (each re-solve's own
+    status) and ``rolling_resolved`` (1 where a re-solve happened); its ``solver_status`` is the
+    weakest of its solves, and ``feasible`` at best when the re-solves keep the plan's integers.
+    Attributes of both: the day-ahead and plan-on-actual objective terms (``day_ahead_objective_*``,
+    ``plan_on_actual_objective_*``).
     """
     from feederflex.model.objectives import term_values
     from feederflex.schedule import solution_dataset
@@ -463,16 +374,17 @@ def run_day(feeder: xr.Dataset, forecast: xr.Dataset, actual: xr.Dataset, settin
         plan = plan_day(feeder, forecast, settings, fleet, travel, solver_log)
     else:
         plan.reset()
-    m, fc, build_seconds = plan.m, plan.forecast, plan.build_seconds
+    m, fc, build_seconds, session = plan.m, plan.forecast, plan.build_seconds, plan.session
+    first_stage = len(session.stages)
     ev_actual = None if fc.ev_p_mw is None or fleet is None else fc.ev_p_mw * actual.ev_factor.values[:, None]
     act = ScenarioData(feeder, actual, settings, ev_actual, travel, fleet)
     load_fc = fc.profiles.load_p_mw.values + fc.fixed_ev_p_mw
     load_act = act.profiles.load_p_mw.values + act.fixed_ev_p_mw
     steps = list(fc.steps)
-    solver = settings["solver"]
     plan, day_ahead = plan.result, plan
     attrs: dict = {"build_seconds": build_seconds, "day_ahead_status": plan.status.value,
                    "day_ahead_objective": plan.objective, "day_ahead_solve_seconds": plan.solve_seconds,
+                   "day_ahead_mip_gap": plan.mip_gap,
                    "ac_correction_status": f"disabled ({mode})", "operation_mode": mode,
                    "lookahead_steps": "rest of day" if lookahead_steps is None else int(lookahead_steps),
                    "rolling_keep_integers": int(keep_integers), "realisation": int(actual.attrs.get("realisation", 0)),
@@ -489,40 +401,44 @@ def run_day(feeder: xr.Dataset, forecast: xr.Dataset, actual: xr.Dataset, settin
     planned = day_ahead.planned
     by_step = [list(_step_variables(m, t)) for t in steps]
     pv_ids = {id(v) for v in m.pv.p_mw.values()}
+    kept = "day-ahead plan (integers)" if keep_integers and plan.integers else None
+    day = _Day(m, session, day_ahead.rows, fc, act, load_fc, load_act, by_step, pv_ids, plan, kept)
     # the day-ahead plan on the actual day: its storage, MESS and EV decisions, PV and the grid react
-    direct = day_ahead.operated(solver)
-    day = _Day(m, direct, fc, act, load_fc, load_act, by_step, pv_ids, plan)
     controls = day.controls(steps)
-    direct.fix(controls, from_model=True)
+    session.fix(controls, "model")
     day.use("actual", steps)
-    ok, seconds, objective, label = direct.run()
-    if ok:
-        plan_ds = day.dataset(seconds)
+    on_actual = day.run("plan on the actual day")
+    if on_actual.status.has_solution:
+        plan_ds = day.dataset([on_actual], "day-ahead plan (controls)" if controls else None)
         attrs.update({f"plan_on_actual_objective_{k}": v for k, v in term_values(m, act).items()})
     else:
-        plan_ds = solution_dataset(None, act, SolveResult(SolveStatus.INFEASIBLE, label))
+        plan_ds = solution_dataset(None, act, on_actual)
     attrs["plan_on_actual_status"] = plan_ds.attrs["solver_status"]
-    attrs["plan_on_actual_objective"] = objective
+    attrs["plan_on_actual_objective"] = on_actual.objective
     on_actual_values = snapshot(m)
     # the real-time day starts from the plan again: controls free, forecast data
-    direct.release(controls)
+    session.release(controls)
     day.use("forecast", steps)
     for var, value in planned.items():
         if not var.fixed:
             var.set_value(value, skip_validation=True)
     if keep_integers:
-        direct.fix_integers()
-    on_actual = SolveResult(SolveStatus.OPTIMAL if ok else SolveStatus.INFEASIBLE, label)
+        session.relax_integers()
     if mode == "on_violation" and on_actual.status.has_solution:
         tolerance = float(settings["ac_correction"]["tolerance_pu"])
-        stats, realised = _on_violation(day, feeder, plan_ds, on_actual_values, tolerance)
+        stats, realised = _on_violation(day, feeder, plan_ds, on_actual_values, tolerance, on_actual)
     elif mode == "day_ahead":  # the plan as it is, on the actual day
         stats, realised = _empty_stats(len(steps)), plan_ds.copy()
         stats["status"][:] = "plan"
     else:
         stats, realised = _receding(day, lookahead_steps)
     if realised is None:
-        result = SolveResult(SolveStatus.INFEASIBLE, "rolling stopped", diagnostics=[f"rolling steps: {list(stats['status'])}"])
+        labels = {status.value for status in SolveStatus}
+        failed = weakest(SolveStatus(s) for s in stats["status"] if s in labels)
+        # the day stopped: the weakest re-solve says why (a failed plan on the actual day, if none did)
+        result = outcome(SolveResult(failed if not failed.has_solution else SolveStatus.ERROR, "rolling stopped",
+                                     diagnostics=[f"rolling steps: {list(stats['status'])}"]),
+                         session.stages[first_stage:])
         realised = solution_dataset(None, act, result)
     return _finish(realised, plan_ds, stats, actual, attrs, mode)
 
@@ -536,12 +452,13 @@ def _finish(realised: xr.Dataset, plan_ds: xr.Dataset, stats: dict, actual: xr.D
     realised["rolling_resolved"] = ("time", stats["resolved"])
     realised["rolling_solve_seconds"].attrs["units"] = "s (HiGHS, each step's re-solve; NaN where none)"
     realised["rolling_objective"].attrs["units"] = "$ (objective of each step's re-solve: realised past + planned rest)"
+    realised["rolling_status"].attrs["units"] = "each step's re-solve status (plan: no re-solve; not reached: the day stopped before)"
     realised["rolling_resolved"].attrs["units"] = "1 where the step was re-solved"
     for source in SOURCES:
         if f"error_{source}" in actual:
             realised[f"error_{source}"] = ("time", actual[f"error_{source}"].values)
             realised[f"error_{source}"].attrs["units"] = "actual / forecast - 1"
-    completed = realised.attrs["solver_status"] == "optimal"
+    completed = realised.attrs["solver_status"] in ("optimal", "feasible")
     plan_ds.attrs.update(attrs, operation="plan_on_actual")
     realised.attrs.update(attrs, operation=mode, rolling_status="completed" if completed else "stopped",
                           rolling_seconds=float(np.nansum(stats["seconds"])), rolling_resolves=int(stats["resolved"].sum()))

@@ -9,6 +9,7 @@ import json
 import logging
 import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,7 @@ from feederflex.model.dr import forecast_mw as dr_forecast_mw
 from feederflex.model.dr import q_ratio as dr_q_ratio
 from feederflex.model.risk import exact_risk
 from feederflex.model.objectives import CATALOGUE, pwl_errors, term_values
-from feederflex.solve import SolveResult, SolveStatus, highs, relative_gap, snapshot, solve
+from feederflex.solve import Session, SolveResult, SolveStatus, Stage, outcome, relative_gap, restore, snapshot
 
 log = logging.getLogger(__name__)
 
@@ -163,7 +164,10 @@ def solution_dataset(m: pyo.ConcreteModel | None, data: ScenarioData, result: So
         moves[:] = np.nan
         km[:] = np.nan
     ev_net, ev_dis = data.ev_p_mw.copy(), np.zeros_like(data.ev_p_mw)
-    if data.ev_controlled:
+    if data.ev_controlled and not solved:  # no schedule (and perhaps no model): NaN charging
+        ev_net[:] = np.nan
+        ev_dis[:] = np.nan
+    elif data.ev_controlled:
         ev_buses = list(m.ev.B)
         cols = [buses.index(b) for b in ev_buses]
         ev_net[:] = 0.0
@@ -171,13 +175,9 @@ def solution_dataset(m: pyo.ConcreteModel | None, data: ScenarioData, result: So
         ev_dis[:, cols] = take("ev", "p_dis_mw", ev_buses, steps)
         for v in getattr(m.ev, "I", []):
             bus_col = buses.index(int(data.fleet.ev_bus.values[v]))
-            if solved:
-                dis = take("ev", "p_vehicle_dis_mw", [v], steps)[:, 0]
-                ev_net[:, bus_col] += take("ev", "p_vehicle_mw", [v], steps)[:, 0] - dis
-                ev_dis[:, bus_col] += dis
-        if not solved:
-            ev_net[:] = np.nan
-            ev_dis[:] = np.nan
+            dis = take("ev", "p_vehicle_dis_mw", [v], steps)[:, 0]
+            ev_net[:, bus_col] += take("ev", "p_vehicle_mw", [v], steps)[:, 0] - dis
+            ev_dis[:, bus_col] += dis
     pv_cap = np.array([u["p_mw"] for u in data.settings["pv"]], float)
     dr_units = [u["name"] for u in data.settings["dr"]]
     pv_p = take("pv", "p_mw", pv_units, steps)
@@ -270,6 +270,8 @@ def solution_dataset(m: pyo.ConcreteModel | None, data: ScenarioData, result: So
         "substation_v_pu": float(data.settings["grid"]["substation_v_pu"]),
         "v_min_pu": float(data.settings["grid"]["v_min_pu"]),
         "v_max_pu": float(data.settings["grid"]["v_max_pu"]),
+        # every scenario's AC check counts violations with this one tolerance, corrected or not
+        "ac_tolerance_pu": float(data.settings["ac_correction"]["tolerance_pu"]),
         "units": json.dumps(SOLUTION_UNITS),
         "objective_terms": json.dumps({n: {"unit": t.unit, "sense": t.sense, "description": t.description} for n, t in CATALOGUE.items()}),
     }
@@ -310,7 +312,12 @@ def solve_scenario(
 
     With mobile storage and ``routing: optimised``, the units are first solved parked at their
     initial stations (moves forbidden: the "fixed" baseline); that schedule starts the routing
-    search (see :func:`_solve_routing`), so the routed result is never worse than not moving.
+    search (see :func:`_solve_routing`). The written schedule is never worse than the parked one:
+    with the AC correction on, the parked schedule goes through the same correction and the better
+    corrected schedule is written (``mess_routing_outcome`` says which).
+
+    Every HiGHS run is a stage in ``solver_stages``; status, gap and seconds follow
+    :func:`feederflex.solve.outcome`.
     """
     ev = None if fleet is None else fleet.ev_p_mw.transpose("time", "bus").values
     data = ScenarioData(feeder, profiles, settings, ev, travel, fleet)
@@ -321,9 +328,13 @@ def solve_scenario(
     control = settings["ev_control"]
     individual = np.zeros(fleet.sizes["ev"] if fleet is not None else 0, dtype=bool)
     rounds = int(control["repair_iterations"])
+    stages: list[Stage] = []
+    build_seconds = 0.0
     for attempt in range(rounds + 1):
-        ds, m, data, result, baseline = _solve_once(feeder, profiles, settings, fleet, ev, travel, individual, solver_log,
-                                                    ac_state)
+        ds, m, data, session, result, parked = _solve_once(feeder, profiles, settings, fleet, ev, travel, individual,
+                                                           solver_log, ac_state, f"EV repair {attempt}: " if attempt else "")
+        stages += session.stages
+        build_seconds += float(ds.attrs["build_seconds"])
         if not (data.ev_controlled and control["mode"] == "aggregate" and result.status.has_solution):
             break
         _add_vehicle_schedules(ds, m, data, result, individual)
@@ -337,14 +348,27 @@ def solve_scenario(
         individual |= np.isin(scope, np.unique(scope[short]))
         log.info("disaggregation left %d vehicles short (%.4f MWh): %d vehicles now modelled one by one, re-solving",
                  int(short.sum()), float(ds.ev_unmet_kwh.values[short].sum()) / 1000, int(individual.sum()))
+    earlier = stages[: len(stages) - len(session.stages)]
+    fixed_from = None
     if settings["ac_correction"]["enabled"] and result.status.has_solution:
-        ds, result = _ac_correct(m, data, result, ds, settings, solver_log)
+        start = len(session.stages)
+        ac_start = [p.value for p in _ac_parameters(m)]
+        corrected = _ac_correct(m, data, result, ds, settings, session)
+        if parked is not None and parked.result.status.has_solution:
+            corrected = _no_worse_than_parked(m, data, corrected, parked, settings, session, ac_start)
+        ds, result, fixed_from = corrected.ds, corrected.result, corrected.fixed_from
+        log.info("AC correction: %d HiGHS stages", len(session.stages) - start)
     else:
         ds.attrs["ac_correction_status"] = "disabled" if result.status.has_solution else "no schedule"
+        if parked is not None:
+            ds.attrs["mess_routing_outcome"] = "routed" if result.status.has_solution else "no schedule"
+    result = outcome(result, earlier + session.stages, fixed_from)
+    ds.attrs.update({f"solver_{key}": value for key, value in result.attrs().items()})
+    ds.attrs["build_seconds"] = build_seconds
     if data.ev_controlled:
         _add_vehicle_schedules(ds, m, data, result, individual)
-    if baseline is not None:
-        ds.attrs.update({f"mess_fixed_{key}": value for key, value in baseline.attrs().items()
+    if parked is not None:
+        ds.attrs.update({f"mess_fixed_{key}": value for key, value in parked.result.attrs().items()
                          if key in ("status", "objective", "solve_seconds", "mip_gap")})
     ds.attrs["ev_individual_vehicles"] = int(individual.sum())
     ds.attrs["ev_repair_iterations"] = attempt
@@ -362,7 +386,16 @@ def _pool_keys(fleet: xr.Dataset, step_hours: float, n_steps: int) -> np.ndarray
     return fleet.ev_bus.values.astype(int) * (n_steps + 1) + leave
 
 
-def _solve_once(feeder, profiles, settings, fleet, ev, travel, individual: np.ndarray, solver_log, ac_state=None):
+@dataclass
+class _Parked:
+    """The MESS units' parked baseline: its result and the variable values of its schedule."""
+
+    result: SolveResult
+    values: ComponentMap
+
+
+def _solve_once(feeder, profiles, settings, fleet, ev, travel, individual: np.ndarray, solver_log, ac_state=None,
+                prefix: str = ""):
     """Build and solve; in aggregate mode the vehicles in ``individual`` are modelled one by one."""
     data = ScenarioData(feeder, profiles, settings, ev, travel, fleet, individual)
     started = time.perf_counter()
@@ -371,11 +404,12 @@ def _solve_once(feeder, profiles, settings, fleet, ev, travel, individual: np.nd
         _set_ac_state(m, data, ac_state)
     build_seconds = time.perf_counter() - started
     log.info("built model in %.2f s", build_seconds)
-    baseline: SolveResult | None = None
+    session = Session(m, settings["solver"], solver_log)
+    parked: _Parked | None = None
     if data.settings["mess"]["units"] and data.settings["mess"]["routing"] == "optimised":
-        result, baseline = _solve_routing(m, settings, solver_log)
+        result, parked = _solve_routing(m, settings, session, prefix)
     else:
-        result = solve(m, settings["solver"], solver_log)
+        result = session.solve(f"{prefix}scenario")
     log.info("HiGHS: %s (%s), objective %.6g, gap %.3g, %.2f s", result.status.value, result.termination,
              result.objective, result.mip_gap, result.solve_seconds)
     ds = solution_dataset(m, data, result)
@@ -383,7 +417,7 @@ def _solve_once(feeder, profiles, settings, fleet, ev, travel, individual: np.nd
     ds.attrs["ev_fleet"] = settings["ev_fleet"] or "none"
     if fleet is not None:
         ds.attrs["seed"] = int(fleet.attrs["seed"])
-    return ds, m, data, result, baseline
+    return ds, m, data, session, result, parked
 
 
 def _set_ac_state(m: pyo.ConcreteModel, data: ScenarioData, state: xr.Dataset) -> None:
@@ -398,7 +432,7 @@ def _set_ac_state(m: pyo.ConcreteModel, data: ScenarioData, state: xr.Dataset) -
                 net.v_max_pu[bus, t] = float(state.v_max_band_pu.values[t, col])
 
 
-def _solve_routing(m: pyo.ConcreteModel, settings: dict, solver_log) -> tuple[SolveResult, SolveResult]:
+def _solve_routing(m: pyo.ConcreteModel, settings: dict, session: Session, prefix: str = "") -> tuple[SolveResult, _Parked]:
     """Route the mobile units: fixed baseline, unit-by-unit neighbourhood search, full model.
 
     1. Solve with every unit parked at its initial station (the "fixed" baseline).
@@ -411,52 +445,49 @@ def _solve_routing(m: pyo.ConcreteModel, settings: dict, solver_log) -> tuple[So
        may improve it further and gives the proven bound and gap that are reported.
 
     The result is never worse than the baseline: every solve starts from the incumbent (HiGHS
-    setSolution) and a solve that ends worse is discarded.
+    setSolution) and a solve that ends worse is discarded. Returns the result and the baseline.
     """
     solver = settings["solver"]
     search = settings["mess"]["search"]
-    opt = highs()
     forbid_moves(m)
-    baseline = solve(m, solver, solver_log, opt=opt)
+    baseline = session.solve(f"{prefix}MESS parked baseline")
+    parked = _Parked(baseline, _values_of(m))
     log.info("fixed MESS baseline: %s, objective %.6g", baseline.status.value, baseline.objective)
     if not baseline.status.has_solution:
         allow_moves(m)
-        return solve(m, solver, solver_log, opt=opt), baseline
+        return session.solve(f"{prefix}MESS routing"), parked
     best = baseline.objective
     incumbent = snapshot(m)
     units = list(m.mess.U)
-    sub_solver = dict(solver, time_limit_s=float(search["unit_time_s"]))
     every = departure_stride(search["departure_every_minutes"], m.mess.step_minutes)
     for round_no in range(int(search["rounds"])):
         improved = False
         for unit in units:
             allow_moves(m, unit, every)
-            trial = solve(m, sub_solver, solver_log, opt=opt, start=incumbent)
+            trial = session.solve(f"{prefix}MESS search {round_no + 1} {unit}", start=incumbent,
+                                  time_limit_s=float(search["unit_time_s"]))
             if trial.status.has_solution and trial.objective < best - 1e-6 * max(1.0, abs(best)):
                 best, incumbent, improved = trial.objective, snapshot(m), True
             else:
-                _restore(incumbent)
+                restore(incumbent)
             keep_routes(m, unit)
             log.info("search round %d, %s: %s %.6g (best %.6g)", round_no + 1, unit, trial.status.value, trial.objective, best)
         if not improved:
             break
     allow_moves(m)
-    result = solve(m, solver, solver_log, opt=opt, start=incumbent)
+    result = session.solve(f"{prefix}MESS routing", start=incumbent)
     if not result.status.has_solution or result.objective > best + 1e-6 * max(1.0, abs(best)):
-        _restore(incumbent)
+        restore(incumbent)
         result.diagnostics.append(
             f"the full routing model ended {result.status.value} without beating the search's schedule, which is reported"
         )
+        # the search's schedule is a solution of the full routing model: that model's bound holds for it
         result.objective = best
         result.mip_gap = relative_gap(best, result.bound)
-        result.status = SolveStatus.FEASIBLE if not (result.mip_gap <= float(solver["mip_gap"])) else SolveStatus.OPTIMAL
-    return result, baseline
-
-
-def _restore(values: ComponentMap) -> None:
-    for var, value in values.items():
-        if not var.fixed:
-            var.set_value(value, skip_validation=True)
+        result.status = SolveStatus.OPTIMAL if result.mip_gap <= float(solver["mip_gap"]) else SolveStatus.FEASIBLE
+        if not math.isfinite(result.mip_gap):
+            result.gap_note = "the full routing model gave no bound"
+    return result, parked
 
 
 def _add_vehicle_schedules(ds: xr.Dataset, m: pyo.ConcreteModel, data: ScenarioData, result: SolveResult,
@@ -510,8 +541,23 @@ def _add_vehicle_schedules(ds: xr.Dataset, m: pyo.ConcreteModel, data: ScenarioD
     ds.attrs["ev_unmet_mwh"] = float(np.sum(unmet)) / 1000
 
 
+@dataclass
+class _Corrected:
+    """An AC-corrected schedule: its dataset, the result of the solve that produced it, and the stage
+    whose decisions its model kept fixed (None when it is the scenario's own model)."""
+
+    ds: xr.Dataset
+    result: SolveResult
+    fixed_from: str | None
+
+
+def _ac_parameters(m: pyo.ConcreteModel) -> list:
+    net = m.net
+    return [p for name in ("loss_p_mw", "loss_q_mvar", "v_min_pu", "v_max_pu") for p in getattr(net, name).values()]
+
+
 def _ac_correct(m: pyo.ConcreteModel, data: ScenarioData, result: SolveResult, ds: xr.Dataset, settings: dict,
-                solver_log) -> tuple[xr.Dataset, SolveResult]:
+                session: Session, label: str = "AC correction") -> _Corrected:
     """Close the gap between LinDistFlow and AC physics by re-solving (issue: AC-secure schedules).
 
     Each iteration runs the AC power flow of the current schedule, books every branch's AC losses
@@ -522,7 +568,8 @@ def _ac_correct(m: pyo.ConcreteModel, data: ScenarioData, result: SolveResult, d
     it was shared out car by car. Stops when the AC schedule has no
     violation beyond ``tolerance_pu`` that the model's slacks do not admit and the model's
     substation import is within 1 % of the AC import, or after ``max_iterations`` re-solves
-    (status ``not_converged``, with the remaining violations).
+    (status ``not_converged``, with the remaining violations). A step whose power flow diverges
+    stops the loop: the status is ``ac_diverged`` (never ``converged``).
     """
     from feederflex.acpf import ac_check
 
@@ -534,39 +581,52 @@ def _ac_correct(m: pyo.ConcreteModel, data: ScenarioData, result: SolveResult, d
     fd = data.feeder
     parent = fd.from_bus.values.astype(int)
     v_min, v_max = float(settings["grid"]["v_min_pu"]), float(settings["grid"]["v_max_pu"])
+    first_stage = result.stages[-1].name if result.stages else "scenario"
+    kept: list[str] = []  # what the re-solves keep fixed from the first solve
     if cfg["keep_integers"]:
-        for var in m.component_data_objects(pyo.Var):
-            if var.is_integer() and not var.fixed and var.value is not None:
-                var.fix(round(var.value))
+        fixed = [var for var in m.component_data_objects(pyo.Var)
+                 if var.is_integer() and not var.fixed and var.value is not None]
+        for var in fixed:
+            var.fix(round(var.value))
+        if fixed:
+            kept.append("integers")
     # the pooled EV plan was checked car by car: keep it (vehicles modelled one by one stay free)
-    for name in ("pool_ch_mw", "pool_dis_mw"):
-        for var in getattr(m.ev, name, {}).values() if hasattr(m.ev, name) else []:
-            var.fix(var.value)
-    opt = highs()
+    pools = [var for name in ("pool_ch_mw", "pool_dis_mw") for var in getattr(m.ev, name, {}).values()] \
+        if any(hasattr(m.ev, n) for n in ("pool_ch_mw", "pool_dis_mw")) else []
+    for var in pools:
+        var.fix(var.value)
+    if pools:
+        kept.append("pooled EV plan")
     history = []
     status = "not_converged"
+    fixed_from = None  # the written schedule is the first solve's until a re-solve replaces it
     for iteration in range(int(cfg["max_iterations"]) + 1):
         ds.attrs["ac_tolerance_pu"] = tolerance
         ac = ac_check(data.feeder, ds, tolerance)
         p_ac = ac.p_grid_ac_mw.values
         import_gap = np.abs(ds.p_grid_mw.values - p_ac)
-        import_ok = bool((import_gap <= 0.01 * np.abs(p_ac) + 1e-3).all())
+        diverged = int(ac.attrs["ac_nonconverged_steps"])
+        import_ok = bool((import_gap <= 0.01 * np.abs(p_ac) + 1e-3).all()) and not diverged
         unexpected = int(ac.attrs["ac_unexpected_violation_bus_steps"])
         history.append({
             "iteration": iteration,
             "objective": float(result.objective),
             "ac_violation_bus_steps": int(ac.attrs["ac_violation_bus_steps"]),
             "ac_unexpected_violation_bus_steps": unexpected,
+            "ac_nonconverged_steps": diverged,
             "max_abs_v_error_pu": float(ac.attrs["max_abs_v_error_pu"]),
             "ac_loss_mwh": float(ac.attrs["loss_mwh"]),
-            "max_import_gap_mw": float(np.nanmax(import_gap)),
+            "max_import_gap_mw": float(np.nanmax(import_gap)) if np.isfinite(import_gap).any() else math.nan,
         })
-        log.info("AC correction %d: %d unexpected AC violations, largest voltage error %.4f pu, import gap %.4f MW",
-                 iteration, unexpected, ac.attrs["max_abs_v_error_pu"], float(np.nanmax(import_gap)))
+        log.info("%s %d: %d unexpected AC violations, %d diverged steps, largest voltage error %.4f pu", label,
+                 iteration, unexpected, diverged, ac.attrs["max_abs_v_error_pu"])
+        if diverged:
+            status = "ac_diverged"
+            break
         if unexpected == 0 and import_ok:
             status = "converged"
             break
-        if iteration == int(cfg["max_iterations"]) or int(ac.attrs["steps_converged"]) < len(steps):
+        if iteration == int(cfg["max_iterations"]):
             break
         loss_p = np.zeros((len(steps), len(buses)))
         loss_q = np.zeros_like(loss_p)
@@ -586,17 +646,13 @@ def _ac_correct(m: pyo.ConcreteModel, data: ScenarioData, result: SolveResult, d
             root = data.root
             net.loss_p_mw[root, t] = float(loss_p[t, buses.index(root)])
             net.loss_q_mvar[root, t] = float(loss_q[t, buses.index(root)])
-        trial = solve(m, settings["solver"], solver_log, opt=opt)
+        trial = session.solve(f"{label} {iteration + 1}")
         if not trial.status.has_solution:
             history.append({"iteration": iteration + 1, "status": trial.status.value})
             status = f"re-solve {trial.status.value}"
             break
-        if cfg["keep_integers"] and result.integers:
-            # the re-solve is an LP around the first solve's integer decisions: its proof of
-            # optimality covers only them, so the first solve's status, bound and gap stand
-            trial.status, trial.bound, trial.mip_gap = result.status, result.bound, result.mip_gap
-            trial.integers = result.integers
         result = trial
+        fixed_from = f"{first_stage} ({' and '.join(kept)})" if kept else None
         ds = solution_dataset(m, data, result).assign_attrs({k: v for k, v in ds.attrs.items() if not k.startswith(("solver_", "objective_"))})
     ds.attrs["ac_correction_status"] = status
     ds.attrs["ac_correction_iterations"] = len(history) - 1
@@ -607,6 +663,51 @@ def _ac_correct(m: pyo.ConcreteModel, data: ScenarioData, result: SolveResult, d
         result.diagnostics.append(
             f"AC correction {status} after {len(history) - 1} re-solves: "
             f"{last.get('ac_unexpected_violation_bus_steps', '?')} AC violations the model does not admit remain"
+            + (f", {last['ac_nonconverged_steps']} steps whose AC power flow diverged" if last.get("ac_nonconverged_steps") else "")
         )
-        ds.attrs["solver_diagnostics"] = "; ".join(result.diagnostics)
-    return ds, result
+    return _Corrected(ds, result, fixed_from)
+
+
+def _values_of(m: pyo.ConcreteModel) -> ComponentMap:
+    return ComponentMap((var, (var.value, var.fixed)) for var in m.component_data_objects(pyo.Var))
+
+
+def _put_values(values: ComponentMap) -> None:
+    """Every variable back to a value and fixed state of :func:`_values_of`."""
+    for var, (value, fixed) in values.items():
+        var.set_value(value, skip_validation=True)
+        if fixed:
+            var.fix()
+        else:
+            var.unfix()
+
+
+def _no_worse_than_parked(m: pyo.ConcreteModel, data: ScenarioData, routed: _Corrected, parked: _Parked,
+                          settings: dict, session: Session, ac_start: list) -> _Corrected:
+    """The parked baseline through the same AC correction; the better corrected schedule is kept.
+
+    The routing search guarantees "never worse than parked" for the uncorrected model only; the
+    correction books other losses for other routes, so it is checked again for what is written.
+    ``ac_start``: the AC parameters (:func:`_ac_parameters`) as they were for the first solve."""
+    routed_values = _values_of(m)
+    routed_ac = [p.value for p in _ac_parameters(m)]
+    _put_values(parked.values)
+    for param, value in zip(_ac_parameters(m), ac_start, strict=True):
+        param.set_value(value)
+    ds = solution_dataset(m, data, parked.result).assign_attrs(
+        {k: v for k, v in routed.ds.attrs.items() if not k.startswith(("solver_", "objective_", "ac_"))})
+    still = _ac_correct(m, data, parked.result, ds, settings, session, label="AC correction of the parked baseline")
+    routed_ok = routed.result.status.has_solution
+    parked_better = still.result.status.has_solution and (
+        not routed_ok or still.result.objective < routed.result.objective - 1e-6 * max(1.0, abs(routed.result.objective)))
+    if parked_better:
+        still.ds.attrs["mess_routing_outcome"] = (
+            f"parked: after the AC correction the routed schedule ({routed.result.objective:.6g}) was worse than "
+            f"the parked one ({still.result.objective:.6g})")
+        return _Corrected(still.ds, still.result, still.fixed_from or "MESS parked baseline (moves forbidden)")
+    _put_values(routed_values)
+    for param, value in zip(_ac_parameters(m), routed_ac, strict=True):
+        param.set_value(value)
+    routed.ds.attrs["mess_routing_outcome"] = "routed"
+    routed.ds.attrs["mess_parked_corrected_objective"] = float(still.result.objective)
+    return routed

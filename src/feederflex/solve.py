@@ -1,6 +1,23 @@
-"""Solve a scenario with HiGHS through Pyomo and record how it went.
+"""The one HiGHS session of a model, and how every solve is recorded.
 
-Solver outcomes are mapped once, here, from Pyomo's termination condition to :class:`SolveStatus`.
+:class:`Session` owns the highspy model of one Pyomo model for its whole life: the hand-over (Pyomo's
+persistent interface, once, then incremental updates), fixing and releasing variables as column
+bounds, row-bound changes, starting solutions, the run, the status and the timing. Every scenario
+solve, MESS search, AC correction, tangent refinement, multi-objective stage and rolling re-solve
+goes through it; no other module touches Pyomo's or highspy's internals.
+
+Outcomes are mapped once, from HiGHS's model status, to :class:`SolveStatus`. Each run is a
+:class:`Stage` (name, LP or MILP, status, objective, bound, gap, HiGHS seconds, wall seconds); a
+solution carries the list of its stages, and its top-level status, gap and seconds are derived from
+that list by one rule, :func:`outcome`:
+
+- ``optimal`` only when the stage that produced the written schedule solved that schedule's own
+  model to ``mip_gap`` with a valid bound. A schedule whose decisions were fixed from another model
+  (the AC correction's re-solves, a rolling day that keeps the plan's integers) is ``feasible``: its
+  ``mip_gap`` is NaN and ``gap_note`` says why, never a gap copied from the other model;
+- ``solve_seconds`` is the sum of HiGHS's seconds over all stages, ``wall_seconds`` the sum of the
+  stages' wall time (hand-over, starts, loading the solution included).
+
 Nothing infeasible, timed out or failed is ever written as optimal: its variables are NaN and the
 status says what happened.
 """
@@ -8,16 +25,16 @@ status says what happened.
 from __future__ import annotations
 
 import enum
+import json
 import logging
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import pyomo.environ as pyo
 from pyomo.common.collections import ComponentMap
-from pyomo.contrib.solver.common.factory import SolverFactory
-from pyomo.contrib.solver.common.results import SolutionStatus, TerminationCondition
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +42,8 @@ log = logging.getLogger(__name__)
 class SolveStatus(str, enum.Enum):
     """What a solve produced."""
 
-    OPTIMAL = "optimal"  # proven within the configured MIP gap
-    FEASIBLE = "feasible"  # a solution, but the gap was not closed (time limit, interrupt)
+    OPTIMAL = "optimal"  # proven within the configured MIP gap, for the model that produced the schedule
+    FEASIBLE = "feasible"  # a solution, but no proof of the gap for its model (time limit, fixed decisions)
     INFEASIBLE = "infeasible"
     TIME_LIMIT = "time_limit"  # time limit reached without any solution
     ERROR = "error"
@@ -36,51 +53,28 @@ class SolveStatus(str, enum.Enum):
         return self in (SolveStatus.OPTIMAL, SolveStatus.FEASIBLE)
 
 
-_INFEASIBLE = {
-    TerminationCondition.provenInfeasible,
-    TerminationCondition.locallyInfeasible,
-    TerminationCondition.infeasibleOrUnbounded,
-}
+# weakest first: the status of a sequence of solves (a rolling day) is its weakest member's
+STRENGTH = (SolveStatus.ERROR, SolveStatus.INFEASIBLE, SolveStatus.TIME_LIMIT, SolveStatus.FEASIBLE, SolveStatus.OPTIMAL)
+
+_STOPPED = {"kTimeLimit", "kIterationLimit", "kInterrupt", "kSolutionLimit", "kObjectiveBound", "kObjectiveTarget",
+            "kMemoryLimit"}
 
 
-def map_status(termination: TerminationCondition, solution: SolutionStatus) -> SolveStatus:
-    """Map Pyomo's termination condition and solution status onto :class:`SolveStatus`."""
-    if termination == TerminationCondition.convergenceCriteriaSatisfied and solution == SolutionStatus.optimal:
+def map_status(model_status: str, has_point: bool) -> SolveStatus:
+    """Map HiGHS's model status (``HighsModelStatus`` name, e.g. ``kOptimal``) and whether it holds a
+    primal feasible point onto :class:`SolveStatus`. The only place a solver outcome is interpreted."""
+    if model_status in ("kOptimal", "kModelEmpty") and has_point:
         return SolveStatus.OPTIMAL
-    if termination in _INFEASIBLE:
+    if model_status in ("kInfeasible", "kUnboundedOrInfeasible"):
         return SolveStatus.INFEASIBLE
-    has_point = solution in (SolutionStatus.feasible, SolutionStatus.optimal)
-    if termination in (TerminationCondition.maxTimeLimit, TerminationCondition.iterationLimit,
-                       TerminationCondition.interrupted, TerminationCondition.objectiveLimit):
+    if model_status in _STOPPED:
         return SolveStatus.FEASIBLE if has_point else SolveStatus.TIME_LIMIT
     return SolveStatus.ERROR
 
 
-@dataclass
-class SolveResult:
-    """How a solve went; every field goes into the solution's attributes."""
-
-    status: SolveStatus
-    termination: str
-    objective: float = math.nan
-    bound: float = math.nan
-    mip_gap: float = math.nan
-    solve_seconds: float = math.nan
-    rows: int = 0
-    columns: int = 0
-    integers: int = 0
-    nonzeros: int = 0
-    solver: str = "highs"
-    solver_version: str = ""
-    refinements: int = 0  # re-solves that added tangents to squared objective terms
-    options: dict = field(default_factory=dict)  # HiGHS's option values as read back after the run
-    diagnostics: list[str] = field(default_factory=list)
-
-    def attrs(self) -> dict:
-        out = asdict(self)
-        out["status"] = self.status.value
-        out["diagnostics"] = "; ".join(self.diagnostics)
-        return out
+def weakest(statuses: Iterable[SolveStatus]) -> SolveStatus:
+    """The weakest of ``statuses`` (optimal > feasible > time_limit > infeasible > error)."""
+    return min(statuses, key=STRENGTH.index, default=SolveStatus.OPTIMAL)
 
 
 def relative_gap(objective: float, bound: float) -> float:
@@ -90,63 +84,88 @@ def relative_gap(objective: float, bound: float) -> float:
     return abs(objective - bound) / max(abs(objective), 1e-9)
 
 
-def highs() -> object:
-    """A persistent HiGHS interface: re-solving the same model only sends what changed.
+@dataclass
+class Stage:
+    """One run of HiGHS: what it solved and how it ended."""
 
-    Fixed variables stay HiGHS columns with equal bounds (``treat_fixed_vars_as_params=False``), so
-    fixing or freeing one (the MESS search frees thousands of trips at a time) changes two bounds;
-    with Pyomo's default every row the variable appears in is removed and added again, which made
-    a 120 s solve call of the 96-step tong2021 search take 182 s (121 s now; benchmarks/README.md)."""
-    return SolverFactory("highs", treat_fixed_vars_as_params=False)
-
-
-# Pyomo's solve() first re-sends every mutable parameter to HiGHS, and HiGHS drops a solution set
-# before any model change: after _set_start has brought the model up to date, solve without updates.
-NO_UPDATES = {key: False for key in (
-    "check_for_new_or_removed_constraints", "check_for_new_or_removed_vars", "check_for_new_or_removed_params",
-    "check_for_new_objective", "update_constraints", "update_vars", "update_parameters", "update_named_expressions",
-    "update_objective")}
+    name: str
+    kind: str  # "LP" or "MILP" (free integer columns at the run)
+    status: str
+    objective: float
+    bound: float
+    gap: float
+    highs_seconds: float
+    wall_seconds: float
+    time_limit_s: float = math.nan  # what this run was given (tangent rounds share one budget)
 
 
-def _set_start(opt, model: pyo.ConcreteModel, start: dict) -> None:
-    """Hand HiGHS a starting solution (values by variable) for the model's next solve.
+@dataclass
+class SolveResult:
+    """How a solve went; every field goes into the solution's attributes (``solver_*``)."""
 
-    The model is brought up to date first; the solve that follows must pass ``NO_UPDATES``, or the
-    start is discarded (HiGHS invalidates a set solution on any model change)."""
-    import highspy
+    status: SolveStatus
+    termination: str
+    objective: float = math.nan
+    bound: float = math.nan
+    mip_gap: float = math.nan
+    solve_seconds: float = math.nan  # HiGHS's own seconds, summed over ``stages``
+    wall_seconds: float = math.nan  # wall time of the stages, summed
+    rows: int = 0
+    columns: int = 0
+    integers: int = 0
+    nonzeros: int = 0
+    solver: str = "highs"
+    solver_version: str = ""
+    refinements: int = 0  # re-solves that added tangents to squared objective terms
+    options: dict = field(default_factory=dict)  # HiGHS's option values as read back after the run
+    stages: list[Stage] = field(default_factory=list)
+    gap_note: str = ""  # why mip_gap is empty when there is a schedule
+    diagnostics: list[str] = field(default_factory=list)
 
-    if opt._model is not model:
-        opt.set_instance(model)
-    else:
-        opt.update()
-    column = opt._pyomo_var_to_solver_var_map
-    values = [0.0] * opt._solver_model.getNumCol()
-    for var, value in start.items():
-        if id(var) in column and value is not None:
-            values[column[id(var)]] = float(value)
-    solution = highspy.HighsSolution()
-    solution.col_value = values
-    solution.value_valid = True
-    opt._solver_model.setSolution(solution)
+    def attrs(self) -> dict:
+        out = asdict(self)
+        out["status"] = self.status.value
+        out["diagnostics"] = "; ".join(self.diagnostics)
+        # JSON already here, so that a dataset in memory and the same dataset read back agree
+        out["stages"] = json.dumps(out["stages"])
+        out["options"] = json.dumps(out["options"], sort_keys=True)
+        return out
 
 
-# the options whose values HiGHS reports back with every result: what the solve really ran with
-_REPORTED_OPTIONS = ("threads", "parallel", "mip_rel_gap", "time_limit", "random_seed", "presolve")
+def outcome(final: SolveResult, stages: list[Stage], fixed_from: str | None = None) -> SolveResult:
+    """The result of a whole solve: ``final`` (the stage whose schedule is written) with every stage
+    listed, seconds summed, and the status rule of this module applied.
+
+    ``fixed_from`` names the stage whose decisions the final model kept fixed (None: the final
+    model is the schedule's own). Then an ``optimal`` final stage proves only the fixed model's
+    optimum: the result is ``feasible`` with an empty gap and the reason in ``gap_note``."""
+    out = replace(final, stages=list(stages), diagnostics=list(final.diagnostics))
+    out.solve_seconds = float(sum(s.highs_seconds for s in stages))
+    out.wall_seconds = float(sum(s.wall_seconds for s in stages))
+    if fixed_from is not None and out.status.has_solution:
+        out.status = SolveStatus.FEASIBLE
+        out.mip_gap = math.nan
+        out.gap_note = (f"decisions fixed from the {fixed_from} stage: the last solve's bound holds only for those "
+                        "decisions, and no bound of this schedule's own model is known")
+    return out
 
 
-def _options_in_force(backend) -> dict:
-    """HiGHS's current values of :data:`_REPORTED_OPTIONS` (``getOptionValue`` gives (status, value))."""
-    found = {}
-    for name in _REPORTED_OPTIONS:
-        value = backend.getOptionValue(name)
-        found[name] = value[1] if isinstance(value, tuple) else value
-    return found
+def snapshot(model: pyo.ConcreteModel) -> ComponentMap:
+    """Current value of every variable (a starting solution for :meth:`Session.solve`, or to restore)."""
+    return ComponentMap((var, var.value) for var in model.component_data_objects(pyo.Var))
+
+
+def restore(values: ComponentMap) -> None:
+    """Put the free variables back to ``values`` (a :func:`snapshot`)."""
+    for var, value in values.items():
+        if not var.fixed:
+            var.set_value(value, skip_validation=True)
 
 
 _scheduler_threads: list[int] = []  # the thread count HiGHS's process-wide scheduler was started with
 
 
-def use_threads(threads: int) -> None:
+def _use_threads(threads: int) -> None:
     """HiGHS starts one task scheduler per process and refuses a solve with another thread count
     ("global scheduler has already been initialized"): restart it when the count changes."""
     import highspy
@@ -156,121 +175,327 @@ def use_threads(threads: int) -> None:
     _scheduler_threads[:] = [threads]
 
 
-def _has_free_integers(model: pyo.ConcreteModel) -> bool:
-    return any(var.is_integer() and not var.fixed for var in model.component_data_objects(pyo.Var, active=True))
+# the options whose values HiGHS reports back with every result: what the solve really ran with
+_REPORTED_OPTIONS = ("threads", "parallel", "mip_rel_gap", "time_limit", "random_seed", "presolve")
 
 
-def _load(res, model: pyo.ConcreteModel) -> None:
-    """Load the solution into the free variables only: fixed variables are HiGHS columns with equal
-    bounds (see :func:`highs`), and HiGHS may return them a few 1e-9 off, which must not move them
-    (a pooled EV plan fixed for the AC correction is shared out car by car afterwards)."""
-    fixed = [(var, var.value) for var in model.component_data_objects(pyo.Var) if var.fixed]
-    res.solution_loader.load_vars()
-    for var, value in fixed:
-        var.set_value(value, skip_validation=True)
+class Session:
+    """The HiGHS copy of one Pyomo model, for the model's whole life.
 
+    ``solve`` brings HiGHS up to date with the Pyomo model (the first call hands the model over,
+    later calls send only what changed) and runs it. The direct edits (``fix``, ``release``,
+    ``relax_integers``, ``update_rows``, ``restore_columns``) change Pyomo and HiGHS together and are
+    followed by ``solve(..., sync=False)``, which runs HiGHS as it is: a rolling re-solve changes a
+    few bounds, and re-deriving the model from Pyomo would cost more than the solve.
 
-def snapshot(model: pyo.ConcreteModel) -> ComponentMap:
-    """Current value of every variable (a starting solution for :func:`solve`, or to restore)."""
-    return ComponentMap((var, var.value) for var in model.component_data_objects(pyo.Var))
+    Fixed variables stay HiGHS columns with equal bounds (``treat_fixed_vars_as_params=False``), so
+    fixing or freeing one changes two bounds instead of removing and re-adding every row it is in."""
 
+    def __init__(self, model: pyo.ConcreteModel, solver: Mapping, log_file: str | Path | None = None,
+                 fixed_as_params: bool = False) -> None:
+        from pyomo.contrib.solver.common.factory import SolverFactory
 
-def _refine_squares(model, opt, solver: dict, options: dict, result: SolveResult, started: float) -> SolveResult:
-    """Outer approximation of squared objective terms: while the solution sits where the tangents
-    are loose, add tangents there and re-solve (from the solution), up to ``refine_rounds`` times."""
-    from feederflex.model.objectives import refine
+        self.model = model
+        self.solver = dict(solver)
+        self.log_file = None if log_file is None else str(log_file)
+        # fixed_as_params=True is Pyomo's default (rows re-added when a fixed variable is freed): for benchmarks only
+        self._opt = SolverFactory("highs", treat_fixed_vars_as_params=fixed_as_params)
+        self._handed_over = False
+        self._relaxed: set[int] = set()  # integer columns made continuous by relax_integers
+        self.stages: list[Stage] = []
 
-    terms = getattr(model, "terms", None)
-    if terms is None or not getattr(terms, "_sq", None):
+    # -- hand-over ------------------------------------------------------------------------------
+    @property
+    def available(self) -> bool:
+        return bool(self._opt.available())
+
+    def sync(self) -> None:
+        """Bring HiGHS up to date with the Pyomo model (the first call hands it over)."""
+        if not self._handed_over:
+            self._opt.set_instance(self.model)
+            self._handed_over = True
+        else:
+            self._opt.update()
+
+    @property
+    def _h(self):
+        if not self._handed_over:
+            self.sync()
+        return self._opt._solver_model
+
+    @property
+    def _cols(self) -> dict:
+        self._h  # noqa: B018 (hands the model over if needed)
+        return self._opt._pyomo_var_to_solver_var_map
+
+    @property
+    def _rows(self) -> dict:
+        self._h  # noqa: B018
+        return self._opt._pyomo_con_to_solver_con_map
+
+    def version(self) -> str:
+        return ".".join(map(str, self._opt.version()))
+
+    # -- direct edits ---------------------------------------------------------------------------
+    def fix(self, variables: Iterable[pyo.Var], source: str = "model") -> None:
+        """Fix ``variables`` at their Pyomo values (``source="model"``) or at the last HiGHS
+        solution (``"solution"``); integers are rounded."""
+        values = self._h.getSolution().col_value if source == "solution" else None
+        cols = self._cols
+        for var in variables:
+            col = cols.get(id(var))
+            value = var.value if values is None or col is None else float(values[col])
+            if value is None:
+                continue
+            value = float(round(value)) if var.is_integer() else float(value)
+            var.fix(value, skip_validation=True)
+            if col is not None:
+                self._h.changeColBounds(col, value, value)
+
+    def release(self, variables: Iterable[pyo.Var], keep: set[int] = frozenset()) -> None:
+        """Give ``variables`` their own bounds back, except those whose ``id`` is in ``keep``
+        (and integers held by :meth:`relax_integers`)."""
+        cols = self._cols
+        for var in variables:
+            if id(var) in keep or id(var) in self._relaxed:
+                continue
+            var.unfix()
+            col = cols.get(id(var))
+            if col is not None:
+                lower, upper = var.lb, var.ub
+                self._h.changeColBounds(col, -math.inf if lower is None else float(lower),
+                                        math.inf if upper is None else float(upper))
+
+    def relax_integers(self) -> None:
+        """Fix every integer column at its (rounded) value and make it continuous: later runs are LPs."""
+        import highspy
+
+        cols = self._cols
+        for var in self.model.component_data_objects(pyo.Var):
+            if var.is_integer() and id(var) in cols and var.value is not None:
+                value = float(round(var.value))
+                var.fix(value, skip_validation=True)
+                self._h.changeColBounds(cols[id(var)], value, value)
+                self._h.changeColIntegrality(cols[id(var)], highspy.HighsVarType.kContinuous)
+                self._relaxed.add(id(var))
+
+    def restore_columns(self, keep_fixed: set[int]) -> None:
+        """Every variable but those in ``keep_fixed`` (ids) unfixed, with its own bounds, integers
+        integer again (undoes :meth:`fix` and :meth:`relax_integers`)."""
+        import highspy
+
+        cols = self._cols
+        for var in self.model.component_data_objects(pyo.Var):
+            if id(var) in keep_fixed:
+                continue
+            if var.fixed:
+                var.unfix()
+            col = cols.get(id(var))
+            if col is None:
+                continue
+            lower, upper = var.lb, var.ub
+            self._h.changeColBounds(col, -math.inf if lower is None else float(lower),
+                                    math.inf if upper is None else float(upper))
+            if id(var) in self._relaxed:
+                self._h.changeColIntegrality(col, highspy.HighsVarType.kInteger)
+        self._relaxed.clear()
+
+    def update_rows(self, constraints: Iterable[pyo.Constraint]) -> None:
+        """Row bounds of ``constraints`` from the current parameter values (constraints HiGHS does
+        not hold are skipped). Fixed variables are columns in HiGHS, so they stay out of the
+        constant that moves to the bounds."""
+        from pyomo.core.expr.visitor import identify_variables
+        from pyomo.repn import generate_standard_repn
+
+        rows = self._rows
+        for con in constraints:
+            if con not in rows:
+                continue
+            fixed = [v for v in identify_variables(con.body, include_fixed=True) if v.fixed]
+            for var in fixed:
+                var.unfix()
+            constant = generate_standard_repn(con.body, compute_values=True, quadratic=False).constant
+            for var in fixed:
+                var.fix()
+            lower = -math.inf if con.lower is None else pyo.value(con.lower) - constant
+            upper = math.inf if con.upper is None else pyo.value(con.upper) - constant
+            self._h.changeRowBounds(rows[con], lower, upper)
+
+    def holds(self, constraint) -> bool:
+        """Whether HiGHS holds ``constraint`` as a row."""
+        return constraint in self._rows
+
+    def set_start(self, start: Mapping) -> None:
+        """Hand HiGHS a starting solution (values by variable) for the next run."""
+        import highspy
+
+        cols = self._cols
+        values = [0.0] * self._h.getNumCol()
+        for var, value in start.items():
+            if id(var) in cols and value is not None:
+                values[cols[id(var)]] = float(value)
+        solution = highspy.HighsSolution()
+        solution.col_value = values
+        solution.value_valid = True
+        self._h.setSolution(solution)
+
+    def load(self) -> None:
+        """The last HiGHS solution into the free Pyomo variables. Fixed variables keep their exact
+        values (HiGHS may return them a few 1e-9 off, and a pooled EV plan fixed for the AC
+        correction is shared out car by car afterwards)."""
+        values = self._h.getSolution().col_value
+        for var in self.model.component_data_objects(pyo.Var):
+            col = self._cols.get(id(var))
+            if col is not None and not var.fixed:
+                var.set_value(float(values[col]), skip_validation=True)
+
+    # -- runs -----------------------------------------------------------------------------------
+    def _integers(self) -> tuple[int, bool]:
+        """How many integer columns HiGHS holds, and whether any of them is free."""
+        import numpy as np
+
+        lp = self._h.getLp()
+        if not len(lp.integrality_):
+            return 0, False
+        integer = np.array([int(v) for v in lp.integrality_]) != 0
+        free = np.asarray(lp.col_lower_) < np.asarray(lp.col_upper_)
+        return int(integer.sum()), bool((integer & free).any())
+
+    def _options(self, time_limit_s: float, milp: bool) -> dict:
+        threads = int(self.solver["threads"])
+        options = {"mip_rel_gap": float(self.solver["mip_gap"]), "threads": threads, "output_flag": True,
+                   "log_to_console": False, "random_seed": 0, "time_limit": max(float(time_limit_s), 0.0),
+                   # HiGHS searches a MIP's tree in parallel only when told; the options persist
+                   # between runs, so LPs (integers fixed) get the default back
+                   "parallel": "on" if threads > 1 and milp else "choose"}
+        if self.log_file is not None:
+            Path(self.log_file).parent.mkdir(parents=True, exist_ok=True)
+            options["log_file"] = self.log_file
+        return options
+
+    def solve(self, stage: str, *, start: Mapping | None = None, time_limit_s: float | None = None,
+              sync: bool = True, refine: bool = True) -> SolveResult:
+        """Run HiGHS on the model (``sync``: bring it up to date with Pyomo first) and load the
+        solution into the free variables when there is one. With squared objective terms and
+        ``refine``, tangents are added where the solution sits and the model is re-solved from it,
+        all rounds within the one ``time_limit_s`` (default ``solver.time_limit_s``); the round
+        with the best exact objective is kept. Returns the result with this call's stages."""
+        budget = float(self.solver["time_limit_s"] if time_limit_s is None else time_limit_s)
+        began = time.perf_counter()
+        if not self.available:
+            return SolveResult(SolveStatus.ERROR, "solver not available", diagnostics=["highspy is not installed"])
+        try:
+            if sync:
+                self.sync()
+            result = self._run(stage, start, budget)
+        except Exception as err:  # a failure inside the solver is recorded, not hidden
+            log.exception("HiGHS failed")
+            seconds = time.perf_counter() - began
+            failed = Stage(stage, "?", SolveStatus.ERROR.value, math.nan, math.nan, math.nan, math.nan, seconds)
+            self.stages.append(failed)
+            return SolveResult(SolveStatus.ERROR, "error", solve_seconds=0.0, wall_seconds=seconds, stages=[failed],
+                               diagnostics=[f"{type(err).__name__}: {err}"])
+        if result.status.has_solution and refine:
+            result = self._refine(stage, result, budget, began)
         return result
-    rounds = terms._refine[1]
-    for _ in range(rounds):
-        if not refine(model):
-            break
-        _set_start(opt, model, snapshot(model))
-        res = opt.solve(model, time_limit=float(solver["time_limit_s"]), solver_options=options, load_solutions=False,
-                        raise_exception_on_nonoptimal_result=False)
-        status = map_status(res.termination_condition, res.solution_status)
-        if not status.has_solution:
-            result.diagnostics.append(f"tangent refinement stopped: HiGHS {res.termination_condition.name}")
-            break
-        _load(res, model)
-        objective = float(res.incumbent_objective)
-        bound = float(res.objective_bound) if res.objective_bound is not None else math.nan
-        result.status, result.termination, result.objective, result.bound = status, res.termination_condition.name, objective, bound
-        result.mip_gap = relative_gap(objective, bound)
-        result.rows = int(opt._solver_model.getNumRow())
-        result.refinements += 1
-    result.solve_seconds = time.perf_counter() - started
-    return result
 
+    def _run(self, stage: str, start: Mapping | None, time_limit_s: float) -> SolveResult:
+        import highspy
 
-def solve(
-    model: pyo.ConcreteModel,
-    solver: dict,
-    log_file: str | Path | None = None,
-    *,
-    opt: object | None = None,
-    start: dict | None = None,
-) -> SolveResult:
-    """Solve ``model`` with HiGHS (``time_limit_s``, ``mip_gap``, ``threads`` from ``solver``).
-
-    The solution is loaded into the model only when there is one; HiGHS's own log goes to
-    ``log_file``. Pass ``opt`` (from :func:`highs`) to re-solve a modified model incrementally and
-    ``start`` (variable -> value) to give HiGHS a starting solution.
-    """
-    opt = opt if opt is not None else highs()
-    if not opt.available():
-        return SolveResult(SolveStatus.ERROR, "solver not available", diagnostics=["highspy is not installed"])
-    options = {"mip_rel_gap": float(solver["mip_gap"]), "threads": int(solver["threads"]), "output_flag": True,
-               "log_to_console": False, "random_seed": 0}
-    use_threads(int(solver["threads"]))
-    # HiGHS searches the branch-and-bound tree in parallel only when told; a persistent HiGHS keeps
-    # options between solves, so LPs (e.g. re-solves with the integers fixed) get the default back
-    options["parallel"] = "on" if int(solver["threads"]) > 1 and _has_free_integers(model) else "choose"
-    if log_file is not None:
-        Path(log_file).parent.mkdir(parents=True, exist_ok=True)
-        options["log_file"] = str(log_file)
-    started = time.perf_counter()
-    try:
+        began = time.perf_counter()
+        h = self._h
+        integers, milp = self._integers()
+        options = self._options(time_limit_s, milp)
+        for key, value in options.items():
+            h.setOptionValue(key, value)
+        _use_threads(int(self.solver["threads"]))
         if start:
-            _set_start(opt, model, start)
-        res = opt.solve(
-            model,
-            time_limit=float(solver["time_limit_s"]),
-            solver_options=options,
-            load_solutions=False,
-            raise_exception_on_nonoptimal_result=False,
-            **({"auto_updates": NO_UPDATES} if start else {}),
+            self.set_start(start)
+        highs_began = h.getRunTime()
+        h.run()
+        highs_seconds = h.getRunTime() - highs_began
+        info = h.getInfo()
+        model_status = h.getModelStatus()
+        name = model_status.name if hasattr(model_status, "name") else str(model_status)
+        has_point = int(info.primal_solution_status) == int(highspy.SolutionStatus.kSolutionStatusFeasible)
+        status = map_status(name, has_point)
+        objective = float(info.objective_function_value) if status.has_solution else math.nan
+        if not milp:
+            bound = objective if status is SolveStatus.OPTIMAL else math.nan
+        else:
+            bound = float(info.mip_dual_bound) if status.has_solution or math.isfinite(info.mip_dual_bound) else math.nan
+        gap = relative_gap(objective, bound) if status.has_solution else math.nan
+        if milp and status is SolveStatus.OPTIMAL and not gap <= float(self.solver["mip_gap"]) + 1e-9:
+            status = SolveStatus.FEASIBLE  # HiGHS may stop on its absolute gap: the relative one is the claim
+        result = SolveResult(
+            status=status, termination=h.modelStatusToString(model_status), objective=objective, bound=bound,
+            mip_gap=gap, rows=int(h.getNumRow()), columns=int(h.getNumCol()),
+            integers=integers,
+            nonzeros=int(h.getNumNz()), solver_version=self.version(),
+            options={k: (lambda v: v[1] if isinstance(v, tuple) else v)(h.getOptionValue(k)) for k in _REPORTED_OPTIONS},
         )
-    except Exception as err:  # a failure inside the solver is recorded, not hidden
-        log.exception("HiGHS failed")
-        return SolveResult(SolveStatus.ERROR, "error", solve_seconds=time.perf_counter() - started,
-                           diagnostics=[f"{type(err).__name__}: {err}"])
-    elapsed = time.perf_counter() - started
-    status = map_status(res.termination_condition, res.solution_status)
-    backend = opt._solver_model
-    lp = backend.getLp()
-    integrality = list(lp.integrality_) if len(lp.integrality_) else []
-    objective = res.incumbent_objective if res.incumbent_objective is not None else math.nan
-    bound = res.objective_bound if res.objective_bound is not None else math.nan
-    result = SolveResult(
-        status=status,
-        termination=res.termination_condition.name,
-        objective=float(objective),
-        bound=float(bound),
-        mip_gap=relative_gap(objective, bound) if status.has_solution else math.nan,
-        solve_seconds=elapsed,
-        rows=int(backend.getNumRow()),
-        columns=int(backend.getNumCol()),
-        integers=sum(1 for v in integrality if int(v) != 0),
-        nonzeros=int(backend.getNumNz()),
-        solver_version=".".join(map(str, opt.version())),
-        options=_options_in_force(backend),
-    )
-    if status.has_solution:
-        _load(res, model)
-        result = _refine_squares(model, opt, solver, options, result, started)
-    else:
-        result.diagnostics.append(f"HiGHS stopped with {res.termination_condition.name} and no usable solution")
-    return result
+        if status.has_solution:
+            self.load()
+        else:
+            result.diagnostics.append(f"HiGHS stopped with {result.termination} and no usable solution")
+        record = Stage(stage, "MILP" if milp else "LP", status.value, objective, bound, gap, highs_seconds,
+                       time.perf_counter() - began, float(options["time_limit"]))
+        self.stages.append(record)
+        result.stages = [record]
+        result.solve_seconds, result.wall_seconds = highs_seconds, record.wall_seconds
+        return result
+
+    def _refine(self, stage: str, result: SolveResult, budget: float, began: float) -> SolveResult:
+        """Outer approximation of squared objective terms (see :meth:`solve`)."""
+        from feederflex.model.objectives import exact_score, refine
+
+        terms = getattr(self.model, "terms", None)
+        if terms is None or not getattr(terms, "_sq", None):
+            return result
+        rounds = terms._refine[1]
+        stages = list(result.stages)
+        best, best_score, best_values = result, exact_score(self.model), snapshot(self.model)
+        for round_no in range(1, rounds + 1):
+            left = budget - (time.perf_counter() - began)
+            if left <= 0:
+                best.diagnostics.append(f"tangent refinement stopped after {round_no - 1} rounds: time limit")
+                break
+            if not refine(self.model):
+                break
+            start = snapshot(self.model)
+            self.sync()
+            trial = self._run(f"{stage} / tangents {round_no}", start, left)
+            stages += trial.stages
+            if not trial.status.has_solution:
+                best.diagnostics.append(f"tangent refinement round {round_no} stopped: HiGHS {trial.termination}")
+                break
+            score = exact_score(self.model)
+            if _better(score, best_score):
+                best, best_score, best_values = trial, score, snapshot(self.model)
+                best.refinements = round_no
+            else:
+                best.diagnostics.append(f"tangent refinement round {round_no} ended worse by the exact objective "
+                                        f"({score[1]:.6g} against {best_score[1]:.6g}); the better round is kept")
+        restore(best_values)
+        out = replace(best, stages=stages, diagnostics=list(best.diagnostics))
+        out.rows = int(self._h.getNumRow())
+        out.solve_seconds = float(sum(s.highs_seconds for s in stages))
+        out.wall_seconds = float(sum(s.wall_seconds for s in stages))
+        return out
+
+
+def _better(score: tuple[float, float], than: tuple[float, float]) -> bool:
+    """Whether a solution with exact ``score`` (bound excess, objective) is at least as good as one
+    with ``than``: less excess over the bounds on squared terms first, then no worse an objective."""
+    excess, value = score
+    if excess < than[0] - 1e-9:
+        return True
+    return excess <= than[0] + 1e-9 and value <= than[1] + 1e-9 * max(1.0, abs(than[1]))
+
+
+def solve(model: pyo.ConcreteModel, solver: Mapping, log_file: str | Path | None = None, *,
+          session: Session | None = None, start: Mapping | None = None, stage: str = "solve") -> SolveResult:
+    """Solve ``model`` with HiGHS (``time_limit_s``, ``mip_gap``, ``threads`` from ``solver``) in
+    ``session`` (a new one if None) and return the result of this solve's stages."""
+    session = session if session is not None else Session(model, solver, log_file)
+    return session.solve(stage, start=start)

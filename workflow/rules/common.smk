@@ -1,4 +1,6 @@
 # Helpers: the validated study, the scenario table, target lists and resource functions.
+import re
+
 from feederflex.feeders import bus_numbers
 from feederflex.model.objectives import CATALOGUE
 from feederflex.multiobjective import fractions, payoff_objectives
@@ -36,13 +38,13 @@ OPERATED = [name for name, s in SCENARIOS.items() if s["operation"]["mode"] != "
 
 
 wildcard_constraints:
-    study=STUDY_NAME,
-    scenario="|".join(SCENARIOS),
+    study=re.escape(STUDY_NAME),
+    scenario="|".join(map(re.escape, SCENARIOS)),
     day="[A-Za-z0-9_.-]+",
     fleet="[A-Za-z0-9_.-]+",
     objective="|".join(CATALOGUE),
-    front="|".join(MO["fronts"]) or "no-fronts",
-    compromise="|".join(MO["compromises"]) or "no-compromises",
+    front="|".join(map(re.escape, MO["fronts"])) or "no-fronts",
+    compromise="|".join(map(re.escape, MO["compromises"])) or "no-compromises",
     fraction=r"[01]\.[0-9]{4}",
     batch="[0-9]+",
 
@@ -249,8 +251,9 @@ def ac_check_minutes():
 
 
 def solve_runtime(wildcards, attempt):
-    """Minutes: the solver's time limit (twice with routed MESS: baseline, then routing, plus the
-    unit-by-unit search), the AC correction's AC checks and re-solves, build and write overhead;
+    """Minutes: the solver's time limit (tangent refinement rounds share it; twice with routed MESS:
+    baseline, then routing, plus the unit-by-unit search), the AC correction's AC checks and
+    re-solves (of the parked baseline too, with routed MESS), build and write overhead;
     twice that for a lexicographic front point or payoff row (two stages); x attempt on retries."""
     settings = SCENARIOS[_scenario_of(wildcards)]
     stages = 2 if ("front" in wildcards.keys() or "objective" in wildcards.keys()) and MO["lexicographic"] else 1
@@ -262,8 +265,12 @@ def solve_runtime(wildcards, attempt):
         solve_min += 1.2 * limit_min + search_s / 60
     correction = settings["ac_correction"]
     iterations = correction["max_iterations"] if correction["enabled"] else 0
-    # re-solves keep the integers (LPs): a tenth of the MIP's limit each is generous
-    solve_min += iterations * (ac_check_minutes() + 0.1 * limit_min)
+    # routed MESS: the parked baseline goes through the correction too (never worse than parked)
+    corrections = 2 if mess["units"] and mess["routing"] == "optimised" else 1
+    # re-solves keep the integers (LPs): a tenth of the MIP's limit each is generous; without
+    # keep_integers each re-solve is a MILP with the whole limit
+    per_resolve = 0.1 * limit_min if correction["keep_integers"] else 1.2 * limit_min
+    solve_min += corrections * iterations * (ac_check_minutes() + per_resolve)
     return int((5 + stages * solve_min) * attempt)
 
 

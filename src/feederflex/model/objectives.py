@@ -182,7 +182,25 @@ def add_objectives(m: pyo.Block, data: ScenarioData) -> pyo.Block:
         expr = expr + blk.membership_max + 1e-3 * sum(blk.membership[n] for n in judged)
     m.objective = pyo.Objective(expr=expr, sense=pyo.minimize)
     blk._refine = (float(cfg["quadratic"]["tolerance"]), int(cfg["quadratic"]["refine_rounds"]))
+    # what one unit of a squared term's error moves the objective by (for exact_objective)
+    blk._sq_weight = {n: float(weights.get(n, 0.0)) * SIGN[CATALOGUE[n].sense] / float(scales.get(n, 1.0)) for n in blk._sq}
+    blk._sq_bounds = {n: float(v) for n, v in cfg.get("bounds", {}).items() if n in blk._sq}
+    blk._scenario = data
     return blk
+
+
+def exact_score(m: pyo.Block) -> tuple[float, float]:
+    """How good the loaded solution is with every squared term at its exact value instead of its
+    tangents': (how far the exact squares exceed their bounds, the objective with exact squares).
+    Without squared terms: (0, ``m.objective``)."""
+    value = float(pyo.value(m.objective))
+    if not getattr(m.terms, "_sq", None):
+        return 0.0, value
+    data = m.terms._scenario
+    errors = pwl_errors(m, data)
+    exact = exact_values(m, data)
+    excess = sum(max(0.0, SIGN[CATALOGUE[n].sense] * (exact[n] - bound)) for n, bound in m.terms._sq_bounds.items())
+    return excess, value + sum(m.terms._sq_weight[name] * error for name, error in errors.items())
 
 
 def block_weights(settings: dict) -> dict[str, float]:
