@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -30,22 +32,33 @@ def test_round_trip_keeps_values_and_records_provenance(tmp_path):
     assert back.v_pu.encoding.get("zlib") is True
 
 
-def test_write_is_atomic_and_leaves_no_temporary_file(tmp_path):
+def test_write_goes_to_a_temporary_file_and_replaces_the_old_one_at_once(tmp_path, monkeypatch):
+    """While the new file is being written, the target still holds the old, complete file."""
     target = tmp_path / "x.nc"
     write_dataset(_dataset(), target)
-    before = read_dataset(target)
-    bad = _dataset()
-    bad.attrs["unwritable"] = object()  # becomes JSON via str(); writing still works
-    write_dataset(bad, target)
+    real = xr.Dataset.to_netcdf
+    seen = {}
+
+    def spy(self, path, *args, **kwargs):
+        seen["tmp"] = str(path)
+        seen["during"] = read_dataset(target).v_pu.values.copy()  # the old file, readable mid-write
+        return real(self, path, *args, **kwargs)
+
+    monkeypatch.setattr(xr.Dataset, "to_netcdf", spy)
+    write_dataset(_dataset() * 2, target)
+    monkeypatch.undo()
+    assert seen["tmp"] != str(target) and Path(seen["tmp"]).parent == tmp_path
+    np.testing.assert_allclose(seen["during"], _dataset().v_pu.values)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.nc"]
-    xr.testing.assert_allclose(read_dataset(target).v_pu, before.v_pu)
+    xr.testing.assert_allclose(read_dataset(target).v_pu, 2 * _dataset().v_pu)
 
 
 def test_failed_write_keeps_the_previous_file(tmp_path, monkeypatch):
     target = tmp_path / "x.nc"
     write_dataset(_dataset(), target)
 
-    def explode(self, *args, **kwargs):
+    def explode(self, path, *args, **kwargs):  # half a file written, then the disk fills up
+        Path(path).write_bytes(Path(target).read_bytes()[:100])
         raise RuntimeError("disk full")
 
     monkeypatch.setattr(xr.Dataset, "to_netcdf", explode)

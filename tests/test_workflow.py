@@ -140,6 +140,9 @@ def test_changing_one_scenario_reruns_only_it_and_what_depends_on_it(tiny_run, t
         ("study: bad\nbase: {pv: [{name: a, bus: 99, p_mw: 1.0}]}\n", r"bad.yaml: .*bus = 99 is not a bus of the feeder"),
         ("study: bad\nscenarios: {list: {x: {fess: [{name: b, bus: 3, p_mw: -1, e_mwh: 1}]}}}\n", r"scenario 'x'.*p_mw: -1 is less than the minimum"),
         ("study: bad\nnetwork: {source: meshed.json}\n", r"meshed"),
+        ("study: bad\nscenarios:\n  list:\n    a: {}\n    a: {pv: []}\n", r"bad.yaml: line 5: key 'a' appears twice"),
+        ("study: ..\n", r"bad.yaml: study: '..' does not match"),
+        ("study: bad\ntime: {hours: 5.5}\n", r"time.hours = 5.5 is not a whole number"),
     ],
 )
 def test_bad_study_fails_at_parse_time_naming_file_and_key(project, text, pattern):
