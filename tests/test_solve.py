@@ -173,6 +173,7 @@ def test_a_session_records_every_stage_and_the_outcome_sums_them():
     # decisions fixed from another stage's model: feasible, no gap, and the reason
     kept = outcome(second, session.stages, fixed_from="first")
     assert kept.status is SolveStatus.FEASIBLE and math.isnan(kept.mip_gap) and "first" in kept.gap_note
+    assert math.isnan(kept.bound) and kept.stages[-1].bound == pytest.approx(second.bound)
     assert json.loads(kept.attrs()["stages"])[0]["name"] == "first"
 
 

@@ -14,7 +14,8 @@ that list by one rule, :func:`outcome`:
 - ``optimal`` only when the stage that produced the written schedule solved that schedule's own
   model to ``mip_gap`` with a valid bound. A schedule whose decisions were fixed from another model
   (the AC correction's re-solves, a rolling day that keeps the plan's integers) is ``feasible``: its
-  ``mip_gap`` is NaN and ``gap_note`` says why, never a gap copied from the other model;
+  ``bound`` and ``mip_gap`` are NaN and ``gap_note`` says why (the fixed model's own bound stays in
+  its stage), never a bound or gap copied from another model;
 - ``solve_seconds`` is the sum of HiGHS's seconds over all stages, ``wall_seconds`` the sum of the
   stages' wall time (hand-over, starts, loading the solution included).
 
@@ -145,6 +146,7 @@ def outcome(final: SolveResult, stages: list[Stage], fixed_from: str | None = No
     if fixed_from is not None and out.status.has_solution:
         out.status = SolveStatus.FEASIBLE
         out.mip_gap = math.nan
+        out.bound = math.nan  # the last solve's bound is that of the fixed model (kept in its stage)
         out.gap_note = (f"decisions fixed from the {fixed_from} stage: the last solve's bound holds only for those "
                         "decisions, and no bound of this schedule's own model is known")
     return out
