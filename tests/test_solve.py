@@ -196,3 +196,24 @@ def test_a_time_limited_mip_with_a_solution_is_feasible_with_its_gap():
     # no time for a bound: the gap is unknown (NaN), never 0
     assert not result.mip_gap <= 0.0
     assert result.mip_gap == pytest.approx(relative_gap(result.objective, result.bound), nan_ok=True)
+
+
+def test_each_run_of_a_session_gets_its_own_time_limit():
+    """HiGHS's time limit counts on the session's cumulative run clock: a later run after a long
+    first one must still get its whole budget (it used to stop at once, 'time limit reached')."""
+    rng = np.random.default_rng(7)
+    n = 300
+    m = pyo.ConcreteModel()
+    m.x = pyo.Var(range(n), within=pyo.Binary)
+    m.c = pyo.ConstraintList()
+    w = rng.uniform(1, 10, n)
+    for _ in range(20):
+        a = rng.uniform(1, 10, n)
+        m.c.add(sum(a[i] * m.x[i] for i in range(n)) <= a.sum() / 4)
+    m.o = pyo.Objective(expr=-sum(w[i] * m.x[i] for i in range(n)))
+    session = Session(m, {"time_limit_s": 0.5, "mip_gap": 0.0, "threads": 1})
+    first = session.solve("long MILP")
+    assert first.status is SolveStatus.FEASIBLE  # it used its whole half second
+    session.relax_integers()
+    lp = session.solve("LP afterwards", sync=False)
+    assert lp.status is SolveStatus.OPTIMAL and lp.options["time_limit"] == 0.5

@@ -410,6 +410,9 @@ class Session:
         options = self._options(time_limit_s, milp)
         for key, value in options.items():
             h.setOptionValue(key, value)
+        # HiGHS measures its time limit on the run clock of the whole session, which keeps counting
+        # over every earlier run: give this run its own budget on top of what the clock shows
+        h.setOptionValue("time_limit", float(options["time_limit"]) + float(h.getRunTime()))
         _use_threads(int(self.solver["threads"]))
         if start:
             self.set_start(start)
@@ -436,6 +439,7 @@ class Session:
             nonzeros=int(h.getNumNz()), solver_version=self.version(),
             options={k: (lambda v: v[1] if isinstance(v, tuple) else v)(h.getOptionValue(k)) for k in _REPORTED_OPTIONS},
         )
+        result.options["time_limit"] = float(options["time_limit"])  # this run's own budget, not the clock's mark
         if status.has_solution:
             self.load()
         else:
