@@ -76,7 +76,10 @@ def test_curtailment_never_exceeds_availability(solved):
     ds, _ = solved
     assert (ds.pv_p_mw >= -1e-9).all()
     assert (ds.pv_p_mw <= ds.pv_avail_mw + 1e-9).all()
-    assert float((ds.pv_avail_mw - ds.pv_p_mw).sum()) > 0, "noon overvoltage forces some curtailment"
+    # how much is curtailed depends on the optimal vertex (curtailing and exporting at noon can cost the
+    # same: HiGHS 1.15.1 curtails nothing here, 1.16.0 a little), so the test checks the book-keeping
+    curtailed = float((ds.pv_avail_mw - ds.pv_p_mw).sum()) * ds.attrs["step_hours"]
+    assert ds.attrs["objective_pv_curtailed_mwh"] == pytest.approx(curtailed, abs=1e-9)
 
 
 def test_voltages_inside_the_band_wherever_slacks_are_zero(solved):
