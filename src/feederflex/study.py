@@ -321,7 +321,6 @@ def check_study_settings(config: Mapping) -> None:
     if abs(hours * 60 / step - round(hours * 60 / step)) > 1e-9:
         raise ConfigError(f"time.hours = {hours} is not a whole number of time.step_minutes = {step} steps "
                           f"({hours * 60:g} min / {step} min = {hours * 60 / step:g})")
-    n_steps = round(hours * 60 / step)
     for name, day in config["days"].items():
         try:
             datetime.date.fromisoformat(day["date"])
