@@ -49,6 +49,7 @@ ROOT = Path(__file__).resolve().parents[1]
 FIXED_AS_PARAMS = [False]  # --fixed-as-params: Pyomo's default hand-over of fixed variables
 sys.path.insert(0, str(Path(__file__).parent))
 from run import _deep, load_rung, prepare  # noqa: E402  (the ladder's rungs and input preparation)
+
 SCENARIO = "ev-peak_energy-e50_routing-optimised"
 
 
@@ -64,14 +65,20 @@ def load_tong2021(step_minutes: int) -> tuple[dict, dict]:
 
 def build(valid: dict, settings: dict, variant: str) -> pyo.ConcreteModel:
     feeder, prof, ev, trav = prepare(valid, settings)
-    data = ScenarioData(feeder, prof, settings, None if ev is None else ev.ev_p_mw.transpose("time", "bus").values, trav, ev)
+    data = ScenarioData(
+        feeder, prof, settings, None if ev is None else ev.ev_p_mw.transpose("time", "bus").values, trav, ev
+    )
     m = build_model(data)
     mess = m.mess
     if variant == "plain":
         mess.power_parked.deactivate()
         rating = {u["name"]: u["p_mw"] for u in settings["mess"]["units"]}
-        mess.ch_parked = pyo.Constraint(mess.U, mess.S, mess.T, rule=lambda b, u, s, t: b.p_ch_mw[u, s, t] <= rating[u] * b.parked[u, s, t])
-        mess.dis_parked = pyo.Constraint(mess.U, mess.S, mess.T, rule=lambda b, u, s, t: b.p_dis_mw[u, s, t] <= rating[u] * b.parked[u, s, t])
+        mess.ch_parked = pyo.Constraint(
+            mess.U, mess.S, mess.T, rule=lambda b, u, s, t: b.p_ch_mw[u, s, t] <= rating[u] * b.parked[u, s, t]
+        )
+        mess.dis_parked = pyo.Constraint(
+            mess.U, mess.S, mess.T, rule=lambda b, u, s, t: b.p_dis_mw[u, s, t] <= rating[u] * b.parked[u, s, t]
+        )
     if variant in ("plain", "combined"):
         for var in mess.parked.values():
             var.domain = pyo.Binary
@@ -108,13 +115,22 @@ def add_energy_flow(m: pyo.ConcreteModel, units_cfg: list[dict], step_hours: flo
             before = unit["soc_init"] * unit["e_mwh"] if s == unit["initial_station"] else 0.0
         else:
             before = b.E[u, s, t - 1]
-        return b.E[u, s, t] == before - sum(b.G[u, a] for a in leaving.get((s, t), [])) \
-            + sum(b.G[u, a] for a in arriving.get((s, t), [])) \
+        return (
+            b.E[u, s, t]
+            == before
+            - sum(b.G[u, a] for a in leaving.get((s, t), []))
+            + sum(b.G[u, a] for a in arriving.get((s, t), []))
             + (unit["eta_ch"] * b.p_ch_mw[u, s, t] - b.p_dis_mw[u, s, t] / unit["eta_dis"]) * step_hours
+        )
 
     b.E_balance = pyo.Constraint(b.U, b.S, b.T, rule=balance)
-    b.E_total = pyo.Constraint(b.U, b.T, rule=lambda b, u, t: b.e_mwh[u, t] == sum(b.E[u, s, t] for s in b.S)
-                               + sum(b.G[u, a] for a in on_road.get(t, [])))
+    b.E_total = pyo.Constraint(
+        b.U,
+        b.T,
+        rule=lambda b, u, t: (
+            b.e_mwh[u, t] == sum(b.E[u, s, t] for s in b.S) + sum(b.G[u, a] for a in on_road.get(t, []))
+        ),
+    )
 
 
 def run(valid: dict, settings: dict, variant: str, time_limit: float, mip_gap: float = 0.005) -> dict:
@@ -165,19 +181,36 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--time-limit", type=float, default=60.0)
     parser.add_argument("--steps", type=int, nargs="+", default=[24, 96])
-    parser.add_argument("--variants", nargs="+", default=["plain", "combined", "continuous", "start", "search", "search_every_step", "energy_flow"])
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        default=["plain", "combined", "continuous", "start", "search", "search_every_step", "energy_flow"],
+    )
     parser.add_argument("--out", default="mess_levers.json", help="file name in benchmarks/results/")
-    parser.add_argument("--case", default="tong2021", choices=["tong2021", "ieee33x3_mess12"],
-                        help="tong2021's peak scenario, or the ladder's 97-bus, 12-unit rung (its own steps)")
+    parser.add_argument(
+        "--case",
+        default="tong2021",
+        choices=["tong2021", "ieee33x3_mess12"],
+        help="tong2021's peak scenario, or the ladder's 97-bus, 12-unit rung (its own steps)",
+    )
     parser.add_argument("--mip-gap", type=float, default=0.005, help="relative gap at which HiGHS stops")
     parser.add_argument("--threads", type=int, default=1, help="HiGHS threads (2 or more: parallel tree search)")
-    parser.add_argument("--fixed-as-params", action="store_true",
-                        help="Pyomo's default hand-over of fixed variables (rows re-added when they are freed)")
-    parser.add_argument("--unit-time", type=float, default=None, help="override mess.search.unit_time_s (s per one-unit solve)")
+    parser.add_argument(
+        "--fixed-as-params",
+        action="store_true",
+        help="Pyomo's default hand-over of fixed variables (rows re-added when they are freed)",
+    )
+    parser.add_argument(
+        "--unit-time", type=float, default=None, help="override mess.search.unit_time_s (s per one-unit solve)"
+    )
     args = parser.parse_args()
     FIXED_AS_PARAMS[0] = bool(args.fixed_as_params)
     rows = []
-    cases = [load_tong2021(24 * 60 // steps) for steps in args.steps] if args.case == "tong2021" else [load_rung(args.case, args.time_limit)]
+    cases = (
+        [load_tong2021(24 * 60 // steps) for steps in args.steps]
+        if args.case == "tong2021"
+        else [load_rung(args.case, args.time_limit)]
+    )
     for valid, settings in cases:
         for variant in args.variants:
             settings = copy.deepcopy(settings)
@@ -185,7 +218,13 @@ def main() -> None:
             if args.unit_time is not None:
                 settings["mess"]["search"]["unit_time_s"] = args.unit_time
             row = run(valid, settings, variant, args.time_limit, args.mip_gap)
-            row = {"case": args.case, "threads": args.threads, "unit_s": settings["mess"]["search"]["unit_time_s"], "fixed_as": "params" if args.fixed_as_params else "bounds", **row}
+            row = {
+                "case": args.case,
+                "threads": args.threads,
+                "unit_s": settings["mess"]["search"]["unit_time_s"],
+                "fixed_as": "params" if args.fixed_as_params else "bounds",
+                **row,
+            }
             print(json.dumps(row), flush=True)
             rows.append(row)
     out = ROOT / "benchmarks/results" / args.out

@@ -38,12 +38,19 @@ def once(feeder, settings, forecast, actual) -> dict:
     t = time.perf_counter()
     ds = rolling.solve_rolling(feeder, forecast, actual, settings)
     whole = time.perf_counter() - t
-    return {"day_ahead_s": day_ahead, "build_s": build, "handover_s": handover, "day_ahead_highs_s": result.solve_seconds,
-            "rolling_s": whole, "rolling_resolves_s": float(ds.attrs["rolling_seconds"]),
-            "rebuild_each_step_at_least_s": 96 * (build + handover), "ratio_rolling_to_day_ahead": whole / day_ahead,
-            "objective_day_ahead": float(ds.attrs["day_ahead_objective"]),
-            "objective_plan_on_actual": float(ds.attrs["plan_on_actual_objective"]),
-            "objective_rolling": float(ds.attrs["solver_objective"])}
+    return {
+        "day_ahead_s": day_ahead,
+        "build_s": build,
+        "handover_s": handover,
+        "day_ahead_highs_s": result.solve_seconds,
+        "rolling_s": whole,
+        "rolling_resolves_s": float(ds.attrs["rolling_seconds"]),
+        "rebuild_each_step_at_least_s": 96 * (build + handover),
+        "ratio_rolling_to_day_ahead": whole / day_ahead,
+        "objective_day_ahead": float(ds.attrs["day_ahead_objective"]),
+        "objective_plan_on_actual": float(ds.attrs["plan_on_actual_objective"]),
+        "objective_rolling": float(ds.attrs["solver_objective"]),
+    }
 
 
 def main() -> None:
@@ -51,13 +58,15 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     schema = study.load_yaml(ROOT / "config/schema.yaml")
-    cfg = study.validate_config({"time": {"hours": 24, "step_minutes": 15},
-                                 "base": {"fess": FESS, "ac_correction": {"enabled": False}}}, schema)
+    cfg = study.validate_config(
+        {"time": {"hours": 24, "step_minutes": 15}, "base": {"fess": FESS, "ac_correction": {"enabled": False}}}, schema
+    )
     settings = study.expand_scenarios(cfg, schema, bus_numbers=range(1, 34))["base"]
     feeder = feeders.build_feeder("case33bw")
     forecast = profiles.build_profiles(feeder, cfg["days"]["summer"], 24, 15, "summer")
-    actual = rolling.actual_day(forecast, {"seed": 1, "relative_sd": {"pv": 0.25, "load": 0.125, "ev": 0.125},
-                                           "correlation": 0.5}, 0)
+    actual = rolling.actual_day(
+        forecast, {"seed": 1, "relative_sd": {"pv": 0.25, "load": 0.125, "ev": 0.125}, "correlation": 0.5}, 0
+    )
     runs = [once(feeder, settings, forecast, actual) for _ in range(args.repeat)]
     summary = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
     out = ROOT / "benchmarks/results/rolling.json"

@@ -53,10 +53,14 @@ RESULTS = ROOT / "benchmarks" / "results"
 STARTED = time.perf_counter()
 
 TONG_STATIONS = [  # tong2021.yaml
-    {"bus": 3, "x_km": -2.98, "y_km": 0.76}, {"bus": 7, "x_km": -0.45, "y_km": 2.87},
-    {"bus": 12, "x_km": 2.38, "y_km": 4.80}, {"bus": 15, "x_km": 3.25, "y_km": 2.14},
-    {"bus": 18, "x_km": 3.76, "y_km": -1.27}, {"bus": 22, "x_km": 1.18, "y_km": 4.82},
-    {"bus": 25, "x_km": -2.56, "y_km": -2.57}, {"bus": 30, "x_km": -0.29, "y_km": -3.19},
+    {"bus": 3, "x_km": -2.98, "y_km": 0.76},
+    {"bus": 7, "x_km": -0.45, "y_km": 2.87},
+    {"bus": 12, "x_km": 2.38, "y_km": 4.80},
+    {"bus": 15, "x_km": 3.25, "y_km": 2.14},
+    {"bus": 18, "x_km": 3.76, "y_km": -1.27},
+    {"bus": 22, "x_km": 1.18, "y_km": 4.82},
+    {"bus": 25, "x_km": -2.56, "y_km": -2.57},
+    {"bus": 30, "x_km": -0.29, "y_km": -3.19},
 ]
 DELAY = [0, 0, 0, 0, 0, 0, 0, 0.5, 0.5, 0, 0, 0, 0, 0, 0, 0, 0, 0.5, 0.5, 0, 0, 0, 0, 0]
 PV4 = [(4, 1.43), (15, 2.25), (22, 3.17), (29, 2.64)]
@@ -69,8 +73,11 @@ def _unit(name: str, station: int) -> dict:
 def rung_study(name: str, time_limit: float) -> dict:
     """The partial study (overlaying config/config.yaml) of a rung; its only scenario is ``base``."""
     solver = {"time_limit_s": time_limit, "mip_gap": 0.001, "threads": 1}
-    study: dict = {"study": f"bench_{name}", "scenarios": {"list": {}, "axes": {}},
-                   "base": {"ev_fleet": None, "fess": [], "solver": solver, "ac_correction": {"enabled": False}}}
+    study: dict = {
+        "study": f"bench_{name}",
+        "scenarios": {"list": {}, "axes": {}},
+        "base": {"ev_fleet": None, "fess": [], "solver": solver, "ac_correction": {"enabled": False}},
+    }
     steps = 15 if name.endswith("96") else 60
     study["time"] = {"hours": 24, "step_minutes": steps}
     if name.startswith("ieee33_mess6"):
@@ -146,7 +153,9 @@ def measure(name: str, time_limit: float) -> dict:
     t = time.perf_counter()
     feeder, day, ev, trips = prepare(valid, settings)
     out["prepare_s"] = time.perf_counter() - t
-    data = ScenarioData(feeder, day, settings, None if ev is None else ev.ev_p_mw.transpose("time", "bus").values, trips, ev)
+    data = ScenarioData(
+        feeder, day, settings, None if ev is None else ev.ev_p_mw.transpose("time", "bus").values, trips, ev
+    )
     t = time.perf_counter()
     model = build_model(data)
     out["build_s"] = time.perf_counter() - t
@@ -157,8 +166,17 @@ def measure(name: str, time_limit: float) -> dict:
     result = session.solve("rung", sync=False)
     out["highs_s"] = float(result.solve_seconds)
     out["handover_s"] = set_instance + max(0.0, result.wall_seconds - out["highs_s"])
-    out.update({"rows": result.rows, "columns": result.columns, "integers": result.integers, "nonzeros": result.nonzeros,
-                "status": result.status.value, "gap": result.mip_gap, "objective": result.objective})
+    out.update(
+        {
+            "rows": result.rows,
+            "columns": result.columns,
+            "integers": result.integers,
+            "nonzeros": result.nonzeros,
+            "status": result.status.value,
+            "gap": result.mip_gap,
+            "objective": result.objective,
+        }
+    )
     out["overhead"] = (out["build_s"] + out["handover_s"]) / max(out["highs_s"], 1e-9)
     solution = solution_dataset(model, data, result)
     t = time.perf_counter()
@@ -191,9 +209,17 @@ def measure_linopy(time_limit: float) -> dict:
     h.setOptionValue("threads", 1)
     h.run()
     out["highs_s"] = float(h.getRunTime())
-    out.update({"rows": int(h.getNumRow()), "columns": int(h.getNumCol()), "integers": 0, "nonzeros": int(h.getNumNz()),
-                "status": h.modelStatusToString(h.getModelStatus()), "gap": 0.0,
-                "objective": float(h.getInfo().objective_function_value) + float(model.objective.expression.const)})
+    out.update(
+        {
+            "rows": int(h.getNumRow()),
+            "columns": int(h.getNumCol()),
+            "integers": 0,
+            "nonzeros": int(h.getNumNz()),
+            "status": h.modelStatusToString(h.getModelStatus()),
+            "gap": 0.0,
+            "objective": float(h.getInfo().objective_function_value) + float(model.objective.expression.const),
+        }
+    )
     out["overhead"] = (out["build_s"] + out["handover_s"]) / max(out["highs_s"], 1e-9)
     out["job_s"] = time.perf_counter() - STARTED
     out["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -207,8 +233,12 @@ def available(name: str) -> bool:
 
 
 def _child(name: str, time_limit: float) -> dict:
-    proc = subprocess.run([sys.executable, __file__, "--child", name, "--time-limit", str(time_limit)],
-                          capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [sys.executable, __file__, "--child", name, "--time-limit", str(time_limit)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"rung {name} failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -233,8 +263,10 @@ def _fmt(cell, digits: int = 2) -> str:
 
 
 def table(rungs: list[dict]) -> str:
-    head = ("| rung | rows | columns | integers | non-zeros | build s | hand-over s | HiGHS s | gap | (build + hand-over) / HiGHS "
-            "| AC check s | job s | peak MB |\n|" + "---|" * 13)
+    head = (
+        "| rung | rows | columns | integers | non-zeros | build s | hand-over s | HiGHS s | gap | (build + hand-over) / HiGHS "
+        "| AC check s | job s | peak MB |\n|" + "---|" * 13
+    )
     lines = [head]
     for r in rungs:
         gap = r["gap"]["median"] if isinstance(r["gap"], dict) else r["gap"]
@@ -264,9 +296,13 @@ def workflow_figures() -> dict:
             src = ROOT / item
             (shutil.copytree if src.is_dir() else shutil.copy)(src, work / item)
         out["default_study_s"] = _snakemake(work, "--cores", "2")
-        many = {"study": "many", "scenarios": {"list": {
-            f"s{k:03d}": {"grid": {"v_min_pu": round(0.90 + 0.0002 * k, 4)}} for k in range(200)}},
-            "base": {"ev_fleet": None, "fess": [], "ac_correction": {"enabled": False}}}
+        many = {
+            "study": "many",
+            "scenarios": {
+                "list": {f"s{k:03d}": {"grid": {"v_min_pu": round(0.90 + 0.0002 * k, 4)}} for k in range(200)}
+            },
+            "base": {"ev_fleet": None, "fess": [], "ac_correction": {"enabled": False}},
+        }
         (work / "config/studies/many.yaml").write_text(yaml.safe_dump(many))
         # solves only (--until): scenarios per minute of the optimisation itself, AC checks excluded
         target = "--until", "solve_scenario"
@@ -274,8 +310,13 @@ def workflow_figures() -> dict:
         out["lp200_s"] = seconds
         out["lp200_scenarios_per_min"] = 200 / (seconds / 60)
         out["lp200_noop_s"] = _snakemake(work, "--cores", "2", "--configfile", "config/studies/many.yaml", *target)
-        thousand = dict(many, study="thousand", scenarios={"list": {
-            f"s{k:04d}": {"grid": {"v_min_pu": round(0.90 + 0.00002 * k, 5)}} for k in range(1000)}})
+        thousand = dict(
+            many,
+            study="thousand",
+            scenarios={
+                "list": {f"s{k:04d}": {"grid": {"v_min_pu": round(0.90 + 0.00002 * k, 5)}} for k in range(1000)}
+            },
+        )
         (work / "config/studies/thousand.yaml").write_text(yaml.safe_dump(thousand))
         out["dry_run_1000_s"] = _snakemake(work, "-n", "--cores", "2", "--configfile", "config/studies/thousand.yaml")
     return out
@@ -284,9 +325,13 @@ def workflow_figures() -> dict:
 def machine() -> dict:
     from feederflex.io import versions
 
-    return {"cpus": os.cpu_count(), "platform": platform.platform(), "processor": platform.processor(),
-            "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
-            "versions": versions()}
+    return {
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "processor": platform.processor(),
+        "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+        "versions": versions(),
+    }
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -305,8 +350,14 @@ def main(argv: list[str] | None = None) -> dict:
         print(json.dumps(result))
         return result
     names = [] if args.no_rungs else [n for n in (args.rungs or RUNGS) if available(n)]
-    report = {"when": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "machine": machine(),
-              "repeat": args.repeat, "time_limit_s": args.time_limit, "rungs": [], "runs": []}
+    report = {
+        "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "repeat": args.repeat,
+        "time_limit_s": args.time_limit,
+        "rungs": [],
+        "runs": [],
+    }
     for name in names + (["linopy"] if args.linopy and not args.no_rungs else []):
         runs = [_child(name, args.time_limit) for _ in range(args.repeat)]
         report["runs"] += runs
@@ -319,7 +370,9 @@ def main(argv: list[str] | None = None) -> dict:
     (args.out / f"ladder-{stamp}.json").write_text(json.dumps(report, indent=1))
     text = table(report["rungs"])
     if "workflow" in report:
-        text += "\n\n| workflow | figure |\n|---|---|\n" + "\n".join(f"| {k} | {v:.2f} |" for k, v in report["workflow"].items())
+        text += "\n\n| workflow | figure |\n|---|---|\n" + "\n".join(
+            f"| {k} | {v:.2f} |" for k, v in report["workflow"].items()
+        )
     (args.out / "ladder.md").write_text(text + "\n")
     print(text)
     return report

@@ -38,8 +38,9 @@ def copy_project(target: Path) -> Path:
 
 def timed_run(workdir: Path, *args: str) -> tuple[float, str]:
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "snakemake", "--configfile", STUDY, *args], cwd=workdir,
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--configfile", STUDY, *args], cwd=workdir, capture_output=True, text=True
+    )
     wall = time.perf_counter() - start
     out = proc.stdout + proc.stderr
     if proc.returncode != 0:

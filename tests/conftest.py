@@ -41,8 +41,14 @@ def make_config(schema):
 def make_scenario(schema, feeder33):
     """Effective settings and profiles of one scenario from partial study and base settings."""
 
-    def make(base: dict | None = None, day: dict | None = None, hours: float = 24, step_minutes: int = 60,
-             transport: dict | None = None, fleets: dict | None = None):
+    def make(
+        base: dict | None = None,
+        day: dict | None = None,
+        hours: float = 24,
+        step_minutes: int = 60,
+        transport: dict | None = None,
+        fleets: dict | None = None,
+    ):
         cfg = {"base": copy.deepcopy(base or {}), "time": {"hours": hours, "step_minutes": step_minutes}}
         if transport is not None:
             cfg["transport"] = copy.deepcopy(transport)

@@ -22,7 +22,9 @@ def ladder():
 
 def test_smallest_rung_runs_and_reports_every_figure(ladder, tmp_path):
     extra = ["--linopy"] if importlib.util.find_spec("linopy") else []
-    report = ladder.main(["--rungs", "ieee33_lp", "--repeat", "1", "--time-limit", "30", "--out", str(tmp_path), *extra])
+    report = ladder.main(
+        ["--rungs", "ieee33_lp", "--repeat", "1", "--time-limit", "30", "--out", str(tmp_path), *extra]
+    )
     saved = json.loads(next(tmp_path.glob("ladder-*.json")).read_text())
     assert saved["rungs"][0]["rung"] == "ieee33_lp" and saved["repeat"] == 1
     run = saved["runs"][0]
@@ -49,4 +51,6 @@ def test_every_rung_is_a_valid_study(ladder):
             valid, settings = ladder.load_rung(name, 10.0)
             assert settings["solver"]["time_limit_s"] == 10.0
     valid, settings = ladder.load_rung("ieee33x3_mess12", 10.0)
-    assert len(settings["mess"]["units"]) == 12 and len(valid["transport"]["stations"]) == 12 and len(settings["pv"]) == 12
+    assert (
+        len(settings["mess"]["units"]) == 12 and len(valid["transport"]["stations"]) == 12 and len(settings["pv"]) == 12
+    )

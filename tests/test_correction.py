@@ -19,7 +19,9 @@ def peak_fleet(feeder33):
 
 
 def run(make_scenario, feeder33, ev, **correction):
-    settings, prof, _ = make_scenario({"ev_fleet": "f", "fess": FESS, "ac_correction": correction}, hours=24, fleets={"f": {}})
+    settings, prof, _ = make_scenario(
+        {"ev_fleet": "f", "fess": FESS, "ac_correction": correction}, hours=24, fleets={"f": {}}
+    )
     return schedule.solve_scenario(feeder33, prof, settings, ev)
 
 

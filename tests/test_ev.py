@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.conftest import assert_proven_then_corrected
 from feederflex import fleet, schedule
+from tests.conftest import assert_proven_then_corrected
 from tests.test_fleet import spec_of
 
 
@@ -31,7 +31,9 @@ def test_envelopes_are_the_earliest_and_latest_trajectories_on_charging_windows(
     latest = fleet.charging_load(departure - energy / power, departure, power, 1.0, 24) / 1000
     order = env.order.values
     # equal but for the few windows crossing the cut, whose energy is split in proportion to time
-    crossing = float(energy[(arrival % 24 < env.attrs["cut_step"]) | (departure > 24 + env.attrs["cut_step"])].sum()) / 1000
+    crossing = (
+        float(energy[(arrival % 24 < env.attrs["cut_step"]) | (departure > 24 + env.attrs["cut_step"])].sum()) / 1000
+    )
     np.testing.assert_allclose(env.e_max_mwh.sum("pool")[1:], np.cumsum(earliest[order]), atol=max(crossing, 1e-9))
     np.testing.assert_allclose(env.e_min_mwh.sum("pool")[1:], np.cumsum(latest[order]), atol=max(crossing, 1e-9))
     assert (env.p_max_mw.sum("pool").values >= earliest[order] - 1e-9).all()
@@ -84,9 +86,18 @@ def test_v2g_discharges_in_the_evening_and_still_serves_everyone(make_scenario, 
 
 
 def test_per_vehicle_mode_charges_contiguously_at_constant_power(make_scenario, feeder33):
-    ev = fleet.sample_fleet(spec_of(sampler="yang2015", seed=9, vehicles_per_bus=100, buses=[18],
-                                    vehicle={"battery_kwh": 40.0, "charger_kw": 7.0, "kwh_per_km": 0.15, "range_km": 240.0}),
-                            feeder33, 24, 60)
+    ev = fleet.sample_fleet(
+        spec_of(
+            sampler="yang2015",
+            seed=9,
+            vehicles_per_bus=100,
+            buses=[18],
+            vehicle={"battery_kwh": 40.0, "charger_kw": 7.0, "kwh_per_km": 0.15, "range_km": 240.0},
+        ),
+        feeder33,
+        24,
+        60,
+    )
     ds = solve(make_scenario, feeder33, ev, mode="per_vehicle")
     assert_proven_then_corrected(ds)
     profile = ds.ev_vehicle_p_kw.values
@@ -105,7 +116,9 @@ def test_coordinated_charging_needs_a_whole_day(make_scenario, feeder33, peak_fl
     from feederflex.study import ConfigError
 
     # refused when the study is parsed, before anything is sampled or solved ...
-    with pytest.raises(ConfigError, match=r"ev_control.mode = aggregate needs a 24-hour \(periodic\) day, but time.hours = 12"):
+    with pytest.raises(
+        ConfigError, match=r"ev_control.mode = aggregate needs a 24-hour \(periodic\) day, but time.hours = 12"
+    ):
         make_scenario({"ev_fleet": "f", "ev_control": {"mode": "aggregate"}}, hours=12, fleets={"f": {}})
     # ... and by the library when called directly with a shorter day
     settings, _, cfg = make_scenario({"ev_fleet": "f", "ev_control": {"mode": "aggregate"}}, hours=24, fleets={"f": {}})

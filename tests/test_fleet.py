@@ -1,10 +1,10 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from scipy import stats
-
-from pathlib import Path
 
 from feederflex import fleet, study
 
@@ -129,8 +129,12 @@ def test_feng2024_start_times_follow_the_wrapped_normal(feeder33):
 
 
 def test_commute_rejection_sampling_reproduces_the_tables(feeder33):
-    spec = spec_of(sampler="commute", seed=4, vehicles_per_bus=300,
-                   vehicle={"battery_kwh": 40.0, "charger_kw": 3.0, "kwh_per_km": 40 / 240, "range_km": 240.0})
+    spec = spec_of(
+        sampler="commute",
+        seed=4,
+        vehicles_per_bus=300,
+        vehicle={"battery_kwh": 40.0, "charger_kw": 3.0, "kwh_per_km": 40 / 240, "range_km": 240.0},
+    )
     ev = fleet.sample_fleet(spec, feeder33, 24, 15)
     table = dict(map(tuple, spec["distributions"]["commute"]["home_arrival_table"]))
     values, counts = np.unique(ev.arrival_h.values, return_counts=True)
@@ -163,8 +167,15 @@ def test_yang2015_duration_is_one_minus_soc_times_full_charge(feeder33):
 def test_a_departure_before_arrival_or_a_negative_need_is_a_clear_error():
     import pandas as pd
 
-    frame = pd.DataFrame({"arrival_h": [8.0, 9.0], "departure_h": [17.0, 7.0], "charge_start_h": [8.0, 9.0],
-                          "energy_kwh": [5.0, 5.0], "charger_kw": [3.0, 3.0]})
+    frame = pd.DataFrame(
+        {
+            "arrival_h": [8.0, 9.0],
+            "departure_h": [17.0, 7.0],
+            "charge_start_h": [8.0, 9.0],
+            "energy_kwh": [5.0, 5.0],
+            "charger_kw": [3.0, 3.0],
+        }
+    )
     with pytest.raises(fleet.FleetError, match=r"fleets.x: vehicle 1 departs \(7.00 h\) before it arrives"):
         fleet.check_vehicles(frame, "fleets.x")
     frame.loc[1, "departure_h"] = 17.0

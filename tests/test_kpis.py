@@ -57,12 +57,15 @@ def test_summary_lists_infeasible_scenarios_with_their_status(two):
 def test_monte_carlo_statistics_use_the_same_realisations_for_every_operation():
     from feederflex.kpis import monte_carlo_summary
 
-    rows = pd.DataFrame({
-        "scenario": ["s"] * 6, "realisation": [0, 0, 1, 1, 2, 2],
-        "operation": ["plan_on_actual", "rolling"] * 3,
-        "status": ["feasible", "optimal", "feasible", "infeasible", "feasible", "feasible"],
-        "energy_cost_usd": [10.0, 9.0, 30.0, np.nan, 20.0, 18.0],
-    })
+    rows = pd.DataFrame(
+        {
+            "scenario": ["s"] * 6,
+            "realisation": [0, 0, 1, 1, 2, 2],
+            "operation": ["plan_on_actual", "rolling"] * 3,
+            "status": ["feasible", "optimal", "feasible", "infeasible", "feasible", "feasible"],
+            "energy_cost_usd": [10.0, 9.0, 30.0, np.nan, 20.0, 18.0],
+        }
+    )
     summary = monte_carlo_summary(rows)
     plan, real = summary.loc[("s", "plan_on_actual", "mean")], summary.loc[("s", "rolling", "mean")]
     # realisation 1 has no rolling schedule: it is left out of both columns, and said why

@@ -33,8 +33,9 @@ def test_the_lock_pins_every_requirement_within_pyprojects_range():
     for req in _pyproject_requirements():
         name = canonicalize_name(req.name)
         assert name in pins, f"{req.name} (pyproject.toml) is missing from {LOCK.name}"
-        assert req.specifier.contains(pins[name], prereleases=True), \
+        assert req.specifier.contains(pins[name], prereleases=True), (
             f"{LOCK.name} pins {req.name} {pins[name]}, outside pyproject.toml's {req.specifier}"
+        )
 
 
 def _requirements_of(name: str, extras: frozenset[str] = frozenset()) -> set[str]:
@@ -74,8 +75,10 @@ def test_results_name_the_lock_and_any_drift_from_it(tmp_path):
     # an installed package at another version than a lock pins is named with both versions
     other = tmp_path / "other-lock.txt"
     installed = metadata.version("highspy")
-    other.write_text(f"highspy==0.0.1\n    # via feederflex\npyomo=={metadata.version('pyomo')}\n"
-                     "not-a-real-package-xyz==1.0\ncolorama==0.4.6 ; sys_platform == 'nonexistent'\n")
+    other.write_text(
+        f"highspy==0.0.1\n    # via feederflex\npyomo=={metadata.version('pyomo')}\n"
+        "not-a-real-package-xyz==1.0\ncolorama==0.4.6 ; sys_platform == 'nonexistent'\n"
+    )
     env = io.environment(other)
     assert env["lock_mismatches"] == [f"highspy {installed} installed, 0.0.1 locked"]
     assert env["lock_sha256"] == hashlib.sha256(other.read_bytes()).hexdigest()

@@ -23,8 +23,11 @@ TRANSPORT = {
     "install_h": 0.25,
 }
 # evening: heavy load (undervoltage at the feeder's end) and no PV
-DAY = {"date": "2026-07-15", "load": {"shape": [0.6, 0.6, 0.7, 0.9, 1.2, 1.3, 1.3, 1.0], "bus_shapes": {}, "scale": 1.0},
-       "pv": {"model": "typical", "sunrise_h": 0.0, "sunset_h": 1.0}}
+DAY = {
+    "date": "2026-07-15",
+    "load": {"shape": [0.6, 0.6, 0.7, 0.9, 1.2, 1.3, 1.3, 1.0], "bus_shapes": {}, "scale": 1.0},
+    "pv": {"model": "typical", "sunrise_h": 0.0, "sunset_h": 1.0},
+}
 
 
 def unit(name="M1", station=2, **kw):
@@ -36,8 +39,12 @@ def run(make_scenario, feeder33, units, routing="optimised", transfer=None, **so
     if transfer:
         mess["transfer"] = transfer
     # routing compared with its fixed baseline: the AC correction (tested on its own) stays off
-    base = {"pv": [], "mess": mess, "solver": {"time_limit_s": 60, "mip_gap": 1e-4, "threads": 1, **solver},
-            "ac_correction": {"enabled": False}}
+    base = {
+        "pv": [],
+        "mess": mess,
+        "solver": {"time_limit_s": 60, "mip_gap": 1e-4, "threads": 1, **solver},
+        "ac_correction": {"enabled": False},
+    }
     settings, prof, cfg = make_scenario(base, day=DAY, hours=8, transport=TRANSPORT)
     travel = build_travel(cfg["transport"], list(range(1, 34)), 8, 60)
     return schedule.solve_scenario(feeder33, prof, settings, None, None, travel), settings, travel
@@ -120,7 +127,9 @@ def test_identical_units_are_ordered_by_trips(make_scenario, feeder33):
 def test_initial_station_must_be_a_station(make_scenario, feeder33):
     from feederflex.study import ConfigError
 
-    with pytest.raises(ConfigError, match=r"mess.units\[0\] \(M1\).initial_station = 5 is not one of transport.stations"):
+    with pytest.raises(
+        ConfigError, match=r"mess.units\[0\] \(M1\).initial_station = 5 is not one of transport.stations"
+    ):
         run(make_scenario, feeder33, [unit(station=5)])
 
 
@@ -143,8 +152,12 @@ def test_the_search_can_route_on_the_hour_only():
 
 def test_routing_with_an_hourly_search_on_half_hour_steps_keeps_the_invariants(make_scenario, feeder33):
     mess = {"units": [unit()], "routing": "optimised", "search": {"departure_every_minutes": 60}}
-    base = {"pv": [], "mess": mess, "solver": {"time_limit_s": 60, "mip_gap": 1e-4, "threads": 1},
-            "ac_correction": {"enabled": False}}
+    base = {
+        "pv": [],
+        "mess": mess,
+        "solver": {"time_limit_s": 60, "mip_gap": 1e-4, "threads": 1},
+        "ac_correction": {"enabled": False},
+    }
     shape = [x for x in DAY["load"]["shape"] for _ in range(2)]
     day = {**DAY, "load": {**DAY["load"], "shape": shape}}
     settings, prof, cfg = make_scenario(base, day=day, hours=8, step_minutes=30, transport=TRANSPORT)

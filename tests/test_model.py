@@ -5,13 +5,23 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.conftest import assert_proven_then_corrected
 from feederflex import acpf, fleet, schedule
 from feederflex.model.objectives import CATALOGUE
+from tests.conftest import assert_proven_then_corrected
 
-FESS = [{"name": "b18", "bus": 18, "p_mw": 1.0, "e_mwh": 4.0, "soc_init": 0.5, "end": "at_least_initial"},
-        {"name": "b33", "bus": 33, "p_mw": 0.5, "e_mwh": 1.0, "soc_init": 0.3, "end": "cyclic",
-         "eta_ch": 0.9, "eta_dis": 0.92}]
+FESS = [
+    {"name": "b18", "bus": 18, "p_mw": 1.0, "e_mwh": 4.0, "soc_init": 0.5, "end": "at_least_initial"},
+    {
+        "name": "b33",
+        "bus": 33,
+        "p_mw": 0.5,
+        "e_mwh": 1.0,
+        "soc_init": 0.3,
+        "end": "cyclic",
+        "eta_ch": 0.9,
+        "eta_dis": 0.92,
+    },
+]
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +51,11 @@ def test_power_balance_closes_at_the_substation_every_step(solved):
 def test_branch_flows_balance_and_voltage_drops_follow_lindistflow(solved, feeder33):
     ds, _ = solved
     net_p = ds.load_p_mw + ds.ev_p_mw + ds.loss_load_p_mw
-    for unit_p, unit_bus, sign in ((ds.pv_p_mw, ds.pv_bus, -1), (ds.fess_p_ch_mw, ds.fess_bus, 1), (ds.fess_p_dis_mw, ds.fess_bus, -1)):
+    for unit_p, unit_bus, sign in (
+        (ds.pv_p_mw, ds.pv_bus, -1),
+        (ds.fess_p_ch_mw, ds.fess_bus, 1),
+        (ds.fess_p_dis_mw, ds.fess_bus, -1),
+    ):
         for k in range(unit_p.shape[1]):
             net_p.loc[{"bus": int(unit_bus[k])}] += sign * unit_p[:, k]
     for br in feeder33.branch.values:
@@ -50,7 +64,10 @@ def test_branch_flows_balance_and_voltage_drops_follow_lindistflow(solved, feede
         below = feeder33.branch.values[feeder33.from_bus.values == child]
         expected = net_p.sel(bus=child) + ds.p_branch_mw.sel(branch=below).sum("branch")
         np.testing.assert_allclose(ds.p_branch_mw.sel(branch=br), expected, atol=1e-6)
-        drop = 2 * (feeder33.r_pu.sel(branch=br) * ds.p_branch_mw.sel(branch=br) + feeder33.x_pu.sel(branch=br) * ds.q_branch_mvar.sel(branch=br))
+        drop = 2 * (
+            feeder33.r_pu.sel(branch=br) * ds.p_branch_mw.sel(branch=br)
+            + feeder33.x_pu.sel(branch=br) * ds.q_branch_mvar.sel(branch=br)
+        )
         np.testing.assert_allclose(ds.v_pu.sel(bus=child) ** 2, ds.v_pu.sel(bus=parent) ** 2 - drop, atol=1e-7)
     np.testing.assert_allclose(ds.v_pu.sel(bus=1), 1.0)
 
@@ -95,9 +112,7 @@ def test_voltages_inside_the_band_wherever_slacks_are_zero(solved):
 def test_objective_is_the_weighted_sum_of_its_stored_terms(solved):
     ds, settings = solved
     weights = settings["objective"]["weights"]
-    total = sum(
-        w * (1 if CATALOGUE[n].sense == "min" else -1) * ds.attrs[f"objective_{n}"] for n, w in weights.items()
-    )
+    total = sum(w * (1 if CATALOGUE[n].sense == "min" else -1) * ds.attrs[f"objective_{n}"] for n, w in weights.items())
     assert ds.attrs["solver_objective"] == pytest.approx(total, rel=1e-6)
     assert ds.attrs["objective_pv_used_mwh"] + ds.attrs["objective_pv_curtailed_mwh"] == pytest.approx(
         float(ds.pv_avail_mw.sum()) * ds.attrs["step_hours"]

@@ -14,8 +14,11 @@ from feederflex.study import ConfigError
 from tests.test_study import _load
 
 BATTERY = [{"name": "b18", "bus": 18, "p_mw": 0.5, "e_mwh": 1.0, "soc_init": 0.5, "end": "at_least_initial"}]
-DAY = {"load": {"shape": [80, 90, 100, 95, 90, 85]}, "pv": {"sunrise_h": 0.0, "sunset_h": 10.0},
-       "prices": [[0, 3, 50.0], [3, 24, 80.0]]}
+DAY = {
+    "load": {"shape": [80, 90, 100, 95, 90, 85]},
+    "pv": {"sunrise_h": 0.0, "sunset_h": 10.0},
+    "prices": [[0, 3, 50.0], [3, 24, 80.0]],
+}
 
 
 def test_the_schema_names_exactly_the_catalogue(schema):
@@ -24,8 +27,11 @@ def test_the_schema_names_exactly_the_catalogue(schema):
     # terms priced in their own blocks (dr, inverters, risk) count with weight 1 unless weighted here
     from feederflex.model.objectives import block_weights
 
-    assert set(weights) | set(block_weights({"risk": {"enabled": True}})) | {"dr_curtailed_mwh", "expected_not_served_mwh",
-                                                                              "expected_curtailed_mwh"} == set(CATALOGUE)
+    assert set(weights) | set(block_weights({"risk": {"enabled": True}})) | {
+        "dr_curtailed_mwh",
+        "expected_not_served_mwh",
+        "expected_curtailed_mwh",
+    } == set(CATALOGUE)
 
 
 def test_fractions_of_a_doubled_front_contain_the_old_ones():
@@ -48,9 +54,14 @@ def scenario(schema, feeder33):
 
     from feederflex import profiles, study
 
-    cfg = study.validate_config({"time": {"hours": 6, "step_minutes": 60}, "days": {"summer": copy.deepcopy(DAY)},
-                                 "base": {"fess": BATTERY, "ac_correction": {"enabled": False},
-                                          "solver": {"mip_gap": 1e-6}}}, schema)
+    cfg = study.validate_config(
+        {
+            "time": {"hours": 6, "step_minutes": 60},
+            "days": {"summer": copy.deepcopy(DAY)},
+            "base": {"fess": BATTERY, "ac_correction": {"enabled": False}, "solver": {"mip_gap": 1e-6}},
+        },
+        schema,
+    )
     settings = study.expand_scenarios(cfg, schema, bus_numbers=range(1, 34))["base"]
     day = profiles.build_profiles(feeder33, cfg["days"]["summer"], 6, 60, "summer")
     return settings, (lambda s, ac_state=None: schedule.solve_scenario(feeder33, day, s, ac_state=ac_state))
@@ -60,7 +71,12 @@ def test_squared_terms_are_exact_after_refinement_and_loose_without(scenario):
     settings, solve = scenario
     chosen = mo._objective(settings, {"load_variance_mw2": 1.0, "power_deviation_mw2": 1.0}, ["voltage_violation_pu_h"])
     refined = solve(chosen)
-    rough = solve({**chosen, "objective": {**chosen["objective"], "quadratic": {"tangents": 3, "refine_rounds": 0, "tolerance": 1e-5}}})
+    rough = solve(
+        {
+            **chosen,
+            "objective": {**chosen["objective"], "quadratic": {"tangents": 3, "refine_rounds": 0, "tolerance": 1e-5}},
+        }
+    )
     assert refined.attrs["solver_refinements"] >= 1
     # the rounds share one time budget: each is given what the earlier ones left, from one start
     rounds = [s for s in json.loads(refined.attrs["solver_stages"]) if s["name"].startswith("scenario")]
@@ -118,11 +134,20 @@ def test_payoff_front_and_compromises_on_a_battery_day(scenario):
         best = col.min() if CATALOGUE[n].sense == "min" else col.max()
         assert float(payoff.best.sel(objective=n)) == pytest.approx(best, rel=1e-6, abs=1e-6)
     # a weighted sum with one non-zero weight equals that objective's single-objective solve
-    only = solve(mo.weighted_settings(settings, {"weights": {"energy_cost_usd": 2.0}, "normalise": True, "others": "none"}, payoff, pen))
-    assert only.attrs["objective_energy_cost_usd"] == pytest.approx(float(payoff.best.sel(objective="energy_cost_usd")), rel=1e-5)
+    only = solve(
+        mo.weighted_settings(
+            settings, {"weights": {"energy_cost_usd": 2.0}, "normalise": True, "others": "none"}, payoff, pen
+        )
+    )
+    assert only.attrs["objective_energy_cost_usd"] == pytest.approx(
+        float(payoff.best.sel(objective="energy_cost_usd")), rel=1e-5
+    )
     # front: non-dominated, swept objective within its epsilon, optimised objective improving with epsilon
     front = {"scenario": "base", "optimise": "energy_cost_usd", "sweep": "load_variance_mw2", "others": "none"}
-    points = {f: mo.solve_front_point(solve, settings, front, payoff, float(f), pen, lexicographic=True)[0] for f in mo.fractions(4)}
+    points = {
+        f: mo.solve_front_point(solve, settings, front, payoff, float(f), pen, lexicographic=True)[0]
+        for f in mo.fractions(4)
+    }
     ds = mo.front_dataset(points, {f: f"{f}.nc" for f in points}, front, payoff)
     assert not ds.dominated.values.any()
     variance = ds.value.sel(objective="load_variance_mw2").values
@@ -146,24 +171,42 @@ def test_payoff_front_and_compromises_on_a_battery_day(scenario):
 @pytest.mark.parametrize(
     ("text", "pattern"),
     [
-        ("multiobjective: {fronts: {f: {scenario: ev-none_storage-fess, optimise: pv_use, sweep: energy_cost_usd}}}",
-         r"study.yaml: multiobjective.fronts.f.optimise: 'pv_use' is not one of \['pv_used_mwh'"),
-        ("multiobjective: {fronts: {f: {scenario: ev-none_storage-fess, optimise: pv_used_mwh, sweep: energy_cost_usd, points: 1}}}",
-         r"multiobjective.fronts.f.points: 1 is not valid.*at least 2"),
-        ("multiobjective: {fronts: {f: {scenario: ev-none_storage-fess, optimise: pv_used_mwh, sweep: energy_cost_usd, points: [0.5, 0.5]}}}",
-         r"multiobjective.fronts.f.points = \[0.5, 0.5\]: a front needs at least two distinct points"),
-        ("multiobjective: {fronts: {f: {scenario: ev-none_storage-fess, optimise: pv_used_mwh, sweep: pv_used_mwh}}}",
-         r"optimise and sweep are both 'pv_used_mwh'"),
-        ("multiobjective: {fronts: {f: {scenario: nowhere, optimise: pv_used_mwh, sweep: energy_cost_usd}}}",
-         r"multiobjective.fronts.f.scenario = 'nowhere' is not a scenario of the study"),
-        ("multiobjective: {compromises: {c: {scenario: ev-none_storage-fess, method: weighted_sum, weights: {energy_cost_usd: 0}}}}",
-         r"multiobjective.compromises.c.weights = \{'energy_cost_usd': 0\}: a weighted sum needs at least one non-zero weight"),
-        ("multiobjective: {compromises: {c: {scenario: ev-none_storage-fess, method: fuzzy, objectives: [energy_cost_usd]}}}",
-         r"the fuzzy compromise needs at least two objectives"),
-        ("multiobjective: {compromises: {c: {scenario: ev-none_storage-fess, method: fuzzy, objectives: [energy_cost_usd, peak_import_mw], reference: nowhere}}}",
-         r"reference = 'nowhere': expected payoff or a scenario"),
-        ("multiobjective: {compromises: {c: {scenario: ev-none_storage-fess, method: fuzzy, objectives: [energy_cost_usd, peak_import_mw], others: weighted}}}",
-         r"others = weighted: a fuzzy compromise minimises a dimensionless membership"),
+        (
+            "multiobjective: {fronts: {f: {scenario: ev-none_storage-fess, optimise: pv_use, sweep: energy_cost_usd}}}",
+            r"study.yaml: multiobjective.fronts.f.optimise: 'pv_use' is not one of \['pv_used_mwh'",
+        ),
+        (
+            "multiobjective: {fronts: {f: {scenario: ev-none_storage-fess, optimise: pv_used_mwh, sweep: energy_cost_usd, points: 1}}}",
+            r"multiobjective.fronts.f.points: 1 is not valid.*at least 2",
+        ),
+        (
+            "multiobjective: {fronts: {f: {scenario: ev-none_storage-fess, optimise: pv_used_mwh, sweep: energy_cost_usd, points: [0.5, 0.5]}}}",
+            r"multiobjective.fronts.f.points = \[0.5, 0.5\]: a front needs at least two distinct points",
+        ),
+        (
+            "multiobjective: {fronts: {f: {scenario: ev-none_storage-fess, optimise: pv_used_mwh, sweep: pv_used_mwh}}}",
+            r"optimise and sweep are both 'pv_used_mwh'",
+        ),
+        (
+            "multiobjective: {fronts: {f: {scenario: nowhere, optimise: pv_used_mwh, sweep: energy_cost_usd}}}",
+            r"multiobjective.fronts.f.scenario = 'nowhere' is not a scenario of the study",
+        ),
+        (
+            "multiobjective: {compromises: {c: {scenario: ev-none_storage-fess, method: weighted_sum, weights: {energy_cost_usd: 0}}}}",
+            r"multiobjective.compromises.c.weights = \{'energy_cost_usd': 0\}: a weighted sum needs at least one non-zero weight",
+        ),
+        (
+            "multiobjective: {compromises: {c: {scenario: ev-none_storage-fess, method: fuzzy, objectives: [energy_cost_usd]}}}",
+            r"the fuzzy compromise needs at least two objectives",
+        ),
+        (
+            "multiobjective: {compromises: {c: {scenario: ev-none_storage-fess, method: fuzzy, objectives: [energy_cost_usd, peak_import_mw], reference: nowhere}}}",
+            r"reference = 'nowhere': expected payoff or a scenario",
+        ),
+        (
+            "multiobjective: {compromises: {c: {scenario: ev-none_storage-fess, method: fuzzy, objectives: [energy_cost_usd, peak_import_mw], others: weighted}}}",
+            r"others = weighted: a fuzzy compromise minimises a dimensionless membership",
+        ),
         ("base: {objective: {weights: {pv_use: 1}}}", r"base.objective.weights: Additional properties .*'pv_use'"),
         ("scenarios: {list: {x: {objective: {bounds: {peak_load: 3}}}}}", r"scenario 'x'.*'peak_load' is not one of"),
     ],
@@ -187,10 +230,18 @@ def test_an_objective_without_range_is_held_at_its_best_not_judged(scenario):
         attrs = {f"objective_{t}": 0.0 for t in CATALOGUE} | {f"objective_{k}": v for k, v in values.items()}
         return xr.Dataset(attrs=attrs | {"solver_status": "optimal"})
 
-    payoff = mo.payoff_table({"pv_used_mwh": row(pv_used_mwh=72.5, energy_cost_usd=500.0),
-                              "energy_cost_usd": row(pv_used_mwh=72.5, energy_cost_usd=400.0)})
-    chosen = mo.fuzzy_settings(settings, {"objectives": ["pv_used_mwh", "energy_cost_usd"], "others": "none"}, payoff,
-                               ["voltage_violation_pu_h"])
+    payoff = mo.payoff_table(
+        {
+            "pv_used_mwh": row(pv_used_mwh=72.5, energy_cost_usd=500.0),
+            "energy_cost_usd": row(pv_used_mwh=72.5, energy_cost_usd=400.0),
+        }
+    )
+    chosen = mo.fuzzy_settings(
+        settings,
+        {"objectives": ["pv_used_mwh", "energy_cost_usd"], "others": "none"},
+        payoff,
+        ["voltage_violation_pu_h"],
+    )
     assert chosen["objective"]["fuzzy"] == {"energy_cost_usd": [400.0, 500.0]}
     # a maximised term is held at least within 1 % below its best
     assert chosen["objective"]["bounds"]["pv_used_mwh"] == pytest.approx(72.5 * 0.99)
@@ -200,10 +251,17 @@ def test_the_scenario_bounds_hold_the_other_objectives_fixed_at_every_front_poin
     import xarray as xr
 
     settings, _ = scenario
-    capped = {**settings, "objective": {**settings["objective"], "bounds": {"peak_import_mw": 3.0, "load_variance_mw2": 1.0}}}
+    capped = {
+        **settings,
+        "objective": {**settings["objective"], "bounds": {"peak_import_mw": 3.0, "load_variance_mw2": 1.0}},
+    }
     attrs = {f"objective_{t}": 1.0 for t in CATALOGUE} | {"solver_status": "optimal"}
-    payoff = mo.payoff_table({"energy_cost_usd": xr.Dataset(attrs=attrs | {"objective_load_variance_mw2": 4.0}),
-                              "load_variance_mw2": xr.Dataset(attrs=attrs | {"objective_energy_cost_usd": 9.0})})
+    payoff = mo.payoff_table(
+        {
+            "energy_cost_usd": xr.Dataset(attrs=attrs | {"objective_load_variance_mw2": 4.0}),
+            "load_variance_mw2": xr.Dataset(attrs=attrs | {"objective_energy_cost_usd": 9.0}),
+        }
+    )
     front = {"optimise": "energy_cost_usd", "sweep": "load_variance_mw2", "others": "none"}
     point = mo.front_point_settings(capped, front, payoff, 0.5, ["voltage_violation_pu_h"])
     # the swept objective's bound is the epsilon (not the scenario's), the untraded one is kept

@@ -70,8 +70,11 @@ def test_a_stopped_milp_through_the_correction_is_feasible(make_scenario, feeder
     from feederflex.solve import Session
 
     options = Session._options
-    monkeypatch.setattr(Session, "_options",
-                        lambda self, limit, milp: options(self, limit, milp) | ({"mip_max_improving_sols": 1} if milp else {}))
+    monkeypatch.setattr(
+        Session,
+        "_options",
+        lambda self, limit, milp: options(self, limit, milp) | ({"mip_max_improving_sols": 1} if milp else {}),
+    )
     settings, prof, _ = make_scenario({"fess": BATTERY, "solver": {"mip_gap": 0.0}}, hours=24)
     ds = schedule.solve_scenario(feeder33, prof, settings)
     first = json.loads(ds.attrs["solver_stages"])[0]
@@ -116,10 +119,18 @@ def test_a_diverged_step_flips_the_correction_status(make_scenario, feeder33, mo
 
 
 def test_routed_mess_is_never_worse_than_parked_in_what_is_written(make_scenario, feeder33):
-    transport = {"stations": [{"bus": 6, "x_km": 0, "y_km": 0}, {"bus": 18, "x_km": 3, "y_km": 0},
-                              {"bus": 33, "x_km": 0, "y_km": 3}]}
-    mess = {"units": [{"name": "m1", "p_mw": 0.5, "e_mwh": 1.0, "initial_station": 6}], "routing": "optimised",
-            "search": {"rounds": 1, "unit_time_s": 2.0}}
+    transport = {
+        "stations": [
+            {"bus": 6, "x_km": 0, "y_km": 0},
+            {"bus": 18, "x_km": 3, "y_km": 0},
+            {"bus": 33, "x_km": 0, "y_km": 3},
+        ]
+    }
+    mess = {
+        "units": [{"name": "m1", "p_mw": 0.5, "e_mwh": 1.0, "initial_station": 6}],
+        "routing": "optimised",
+        "search": {"rounds": 1, "unit_time_s": 2.0},
+    }
     settings, prof, cfg = make_scenario({"mess": mess}, day=DAY, hours=6, transport=transport)
     from feederflex.travel import build_travel
 
@@ -127,8 +138,10 @@ def test_routed_mess_is_never_worse_than_parked_in_what_is_written(make_scenario
     ds = schedule.solve_scenario(feeder33, prof, settings, travel=travel)
     stages = [s["name"] for s in json.loads(ds.attrs["solver_stages"])]
     assert stages[0] == "MESS parked baseline" and "MESS routing" in stages
-    assert any(name.startswith("AC correction of the parked baseline") for name in stages) or \
-        ds.attrs["ac_correction_iterations"] == 0
+    assert (
+        any(name.startswith("AC correction of the parked baseline") for name in stages)
+        or ds.attrs["ac_correction_iterations"] == 0
+    )
     outcome = ds.attrs["mess_routing_outcome"]
     if outcome == "routed":
         assert ds.attrs["solver_objective"] <= ds.attrs["mess_parked_corrected_objective"] + 1e-6

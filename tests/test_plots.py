@@ -9,9 +9,15 @@ from feederflex import acpf, fleet, kpis, plots, schedule
 from feederflex.travel import build_travel
 
 TRANSPORT = {
-    "stations": [{"bus": 2, "x_km": 0.0, "y_km": 0.0, "p_max_mw": None},
-                 {"bus": 18, "x_km": 6.0, "y_km": 8.0, "p_max_mw": None}],
-    "distance_km": None, "detour_factor": 1.0, "speed_kmh": 20.0, "delay_h": [0.0], "install_h": 0.25,
+    "stations": [
+        {"bus": 2, "x_km": 0.0, "y_km": 0.0, "p_max_mw": None},
+        {"bus": 18, "x_km": 6.0, "y_km": 8.0, "p_max_mw": None},
+    ],
+    "distance_km": None,
+    "detour_factor": 1.0,
+    "speed_kmh": 20.0,
+    "delay_h": [0.0],
+    "install_h": 0.25,
 }
 
 
@@ -68,7 +74,9 @@ def test_storage_and_mess_figures(results, feeder33):
     assert len(fig.axes[0].get_lines()) == feeder33.sizes["branch"]
     markers = fig.axes[0].collections[1].get_offsets()
     at = int(sol.mess_station[18, 0])
-    assert (at < 0 and len(markers) == 0) or np.allclose(markers[0], [feeder33.x_coord.sel(bus=at), feeder33.y_coord.sel(bus=at)])
+    assert (at < 0 and len(markers) == 0) or np.allclose(
+        markers[0], [feeder33.x_coord.sel(bus=at), feeder33.y_coord.sel(bus=at)]
+    )
 
 
 def test_kpi_bars_equal_the_table(results):

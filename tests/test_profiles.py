@@ -8,8 +8,14 @@ from feederflex import profiles
 DAY = {
     "date": "2026-07-15",
     "load": {"shape": "rts_winter_weekday", "bus_shapes": {}, "scale": 1.0},
-    "pv": {"model": "typical", "sunrise_h": 6.0, "sunset_h": 18.0, "latitude": 30.27, "longitude": 120.15,
-           "timezone": "Asia/Shanghai"},
+    "pv": {
+        "model": "typical",
+        "sunrise_h": 6.0,
+        "sunset_h": 18.0,
+        "latitude": 30.27,
+        "longitude": 120.15,
+        "timezone": "Asia/Shanghai",
+    },
     "prices": "tong2021",
 }
 

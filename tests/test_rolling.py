@@ -9,8 +9,18 @@ import pytest
 
 from feederflex import rolling
 
-FESS = [{"name": "b18", "bus": 18, "p_mw": 1.0, "e_mwh": 4.0, "soc_init": 0.5, "end": "at_least_initial",
-         "eta_ch": 0.9, "eta_dis": 0.9}]
+FESS = [
+    {
+        "name": "b18",
+        "bus": 18,
+        "p_mw": 1.0,
+        "e_mwh": 4.0,
+        "soc_init": 0.5,
+        "end": "at_least_initial",
+        "eta_ch": 0.9,
+        "eta_dis": 0.9,
+    }
+]
 
 
 # a band the battery scenario's plan stays well inside on the 33-bus feeder (its AC voltages on the
@@ -48,7 +58,9 @@ def test_actual_day_errors_are_seeded_scaled_and_correlated(scenario):
     assert np.corrcoef(long[1:], long[:-1])[0, 1] == pytest.approx(0.8, abs=0.03)
 
 
-@pytest.mark.parametrize(("kwargs", "pattern"), [({"sd": -0.1}, "cannot be negative"), ({"correlation": 1.0}, "0 <= correlation < 1")])
+@pytest.mark.parametrize(
+    ("kwargs", "pattern"), [({"sd": -0.1}, "cannot be negative"), ({"correlation": 1.0}, "0 <= correlation < 1")]
+)
 def test_bad_error_settings_are_named(kwargs, pattern):
     with pytest.raises(rolling.RollingError, match=pattern):
         rolling.errors(4, kwargs.get("sd", 0.1), kwargs.get("correlation", 0.0), np.random.default_rng(0))
@@ -95,7 +107,9 @@ def test_realised_schedule_obeys_the_actual_day(scenario, feeder33):
     assert (ds.pv_p_mw <= ds.pv_avail_mw + 1e-7).all()
     # state of charge carried step to step: e_t = e_(t-1) + 0.9 p_ch - p_dis / 0.9 (1 h steps)
     e = np.concatenate([[ds.fess_e_init_mwh.values[0]], ds.fess_e_mwh.values[:, 0]])
-    np.testing.assert_allclose(np.diff(e), 0.9 * ds.fess_p_ch_mw.values[:, 0] - ds.fess_p_dis_mw.values[:, 0] / 0.9, atol=1e-6)
+    np.testing.assert_allclose(
+        np.diff(e), 0.9 * ds.fess_p_ch_mw.values[:, 0] - ds.fess_p_dis_mw.values[:, 0] / 0.9, atol=1e-6
+    )
     assert e[-1] >= e[0] - 1e-6
     # the plan on the actual day was evaluated too (its battery decisions come from the plan's model,
     # so it is feasible, not optimal), and its cost differs from the forecast's
@@ -106,8 +120,9 @@ def test_realised_schedule_obeys_the_actual_day(scenario, feeder33):
 def _soc_follows_powers(ds, eta: float = 0.9, hours: float = 1.0) -> None:
     """Energy carried step to step: e_t = e_(t-1) + (eta p_ch - p_dis / eta) h, from the initial energy."""
     e = np.concatenate([[ds.fess_e_init_mwh.values[0]], ds.fess_e_mwh.values[:, 0]])
-    np.testing.assert_allclose(np.diff(e), (eta * ds.fess_p_ch_mw.values[:, 0] - ds.fess_p_dis_mw.values[:, 0] / eta) * hours,
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        np.diff(e), (eta * ds.fess_p_ch_mw.values[:, 0] - ds.fess_p_dis_mw.values[:, 0] / eta) * hours, atol=1e-6
+    )
 
 
 def test_lookahead_window_keeps_the_plan_beyond_it(scenario, feeder33):
@@ -134,8 +149,14 @@ def test_lookahead_window_keeps_the_plan_beyond_it(scenario, feeder33):
 def test_bad_operation_is_refused_before_any_solve(scenario, feeder33, mode, lookahead):
     settings, forecast = scenario
     with pytest.raises(rolling.RollingError, match="operation.lookahead_steps = |operation.mode = 'sometimes'"):
-        rolling.run_day(feeder33, forecast, forecast.assign(ev_factor=("time", np.ones(24))), settings, mode=mode,
-                        lookahead_steps=lookahead)
+        rolling.run_day(
+            feeder33,
+            forecast,
+            forecast.assign(ev_factor=("time", np.ones(24))),
+            settings,
+            mode=mode,
+            lookahead_steps=lookahead,
+        )
 
 
 @pytest.fixture(scope="module")
@@ -145,8 +166,16 @@ def banded(schema):
 
     out = {}
     for name, band in (("wide", WIDE), ("tight", (0.95, 1.05))):
-        cfg = study.validate_config({"base": {"fess": FESS, "grid": {"v_min_pu": band[0], "v_max_pu": band[1]},
-                                              "operation": {"mode": "on_violation"}}}, schema)
+        cfg = study.validate_config(
+            {
+                "base": {
+                    "fess": FESS,
+                    "grid": {"v_min_pu": band[0], "v_max_pu": band[1]},
+                    "operation": {"mode": "on_violation"},
+                }
+            },
+            schema,
+        )
         out[name] = study.expand_scenarios(cfg, schema, bus_numbers=range(1, 34))["base"]
     return out
 
@@ -196,7 +225,10 @@ def test_monte_carlo_reuses_one_plan_and_matches_fresh_days(scenario, feeder33):
     settings = copy.deepcopy(settings)
     settings["operation"]["mode"] = "rolling"
     days = list(rolling.monte_carlo(feeder33, forecast, settings, spec(0.25), [4, 7]))
-    assert [d.realisation for d in days] == [4, 7] and [r["operation"] for r in days[1].kpis] == ["plan_on_actual", "rolling"]
+    assert [d.realisation for d in days] == [4, 7] and [r["operation"] for r in days[1].kpis] == [
+        "plan_on_actual",
+        "rolling",
+    ]
     fresh = rolling.solve_rolling(feeder33, forecast, rolling.actual_day(forecast, spec(0.25), 7), settings)
     assert days[1].realised.attrs["solver_objective"] == pytest.approx(fresh.attrs["solver_objective"], rel=1e-7)
     np.testing.assert_allclose(days[1].realised.fess_e_mwh, fresh.fess_e_mwh, atol=1e-6)
@@ -209,8 +241,11 @@ def test_rolling_with_mess_keeps_the_trucks_physics(make_scenario, feeder33):
     from feederflex.travel import build_travel
     from tests.test_mess import DAY, TRANSPORT, check_invariants, unit
 
-    base = {"pv": [], "mess": {"units": [unit()], "routing": "optimised", "search": {"rounds": 1, "unit_time_s": 2.0}},
-            "ac_correction": {"enabled": False}}
+    base = {
+        "pv": [],
+        "mess": {"units": [unit()], "routing": "optimised", "search": {"rounds": 1, "unit_time_s": 2.0}},
+        "ac_correction": {"enabled": False},
+    }
     settings, forecast, cfg = make_scenario(base, day=DAY, hours=8, transport=TRANSPORT)
     travel = build_travel(cfg["transport"], list(range(1, 34)), 8, 60)
     actual = rolling.actual_day(forecast, spec(0.2), 1)
@@ -226,11 +261,23 @@ def test_rolling_with_per_vehicle_evs_runs_the_whole_day(make_scenario, feeder33
     from feederflex import fleet
     from tests.test_fleet import spec_of
 
-    ev = fleet.sample_fleet(spec_of(sampler="yang2015", seed=9, vehicles_per_bus=8, buses=[18],
-                                    vehicle={"battery_kwh": 40.0, "charger_kw": 7.0, "kwh_per_km": 0.15, "range_km": 240.0}),
-                            feeder33, 24, 60)
-    settings, forecast, _ = make_scenario({"ev_fleet": "f", "ev_control": {"mode": "per_vehicle"}, "fess": FESS,
-                                           "ac_correction": {"enabled": False}}, hours=24, fleets={"f": {}})
+    ev = fleet.sample_fleet(
+        spec_of(
+            sampler="yang2015",
+            seed=9,
+            vehicles_per_bus=8,
+            buses=[18],
+            vehicle={"battery_kwh": 40.0, "charger_kw": 7.0, "kwh_per_km": 0.15, "range_km": 240.0},
+        ),
+        feeder33,
+        24,
+        60,
+    )
+    settings, forecast, _ = make_scenario(
+        {"ev_fleet": "f", "ev_control": {"mode": "per_vehicle"}, "fess": FESS, "ac_correction": {"enabled": False}},
+        hours=24,
+        fleets={"f": {}},
+    )
     actual = rolling.actual_day(forecast, spec(0.2), 2)
     realised, plan = rolling.run_day(feeder33, forecast, actual, settings, fleet=ev)
     assert realised.attrs["rolling_status"] == "completed" and realised.attrs["solver_status"] == "feasible"
@@ -245,8 +292,11 @@ def test_a_stopped_re_solve_with_a_solution_is_feasible_and_the_day_goes_on(scen
     from feederflex.solve import Session
 
     options = Session._options
-    monkeypatch.setattr(Session, "_options",
-                        lambda self, limit, milp: options(self, limit, milp) | ({"mip_max_improving_sols": 1} if milp else {}))
+    monkeypatch.setattr(
+        Session,
+        "_options",
+        lambda self, limit, milp: options(self, limit, milp) | ({"mip_max_improving_sols": 1} if milp else {}),
+    )
     settings, forecast = scenario
     settings = {**settings, "solver": {**settings["solver"], "mip_gap": 0.0}}
     actual = rolling.actual_day(forecast, spec(0.25), 4)

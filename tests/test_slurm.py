@@ -33,9 +33,17 @@ SCRIPT = ROOT / "tests/cluster/localhost_slurm.sh"
 TINY = "config/studies/tiny.yaml"
 SCENARIOS = ["plain", "battery", "starved"]
 # Through Slurm: no accounting on this test cluster, so job states come from squeue; query early.
-SLURM_ARGS = ["--workflow-profile", "workflow/profiles/slurm", "--configfile", TINY,
-              "--slurm-status-command", "squeue", "--slurm-init-seconds-before-status-checks", "3",
-              "--slurm-no-account"]
+SLURM_ARGS = [
+    "--workflow-profile",
+    "workflow/profiles/slurm",
+    "--configfile",
+    TINY,
+    "--slurm-status-command",
+    "squeue",
+    "--slurm-init-seconds-before-status-checks",
+    "3",
+    "--slurm-no-account",
+]
 # Test only, in the copy that runs through Slurm: the battery solve sleeps while a flag file exists.
 # A flag rather than editing the script between runs: an edited script makes every scenario re-run.
 SLEEP_PATCH = (
@@ -64,8 +72,9 @@ def copy_project(target: Path) -> Path:
 
 
 def snakemake(workdir: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=workdir, capture_output=True,
-                          text=True, timeout=900, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", *args], cwd=workdir, capture_output=True, text=True, timeout=900, env=env
+    )
 
 
 @pytest.fixture(scope="module")
@@ -96,9 +105,21 @@ def plugin_env(slurm, tmp_path_factory) -> dict:
     target = tmp_path_factory.mktemp("slurm-plugin")
     # --no-deps: everything else the plugin needs is in this venv already (snakemake's dependencies)
     proc = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), *extra,
-         "snakemake-executor-plugin-slurm-jobstep>=0.6,<0.7"],
-        capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--target",
+            str(target),
+            *extra,
+            "snakemake-executor-plugin-slurm-jobstep>=0.6,<0.7",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     if proc.returncode != 0:
         pytest.skip(f"the Slurm plugin could not be installed: {proc.stderr[-500:]}")
@@ -110,8 +131,13 @@ def plugin_env(slurm, tmp_path_factory) -> dict:
 def test_tiny_study_through_slurm_fails_resumes_and_equals_a_local_run(slurm, plugin_env, tmp_path):
     local = copy_project(tmp_path / "local")
     # the local reference runs meanwhile: the Slurm run below mostly waits for its time-limit kill
-    local_run = subprocess.Popen([sys.executable, "-m", "snakemake", "--cores", "1", "--configfile", TINY],
-                                 cwd=local, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    local_run = subprocess.Popen(
+        [sys.executable, "-m", "snakemake", "--cores", "1", "--configfile", TINY],
+        cwd=local,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
     cluster = copy_project(tmp_path / "cluster")
     solve_script = cluster / "workflow/scripts/solve_scenario.py"
@@ -121,18 +147,36 @@ def test_tiny_study_through_slurm_fails_resumes_and_equals_a_local_run(slurm, pl
     # An impossible limit: one minute for a solve that sleeps ten. One scenario per Slurm job (and one
     # CPU each, so all start at once), so the kill takes only the battery scenario; a group job's
     # limit is the sum of its jobs' runtimes, hence the zeros.
-    proc = snakemake(cluster, *SLURM_ARGS, "--retries", "0", "--group-components", "scenario=1", "--cores", "1",
-                     "--set-resources", "solve_scenario:runtime=1", "validate_ac:runtime=0",
-                     "plot_scenario:runtime=0", "plot_storage:runtime=0", env=plugin_env)
+    proc = snakemake(
+        cluster,
+        *SLURM_ARGS,
+        "--retries",
+        "0",
+        "--group-components",
+        "scenario=1",
+        "--cores",
+        "1",
+        "--set-resources",
+        "solve_scenario:runtime=1",
+        "validate_ac:runtime=0",
+        "plot_scenario:runtime=0",
+        "plot_storage:runtime=0",
+        env=plugin_env,
+    )
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0, out[-3000:]
     assert "Error in group scenario" in out and "DUE TO TIME LIMIT" in out, out[-3000:]
     logs = [Path(p) for p in re.findall(r"Error in group scenario\s+log: (\S+/logs/slurm/\S+\.log)", out)]
-    assert logs and all(p.exists() for p in logs), f"the failed job's Slurm log is not named or not kept:\n{out[-3000:]}"
+    assert logs and all(p.exists() for p in logs), (
+        f"the failed job's Slurm log is not named or not kept:\n{out[-3000:]}"
+    )
     assert any("DUE TO TIME LIMIT" in p.read_text() for p in logs)
     assert not (cluster / "results/tiny/solutions/battery.nc").exists()
-    done = {f"{kind}/{n}": (cluster / f"results/tiny/{kind}/{n}.nc").stat().st_mtime
-            for kind in ("solutions", "ac") for n in ("plain", "starved")}
+    done = {
+        f"{kind}/{n}": (cluster / f"results/tiny/{kind}/{n}.nc").stat().st_mtime
+        for kind in ("solutions", "ac")
+        for n in ("plain", "starved")
+    }
 
     slow.unlink()
     plan = snakemake(cluster, *SLURM_ARGS, "-n", env=plugin_env)

@@ -36,10 +36,28 @@ def test_every_highs_model_status_is_known_to_the_map():
     """A new HiGHS release that adds a model status must be mapped on purpose, not fall to 'error'."""
     import highspy
 
-    known = {"kOptimal", "kModelEmpty", "kInfeasible", "kUnboundedOrInfeasible", "kTimeLimit", "kIterationLimit",
-             "kInterrupt", "kSolutionLimit", "kObjectiveBound", "kObjectiveTarget", "kMemoryLimit", "kUnbounded",
-             "kNotset", "kLoadError", "kModelError", "kPresolveError", "kSolveError", "kPostsolveError", "kUnknown",
-             "kHighsInterrupt"}
+    known = {
+        "kOptimal",
+        "kModelEmpty",
+        "kInfeasible",
+        "kUnboundedOrInfeasible",
+        "kTimeLimit",
+        "kIterationLimit",
+        "kInterrupt",
+        "kSolutionLimit",
+        "kObjectiveBound",
+        "kObjectiveTarget",
+        "kMemoryLimit",
+        "kUnbounded",
+        "kNotset",
+        "kLoadError",
+        "kModelError",
+        "kPresolveError",
+        "kSolveError",
+        "kPostsolveError",
+        "kUnknown",
+        "kHighsInterrupt",
+    }
     assert set(highspy.HighsModelStatus.__members__) <= known
 
 
@@ -109,6 +127,7 @@ def test_fixed_variables_stay_columns_and_refixing_them_is_honoured():
     """Fixing or freeing a variable on a persistent model moves its column bounds (the MESS search
     frees thousands of trips at a time); HiGHS's row keeps the fixed columns, and every re-solve
     equals a fresh solve of the same fixings."""
+
     def fresh(fixings):
         m = _knapsack(12)
         for i, value in fixings.items():
@@ -164,7 +183,10 @@ def test_a_session_records_every_stage_and_the_outcome_sums_them():
     first = session.solve("first")
     m.x[0].fix(1 - round(m.x[0].value))
     second = session.solve("second")
-    assert [(s.name, s.kind, s.status) for s in session.stages] == [("first", "MILP", "optimal"), ("second", "MILP", "optimal")]
+    assert [(s.name, s.kind, s.status) for s in session.stages] == [
+        ("first", "MILP", "optimal"),
+        ("second", "MILP", "optimal"),
+    ]
     assert second.objective >= first.objective - 1e-9  # fixing a decision cannot help a minimisation
     total = outcome(second, session.stages)
     assert total.solve_seconds == pytest.approx(first.solve_seconds + second.solve_seconds)

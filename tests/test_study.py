@@ -36,8 +36,12 @@ def test_default_study_has_six_scenarios_with_all_keys(root):
     cfg = study.load_yaml(root / "config" / "config.yaml")
     valid, scenarios = study.load_study(cfg, root / "config" / "schema.yaml", [root / "config" / "config.yaml"])
     assert list(scenarios) == [
-        "ev-none_storage-none", "ev-none_storage-fess", "ev-low_storage-none",
-        "ev-low_storage-fess", "ev-peak_storage-none", "ev-peak_storage-fess",
+        "ev-none_storage-none",
+        "ev-none_storage-fess",
+        "ev-low_storage-none",
+        "ev-low_storage-fess",
+        "ev-peak_storage-none",
+        "ev-peak_storage-fess",
     ]
     assert scenarios["ev-low_storage-fess"]["ev_fleet"] == "low"
     assert scenarios["ev-low_storage-fess"]["fess"][0]["bus"] == 18
@@ -65,63 +69,126 @@ def test_defaults_fill_nested_keys(make_config):
     [
         ("base: {grid: {v_mn_pu: 0.9}}", r"study.yaml: base.grid: Additional properties .*'v_mn_pu'.*expected one of"),
         ("base: {solver: {threads: two}}", r"study.yaml: base.solver.threads: 'two' is not of type 'integer'"),
-        ("base: {pv: [{name: a, bus: 40, p_mw: 1.0}]}", r"pv\[0\] \(a\).bus = 40 is not a bus of the feeder \(buses 1..33\)"),
-        ("base: {pv: [{name: a, bus: 4, p_mw: -1.0}]}", r"study.yaml: base.pv\[0\].p_mw: -1.0 is less than the minimum of 0"),
-        ("scenarios: {list: {x: {grid: {nominal: 1}}}}", r"study.yaml: scenarios.list.x: overrides base.grid.nominal, which does not exist"),
-        ("scenarios: {list: {x: {fess: [{name: b, bus: 3, p_mw: -2, e_mwh: 1}]}}}", r"scenarios.list.x \(scenario 'x'\): fess\[0\].p_mw: -2 is less than the minimum"),
-        ("scenarios: {list: {x: {ev_fleet: huge}}}", r"scenarios.list.x \(scenario 'x'\): ev_fleet 'huge' is not defined in fleets"),
+        (
+            "base: {pv: [{name: a, bus: 40, p_mw: 1.0}]}",
+            r"pv\[0\] \(a\).bus = 40 is not a bus of the feeder \(buses 1..33\)",
+        ),
+        (
+            "base: {pv: [{name: a, bus: 4, p_mw: -1.0}]}",
+            r"study.yaml: base.pv\[0\].p_mw: -1.0 is less than the minimum of 0",
+        ),
+        (
+            "scenarios: {list: {x: {grid: {nominal: 1}}}}",
+            r"study.yaml: scenarios.list.x: overrides base.grid.nominal, which does not exist",
+        ),
+        (
+            "scenarios: {list: {x: {fess: [{name: b, bus: 3, p_mw: -2, e_mwh: 1}]}}}",
+            r"scenarios.list.x \(scenario 'x'\): fess\[0\].p_mw: -2 is less than the minimum",
+        ),
+        (
+            "scenarios: {list: {x: {ev_fleet: huge}}}",
+            r"scenarios.list.x \(scenario 'x'\): ev_fleet 'huge' is not defined in fleets",
+        ),
         ("base: {day: winter}", r"day 'winter' is not defined in days"),
         ("time: {step_minutes: 7}", r"study.yaml: time.step_minutes: 7 is not one of"),
         ("fleets: {low: {buses: [99]}}", r"fleets.low.buses: \[99\] are not buses of the feeder"),
-        ("{base: {fess: [{name: b, bus: 3, p_mw: 1, e_mwh: 1, soc_init: 0.95}]}, scenarios: {list: {x: {}}}}", r"initial energy outside the SOC window"),
+        (
+            "{base: {fess: [{name: b, bus: 3, p_mw: 1, e_mwh: 1, soc_init: 0.95}]}, scenarios: {list: {x: {}}}}",
+            r"initial energy outside the SOC window",
+        ),
         ("colour: blue", r"study.yaml: \(top level\): Additional properties .*'colour'"),
-        ("transport: {stations: [{bus: 40, x_km: 0, y_km: 0}]}", r"transport.stations\[0\].bus = 40 is not a bus of the feeder"),
+        (
+            "transport: {stations: [{bus: 40, x_km: 0, y_km: 0}]}",
+            r"transport.stations\[0\].bus = 40 is not a bus of the feeder",
+        ),
         ("transport: {speed_kmh: 0}", r"study.yaml: transport.speed_kmh: 0 is less than or equal to the minimum of 0"),
-        ("{transport: {stations: [{bus: 3, x_km: 0, y_km: 0}]}, scenarios: {list: {x: {mess: {units: [{name: m, p_mw: 1, e_mwh: 2, initial_station: 3, soc_init: 0.95}]}}}}}",
-         r"mess.units\[0\] \(m\): initial energy outside the SOC window"),
-        ("{transport: {stations: [{bus: 3, x_km: 0, y_km: 0}]}, scenarios: {list: {x: {mess: {units: [{name: m, p_mw: 1, e_mwh: 2, initial_station: 7}]}}}}}",
-         r"initial_station = 7 is not one of transport.stations \[3\]"),
+        (
+            "{transport: {stations: [{bus: 3, x_km: 0, y_km: 0}]}, scenarios: {list: {x: {mess: {units: [{name: m, p_mw: 1, e_mwh: 2, initial_station: 3, soc_init: 0.95}]}}}}}",
+            r"mess.units\[0\] \(m\): initial energy outside the SOC window",
+        ),
+        (
+            "{transport: {stations: [{bus: 3, x_km: 0, y_km: 0}]}, scenarios: {list: {x: {mess: {units: [{name: m, p_mw: 1, e_mwh: 2, initial_station: 7}]}}}}}",
+            r"initial_station = 7 is not one of transport.stations \[3\]",
+        ),
         ("fleets: {low: {sampler: nissan}}", r"fleets.low.sampler: 'nissan' is not one of"),
         ("plots: {bus: 99}", r"plots.bus = 99 is not a bus of the feeder"),
         # forecast errors and operation (issue 6): refused when the study is loaded, before any solve
-        ("uncertainty: {relative_sd: {pv: -0.1}}", r"study.yaml: uncertainty.relative_sd.pv: -0.1 is less than the minimum of 0"),
-        ("uncertainty: {relative_sd: {load: -0.05}}", r"study.yaml: uncertainty.relative_sd.load: -0.05 is less than the minimum of 0"),
-        ("uncertainty: {correlation: 1.0}", r"study.yaml: uncertainty.correlation: 1.0 is greater than or equal to the maximum of 1"),
-        ("uncertainty: {correlation: -0.2}", r"study.yaml: uncertainty.correlation: -0.2 is less than the minimum of 0"),
+        (
+            "uncertainty: {relative_sd: {pv: -0.1}}",
+            r"study.yaml: uncertainty.relative_sd.pv: -0.1 is less than the minimum of 0",
+        ),
+        (
+            "uncertainty: {relative_sd: {load: -0.05}}",
+            r"study.yaml: uncertainty.relative_sd.load: -0.05 is less than the minimum of 0",
+        ),
+        (
+            "uncertainty: {correlation: 1.0}",
+            r"study.yaml: uncertainty.correlation: 1.0 is greater than or equal to the maximum of 1",
+        ),
+        (
+            "uncertainty: {correlation: -0.2}",
+            r"study.yaml: uncertainty.correlation: -0.2 is less than the minimum of 0",
+        ),
         ("uncertainty: {realisations: 0}", r"study.yaml: uncertainty.realisations: 0 is less than the minimum of 1"),
         ("uncertainty: {batch_size: 0}", r"study.yaml: uncertainty.batch_size: 0 is less than the minimum of 1"),
-        ("scenarios: {list: {rt: {operation: {mode: rolling, lookahead_steps: 0}}}}",
-         r"study.yaml: scenarios.list.rt \(scenario 'rt'\): operation.lookahead_steps: 0 is less than the minimum of 1"),
-        ("scenarios: {list: {rt: {operation: {mode: rolling, lookahead_steps: 25}}}}",
-         r"study.yaml: scenarios.list.rt \(scenario 'rt'\): operation.lookahead_steps = 25 is longer than the day \(24 steps "
-         r"of time.step_minutes = 60\) and there is no next-day data; expected 1..24"),
-        ("{time: {step_minutes: 15}, base: {operation: {mode: rolling, lookahead_steps: 97}}}",
-         r"operation.lookahead_steps = 97 is longer than the day \(96 steps"),
+        (
+            "scenarios: {list: {rt: {operation: {mode: rolling, lookahead_steps: 0}}}}",
+            r"study.yaml: scenarios.list.rt \(scenario 'rt'\): operation.lookahead_steps: 0 is less than the minimum of 1",
+        ),
+        (
+            "scenarios: {list: {rt: {operation: {mode: rolling, lookahead_steps: 25}}}}",
+            r"study.yaml: scenarios.list.rt \(scenario 'rt'\): operation.lookahead_steps = 25 is longer than the day \(24 steps "
+            r"of time.step_minutes = 60\) and there is no next-day data; expected 1..24",
+        ),
+        (
+            "{time: {step_minutes: 15}, base: {operation: {mode: rolling, lookahead_steps: 97}}}",
+            r"operation.lookahead_steps = 97 is longer than the day \(96 steps",
+        ),
         ("base: {operation: {mode: real_time}}", r"study.yaml: base.operation.mode: 'real_time' is not one of"),
         # honest-outcomes issue, item 6: values that were accepted and then misbehaved
         ("study: ..", r"study.yaml: study: '..' does not match"),
         ("study: ../elsewhere", r"study.yaml: study: '../elsewhere' does not match"),
         ("scenarios: {list: {..: {}}}", r"scenarios.list: '..' does not match"),
         ("scenarios: {axes: {..: {x: {}}}}", r"scenarios.axes.*: scenario name '[.][.]-x' is not a plain name"),
-        ("time: {hours: 5.5, step_minutes: 60}", r"time.hours = 5.5 is not a whole number of time.step_minutes = 60 steps"),
+        (
+            "time: {hours: 5.5, step_minutes: 60}",
+            r"time.hours = 5.5 is not a whole number of time.step_minutes = 60 steps",
+        ),
         ("days: {summer: {date: '2026-02-30'}}", r"days.summer.date = '2026-02-30' is not a calendar date"),
-        ("base: {grid: {substation_v_pu: 1.08, v_max_pu: 1.05}}", r"grid.substation_v_pu = 1.08 is outside the voltage band"),
-        ("transport: {stations: [{bus: 3, x_km: 0, y_km: 0}, {bus: 3, x_km: 1, y_km: 0}]}",
-         r"transport.stations: bus \[3\] listed more than once"),
-        ("base: {objective: {fuzzy: {energy_cost_usd: [5.0, 5.0]}}}",
-         r"objective.fuzzy.energy_cost_usd = \[5.0, 5.0\]: best and reference are equal"),
-        ("fleets: {low: {distributions: {commute: {work_arrival_table: [[7.0, 0.5], [8.0, 1.5]]}}}}",
-         r"fleets.low.distributions.commute.work_arrival_table\[1\] = \[8.0, 1.5\]: a probability must be in \[0, 1\]"),
-        ("fleets: {low: {distributions: {commute: {drive_h: [0.5, 30.0]}}}}",
-         r"fleets.low.distributions.commute.drive_h\[1\] = 30.0 h is not shorter than the horizon"),
+        (
+            "base: {grid: {substation_v_pu: 1.08, v_max_pu: 1.05}}",
+            r"grid.substation_v_pu = 1.08 is outside the voltage band",
+        ),
+        (
+            "transport: {stations: [{bus: 3, x_km: 0, y_km: 0}, {bus: 3, x_km: 1, y_km: 0}]}",
+            r"transport.stations: bus \[3\] listed more than once",
+        ),
+        (
+            "base: {objective: {fuzzy: {energy_cost_usd: [5.0, 5.0]}}}",
+            r"objective.fuzzy.energy_cost_usd = \[5.0, 5.0\]: best and reference are equal",
+        ),
+        (
+            "fleets: {low: {distributions: {commute: {work_arrival_table: [[7.0, 0.5], [8.0, 1.5]]}}}}",
+            r"fleets.low.distributions.commute.work_arrival_table\[1\] = \[8.0, 1.5\]: a probability must be in \[0, 1\]",
+        ),
+        (
+            "fleets: {low: {distributions: {commute: {drive_h: [0.5, 30.0]}}}}",
+            r"fleets.low.distributions.commute.drive_h\[1\] = 30.0 h is not shorter than the horizon",
+        ),
         ("transport: {delay_h: [30.0]}", r"transport.delay_h\[0\] = 30.0 h .* is not shorter than the horizon"),
         ("base: {ev_control: {v2g: true}}", r"ev_control.v2g = true, but the scenario has no ev_fleet"),
-        ("{time: {hours: 6}, base: {ev_fleet: low, ev_control: {mode: aggregate}}}",
-         r"ev_control.mode = aggregate needs a 24-hour \(periodic\) day, but time.hours = 6"),
-        ("base: {operation: {mode: day_ahead, lookahead_steps: 4}}",
-         r"operation.lookahead_steps = 4 is only used by operation.mode = rolling, not 'day_ahead'"),
-        ("{transport: {stations: [{bus: 3, x_km: 0, y_km: 0}]}, plots: {mess_step: 24}, base: {mess: {units: [{name: m, p_mw: 1, e_mwh: 2, initial_station: 3}]}}}",
-         r"plots.mess_step = 24 is beyond the horizon: expected 0..23"),
+        (
+            "{time: {hours: 6}, base: {ev_fleet: low, ev_control: {mode: aggregate}}}",
+            r"ev_control.mode = aggregate needs a 24-hour \(periodic\) day, but time.hours = 6",
+        ),
+        (
+            "base: {operation: {mode: day_ahead, lookahead_steps: 4}}",
+            r"operation.lookahead_steps = 4 is only used by operation.mode = rolling, not 'day_ahead'",
+        ),
+        (
+            "{transport: {stations: [{bus: 3, x_km: 0, y_km: 0}]}, plots: {mess_step: 24}, base: {mess: {units: [{name: m, p_mw: 1, e_mwh: 2, initial_station: 3}]}}}",
+            r"plots.mess_step = 24 is beyond the horizon: expected 0..23",
+        ),
     ],
 )
 def test_bad_input_names_the_file_the_key_and_what_was_expected(root, tmp_path, text, pattern):
@@ -142,7 +209,10 @@ def test_axes_and_list_combine_and_names_are_stable(make_config, schema):
             "fleets": {"a": {}},
             "scenarios": {
                 "list": {"hot": {"grid": {"v_max_pu": 1.06}}},
-                "axes": {"ev": {"no": {"ev_fleet": None}, "yes": {"ev_fleet": "a"}}, "band": {"std": {}, "tight": {"grid": {"v_min_pu": 0.97}}}},
+                "axes": {
+                    "ev": {"no": {"ev_fleet": None}, "yes": {"ev_fleet": "a"}},
+                    "band": {"std": {}, "tight": {"grid": {"v_min_pu": 0.97}}},
+                },
             },
         }
     )
@@ -159,8 +229,15 @@ def test_no_scenarios_means_one_base_scenario(make_config, schema):
 
 def test_operation_and_uncertainty_default_to_a_deterministic_day_ahead_study(root, tmp_path):
     valid, scenarios = _load(root, tmp_path, "study: plain\n")
-    assert valid["uncertainty"]["realisations"] == 1 and valid["uncertainty"]["relative_sd"] == {"pv": 0.25, "load": 0.1, "ev": 0.1}
-    assert all(s["operation"] == {"mode": "day_ahead", "lookahead_steps": None, "keep_integers": True} for s in scenarios.values())
+    assert valid["uncertainty"]["realisations"] == 1 and valid["uncertainty"]["relative_sd"] == {
+        "pv": 0.25,
+        "load": 0.1,
+        "ev": 0.1,
+    }
+    assert all(
+        s["operation"] == {"mode": "day_ahead", "lookahead_steps": None, "keep_integers": True}
+        for s in scenarios.values()
+    )
     _, scenarios = _load(root, tmp_path, "scenarios: {list: {rt: {operation: {mode: rolling, lookahead_steps: 24}}}}")
     assert scenarios["rt"]["operation"]["lookahead_steps"] == 24
 
@@ -168,5 +245,7 @@ def test_operation_and_uncertainty_default_to_a_deterministic_day_ahead_study(ro
 def test_a_duplicate_key_is_refused_naming_file_line_and_key(root, tmp_path):
     """YAML keeps the last of two equal keys: a study with the same scenario twice lost one silently."""
     text = "scenarios:\n  list:\n    a: {}\n    b: {}\n    a: {grid: {v_min_pu: 0.9}}\n"
-    with pytest.raises(ConfigError, match=r"study.yaml: line 5: key 'a' appears twice in the same mapping \(first on line 3\)"):
+    with pytest.raises(
+        ConfigError, match=r"study.yaml: line 5: key 'a' appears twice in the same mapping \(first on line 3\)"
+    ):
         _load(root, tmp_path, text)

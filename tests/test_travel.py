@@ -44,11 +44,17 @@ def test_quarter_hour_steps_round_up():
 
 def test_distance_matrix_with_a_missing_road():
     ds = build_travel(
-        transport(stations=[{"bus": 2, "x_km": None, "y_km": None, "p_max_mw": None},
-                            {"bus": 18, "x_km": None, "y_km": None, "p_max_mw": None},
-                            {"bus": 30, "x_km": None, "y_km": None, "p_max_mw": None}],
-                  distance_km=[[0, 5, None], [5, 0, 8], [None, 8, 0]]),
-        BUSES, 24, 60,
+        transport(
+            stations=[
+                {"bus": 2, "x_km": None, "y_km": None, "p_max_mw": None},
+                {"bus": 18, "x_km": None, "y_km": None, "p_max_mw": None},
+                {"bus": 30, "x_km": None, "y_km": None, "p_max_mw": None},
+            ],
+            distance_km=[[0, 5, None], [5, 0, 8], [None, 8, 0]],
+        ),
+        BUSES,
+        24,
+        60,
     )
     assert ds.travel_steps.sel(station=2, station_to=30).values[0] == -1
     assert ds.travel_steps.sel(station=18, station_to=30).values[0] == 1

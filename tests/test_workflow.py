@@ -66,9 +66,17 @@ def test_dry_run_of_the_default_study_plans_every_scenario(project):
     proc = snakemake(project, "-n", "--cores", "2")
     counts = job_counts(proc.stdout + proc.stderr)
     assert counts == {
-        "prepare_network": 1, "build_profiles": 1, "sample_ev_fleet": 2,
-        "solve_scenario": 6, "validate_ac": 6, "summarize": 1, "all": 1,
-        "plot_study": 1, "plot_scenario": 6, "plot_storage": 3, "plot_fleet": 2,
+        "prepare_network": 1,
+        "build_profiles": 1,
+        "sample_ev_fleet": 2,
+        "solve_scenario": 6,
+        "validate_ac": 6,
+        "summarize": 1,
+        "all": 1,
+        "plot_study": 1,
+        "plot_scenario": 6,
+        "plot_storage": 3,
+        "plot_fleet": 2,
     }
 
 
@@ -87,8 +95,21 @@ def test_tiny_study_kpis_list_every_scenario_with_its_status(tiny_run):
 
 def test_tiny_study_files_hold_the_contract_and_provenance(tiny_run):
     sol = read_dataset(tiny_run / "results/tiny/solutions/battery.nc")
-    for name in ("v_pu", "p_branch_mw", "q_branch_mvar", "p_grid_mw", "load_p_mw", "load_q_mvar", "pv_avail_mw",
-                 "pv_p_mw", "ev_p_mw", "fess_p_ch_mw", "fess_p_dis_mw", "fess_e_mwh", "price_usd_per_mwh"):
+    for name in (
+        "v_pu",
+        "p_branch_mw",
+        "q_branch_mvar",
+        "p_grid_mw",
+        "load_p_mw",
+        "load_q_mvar",
+        "pv_avail_mw",
+        "pv_p_mw",
+        "ev_p_mw",
+        "fess_p_ch_mw",
+        "fess_p_dis_mw",
+        "fess_e_mwh",
+        "price_usd_per_mwh",
+    ):
         assert name in sol, name
     assert sol.sizes["time"] == 4 and sol.attrs["step_hours"] == 1.0
     assert list(sol.pv_bus.values) == [4, 15, 22, 29] and list(sol.fess_bus.values) == [18]
@@ -96,10 +117,21 @@ def test_tiny_study_files_hold_the_contract_and_provenance(tiny_run):
     assert sol.attrs["seed"] == 7 and sol.attrs["scenario"] == "battery"
     versions = json_attr(sol, "versions")
     assert {"feederflex", "pyomo", "highspy", "pandapower"} <= set(versions)
-    for key in ("solver_status", "solver_termination", "solver_mip_gap", "build_seconds", "solver_solve_seconds",
-                "solver_rows", "solver_columns", "solver_integers", "objective_energy_cost_usd"):
+    for key in (
+        "solver_status",
+        "solver_termination",
+        "solver_mip_gap",
+        "build_seconds",
+        "solver_solve_seconds",
+        "solver_rows",
+        "solver_columns",
+        "solver_integers",
+        "objective_energy_cost_usd",
+    ):
         assert key in sol.attrs, key
-    demand = sol.load_p_mw.sum("bus") + sol.ev_p_mw.sum("bus") + sol.fess_p_ch_mw.sum("fess") - sol.fess_p_dis_mw.sum("fess")
+    demand = (
+        sol.load_p_mw.sum("bus") + sol.ev_p_mw.sum("bus") + sol.fess_p_ch_mw.sum("fess") - sol.fess_p_dis_mw.sum("fess")
+    )
     losses = sol.loss_load_p_mw.sum("bus")
     np.testing.assert_allclose(sol.p_grid_mw, demand + losses - sol.pv_p_mw.sum("pv"), atol=1e-6)
     ac = read_dataset(tiny_run / "results/tiny/ac/battery.nc")
@@ -127,8 +159,15 @@ def test_changing_one_scenario_reruns_only_it_and_what_depends_on_it(tiny_run, t
     study.write_text(edited)
     proc = snakemake(tiny_run, "-n", "--cores", "2", "--configfile", str(study.relative_to(tiny_run)))
     out = proc.stdout + proc.stderr
-    assert job_counts(out) == {"solve_scenario": 1, "validate_ac": 1, "summarize": 1, "all": 1,
-                               "plot_scenario": 1, "plot_storage": 1, "plot_study": 1}
+    assert job_counts(out) == {
+        "solve_scenario": 1,
+        "validate_ac": 1,
+        "summarize": 1,
+        "all": 1,
+        "plot_scenario": 1,
+        "plot_storage": 1,
+        "plot_study": 1,
+    }
     assert re.findall(r"Solving scenario (\S+) of study", out) == ["battery"]
     assert re.findall(r"AC power flow of every step of scenario (\S+)", out) == ["battery"]
 
@@ -137,8 +176,14 @@ def test_changing_one_scenario_reruns_only_it_and_what_depends_on_it(tiny_run, t
     ("text", "pattern"),
     [
         ("study: bad\nbase: {grid: {vmin: 0.9}}\n", r"bad.yaml: base.grid: Additional properties.*'vmin'"),
-        ("study: bad\nbase: {pv: [{name: a, bus: 99, p_mw: 1.0}]}\n", r"bad.yaml: .*bus = 99 is not a bus of the feeder"),
-        ("study: bad\nscenarios: {list: {x: {fess: [{name: b, bus: 3, p_mw: -1, e_mwh: 1}]}}}\n", r"scenario 'x'.*p_mw: -1 is less than the minimum"),
+        (
+            "study: bad\nbase: {pv: [{name: a, bus: 99, p_mw: 1.0}]}\n",
+            r"bad.yaml: .*bus = 99 is not a bus of the feeder",
+        ),
+        (
+            "study: bad\nscenarios: {list: {x: {fess: [{name: b, bus: 3, p_mw: -1, e_mwh: 1}]}}}\n",
+            r"scenario 'x'.*p_mw: -1 is less than the minimum",
+        ),
         ("study: bad\nnetwork: {source: meshed.json}\n", r"meshed"),
         ("study: bad\nscenarios:\n  list:\n    a: {}\n    a: {pv: []}\n", r"bad.yaml: line 5: key 'a' appears twice"),
         ("study: ..\n", r"bad.yaml: study: '..' does not match"),
@@ -165,9 +210,15 @@ def test_figures_of_the_tiny_study_exist_and_the_report_lists_them(tiny_run):
     figures = sorted((tiny_run / "results/tiny/figures").rglob("*.png"))
     names = {str(p.relative_to(tiny_run / "results/tiny/figures")) for p in figures}
     assert names == {
-        "voltage_envelope.png", "bus_voltage.png", "import.png", "kpis.png",
-        "scenarios/plain/voltage_heatmap.png", "scenarios/battery/voltage_heatmap.png",
-        "scenarios/starved/voltage_heatmap.png", "scenarios/battery/storage.png", "fleets/few.png",
+        "voltage_envelope.png",
+        "bus_voltage.png",
+        "import.png",
+        "kpis.png",
+        "scenarios/plain/voltage_heatmap.png",
+        "scenarios/battery/voltage_heatmap.png",
+        "scenarios/starved/voltage_heatmap.png",
+        "scenarios/battery/storage.png",
+        "fleets/few.png",
     }
     for path in figures:
         assert path.stat().st_size > 5000, f"{path} looks empty"
@@ -194,10 +245,24 @@ def _screenshot(report: Path) -> Path | None:
     shot = report.with_suffix(".png")
     profile = report.parent / "chromium-profile"
     subprocess.run(
-        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
-         "--window-size=1280,900", "--virtual-time-budget=5000", f"--screenshot={shot}", report.as_uri()],
-        capture_output=True, timeout=120, check=False,
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            f"--user-data-dir={profile}",
+            "--window-size=1280,900",
+            "--virtual-time-budget=5000",
+            f"--screenshot={shot}",
+            report.as_uri(),
+        ],
+        capture_output=True,
+        timeout=120,
+        check=False,
     )
     return shot if shot.exists() else None
 
@@ -223,17 +288,26 @@ def assert_labels_are_honest(results: Path) -> int:
         ds = read_dataset(path)
         if "solver_status" not in ds.attrs or "solver_stages" not in ds.attrs:
             continue
-        assert label_is_honest(dict(ds.attrs)), (path, ds.attrs["solver_status"], ds.attrs["solver_objective"],
-                                                 ds.attrs["solver_bound"], ds.attrs["solver_mip_gap"])
+        assert label_is_honest(dict(ds.attrs)), (
+            path,
+            ds.attrs["solver_status"],
+            ds.attrs["solver_objective"],
+            ds.attrs["solver_bound"],
+            ds.attrs["solver_mip_gap"],
+        )
         stages = json_attr(ds, "solver_stages")
-        assert ds.attrs["solver_solve_seconds"] == pytest.approx(sum(s["highs_seconds"] for s in stages), abs=1e-6), path
+        assert ds.attrs["solver_solve_seconds"] == pytest.approx(sum(s["highs_seconds"] for s in stages), abs=1e-6), (
+            path
+        )
         checked += 1
     return checked
 
 
 def test_every_solution_of_the_tiny_studies_is_labelled_honestly(tiny_run, tradeoffs_run, rolling_run):
-    counted = sum(assert_labels_are_honest(folder) for folder in
-                  (tiny_run / "results/tiny", tradeoffs_run / "results/tiny_tradeoffs", rolling_run))
+    counted = sum(
+        assert_labels_are_honest(folder)
+        for folder in (tiny_run / "results/tiny", tradeoffs_run / "results/tiny_tradeoffs", rolling_run)
+    )
     assert counted >= 20
 
 
@@ -272,9 +346,15 @@ def shrink(study: dict, hours: float, step_minutes: int | None = None) -> dict:
     if "uncertainty" in out:
         out["uncertainty"].update(realisations=2, batch_size=2)
     base = out.setdefault("base", {})
-    base["solver"] = {**base.get("solver", {}), "time_limit_s": min(float(base.get("solver", {}).get("time_limit_s", 2)), 2.0)}
+    base["solver"] = {
+        **base.get("solver", {}),
+        "time_limit_s": min(float(base.get("solver", {}).get("time_limit_s", 2)), 2.0),
+    }
     base["ac_correction"] = {**base.get("ac_correction", {}), "max_iterations": 1}
-    base["mess"] = {**base.get("mess", {}), "search": {**base.get("mess", {}).get("search", {}), "rounds": 1, "unit_time_s": 0.5}}
+    base["mess"] = {
+        **base.get("mess", {}),
+        "search": {**base.get("mess", {}).get("search", {}), "rounds": 1, "unit_time_s": 0.5},
+    }
     for fleet in out.get("fleets", {}).values():
         fleet["vehicles_per_bus"] = min(int(fleet.get("vehicles_per_bus", 20)), 20)
     plots = out.setdefault("plots", {})
@@ -339,7 +419,12 @@ def test_tradeoff_study_front_payoff_and_compromises(tradeoffs_run):
 
     out = tradeoffs_run / "results/tiny_tradeoffs"
     payoff = read_dataset(out / "payoff/battery.nc")
-    assert list(payoff.optimised.values) == ["pv_curtailed_mwh", "energy_cost_usd", "load_variance_mw2", "power_deviation_mw2"]
+    assert list(payoff.optimised.values) == [
+        "pv_curtailed_mwh",
+        "energy_cost_usd",
+        "load_variance_mw2",
+        "power_deviation_mw2",
+    ]
     table = pd.read_csv(out / "payoff/battery.csv", index_col=0)
     # each row's MILP is proven; its AC re-solves keep the battery modes, so each row is feasible
     assert list(table.index[-2:]) == ["best", "worst"] and (table.status.iloc[:-2] == "feasible").all()
@@ -352,7 +437,9 @@ def test_tradeoff_study_front_payoff_and_compromises(tradeoffs_run):
     np.testing.assert_allclose(point.p_grid_mw, front.p_grid_mw.isel(point=1))
     # one non-zero weight: the single-objective solve of energy cost
     only = read_dataset(out / "compromises/cost_only.nc")
-    assert only.attrs["objective_energy_cost_usd"] == pytest.approx(float(payoff.best.sel(objective="energy_cost_usd")), rel=1e-3)
+    assert only.attrs["objective_energy_cost_usd"] == pytest.approx(
+        float(payoff.best.sel(objective="energy_cost_usd")), rel=1e-3
+    )
     # fuzzy: largest membership no larger than that of any single-objective solution
     fuzzy = read_dataset(out / "compromises/fuzzy4.nc")
     chosen = json_attr(fuzzy, "params")["objective"]["fuzzy"]
@@ -410,12 +497,23 @@ def test_monte_carlo_summary_is_the_statistics_of_the_realisations(rolling_run):
     for operation in ("plan_on_actual", "rolling"):
         values = rows[rows.operation == operation]
         assert summary.loc[("realtime", operation, "mean"), "realisations"] == 3
-        for column in ("energy_cost_usd", "objective", "ac_losses_mwh", "peak_import_mw", "voltage_deviation_pu2",
-                       "pv_curtailed_mwh", "v_ac_min_pu"):
+        for column in (
+            "energy_cost_usd",
+            "objective",
+            "ac_losses_mwh",
+            "peak_import_mw",
+            "voltage_deviation_pu2",
+            "pv_curtailed_mwh",
+            "v_ac_min_pu",
+        ):
             sample = values[column].to_numpy()
             assert summary.loc[("realtime", operation, "mean"), column] == pytest.approx(np.mean(sample), rel=1e-9)
-            assert summary.loc[("realtime", operation, "p5"), column] == pytest.approx(np.percentile(sample, 5), rel=1e-9)
-            assert summary.loc[("realtime", operation, "p95"), column] == pytest.approx(np.percentile(sample, 95), rel=1e-9)
+            assert summary.loc[("realtime", operation, "p5"), column] == pytest.approx(
+                np.percentile(sample, 5), rel=1e-9
+            )
+            assert summary.loc[("realtime", operation, "p95"), column] == pytest.approx(
+                np.percentile(sample, 95), rel=1e-9
+            )
             checked += 1
     assert checked == 14
     # the realisations differ, and the two operations of one realisation differ
@@ -423,8 +521,10 @@ def test_monte_carlo_summary_is_the_statistics_of_the_realisations(rolling_run):
     paired = rows.pivot(index="realisation", columns="operation", values="objective")
     assert not np.allclose(paired["rolling"], paired["plan_on_actual"])
     mc = read_dataset(rolling_run / "monte_carlo.nc")
-    np.testing.assert_allclose(mc.kpi_energy_cost_usd.sel(scenario="realtime", operation="rolling"),
-                               rows[rows.operation == "rolling"].sort_values("realisation").energy_cost_usd)
+    np.testing.assert_allclose(
+        mc.kpi_energy_cost_usd.sel(scenario="realtime", operation="rolling"),
+        rows[rows.operation == "rolling"].sort_values("realisation").energy_cost_usd,
+    )
 
 
 def test_realised_schedules_hold_the_contract_physics_and_provenance(rolling_run, project):
@@ -437,7 +537,11 @@ def test_realised_schedules_hold_the_contract_physics_and_provenance(rolling_run
         assert (folder / f"r{k:04d}.ac.nc").exists() and (folder / f"r{k:04d}.plan.ac.nc").exists()
         assert sol.attrs["solver_status"] == "feasible" and sol.attrs["rolling_status"] == "completed"
         assert "day-ahead plan (integers)" in sol.attrs["solver_gap_note"]
-        assert sol.attrs["realisation"] == k and sol.attrs["forecast_seed"] == 11 and plan.attrs["operation"] == "plan_on_actual"
+        assert (
+            sol.attrs["realisation"] == k
+            and sol.attrs["forecast_seed"] == 11
+            and plan.attrs["operation"] == "plan_on_actual"
+        )
         assert json_attr(sol, "uncertainty")["relative_sd"]["pv"] == 0.25 and "pyomo" in json_attr(sol, "versions")
         assert (sol.rolling_resolved == 1).all() and (sol.rolling_status == "optimal").all()
         # the realised day is the realisation's actual day, recomputed from the seed
@@ -449,8 +553,9 @@ def test_realised_schedules_hold_the_contract_physics_and_provenance(rolling_run
             np.testing.assert_allclose(ds.p_grid_mw, demand - ds.pv_p_mw.sum("pv"), atol=1e-6)
             assert (ds.pv_p_mw <= ds.pv_avail_mw + 1e-7).all()
             e = np.concatenate([ds.fess_e_init_mwh.values, ds.fess_e_mwh.values[:, 0]])
-            np.testing.assert_allclose(np.diff(e), 0.95 * ds.fess_p_ch_mw.values[:, 0] - ds.fess_p_dis_mw.values[:, 0] / 0.95,
-                                       atol=1e-6)
+            np.testing.assert_allclose(
+                np.diff(e), 0.95 * ds.fess_p_ch_mw.values[:, 0] - ds.fess_p_dis_mw.values[:, 0] / 0.95, atol=1e-6
+            )
             assert e[-1] >= e[0] - 1e-6 and (ds.fess_e_mwh >= 0.1 - 1e-9).all() and (ds.fess_e_mwh <= 0.9 + 1e-9).all()
 
 
@@ -460,5 +565,7 @@ def test_realisations_are_batched_into_ceil_k_over_n_jobs(project):
     out = proc.stdout + proc.stderr
     assert job_counts(out)["solve_rolling"] == 3  # ceil(5 / 2)
     assert sorted(re.findall(r"on actual days, batch (\d+)", out)) == ["0", "1", "2"]
-    many = _rolling_study(project, "mc_many", **{"realisations: 3": "realisations: 1000", "batch_size: 2": "batch_size: 40"})
+    many = _rolling_study(
+        project, "mc_many", **{"realisations: 3": "realisations: 1000", "batch_size: 2": "batch_size: 40"}
+    )
     assert job_counts(snakemake(project, "-n", "--cores", "2", "--configfile", many).stdout)["solve_rolling"] == 25

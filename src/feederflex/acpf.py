@@ -147,5 +147,6 @@ def ac_check(feeder: xr.Dataset, solution: xr.Dataset, tolerance_pu: float | Non
     if has_schedule and not converged.all():
         ds.attrs["ac_nonconverged_note"] = (
             f"the AC power flow diverged at steps {np.flatnonzero(converged == 0).tolist()}: their voltages and "
-            "losses are NaN, the day's losses are NaN, and the schedule is not AC-verified there")
+            "losses are NaN, the day's losses are NaN, and the schedule is not AC-verified there"
+        )
     return ds

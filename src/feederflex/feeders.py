@@ -60,8 +60,9 @@ def case33bw_x3() -> pp.pandapowerNet:
 
     net = pn.case33bw()
     for _ in range(2):
-        net, lookup = tb.merge_nets(net, pn.case33bw(), validate=False, std_prio_on_net1=True,
-                                    return_net2_reindex_lookup=True)
+        net, lookup = tb.merge_nets(
+            net, pn.case33bw(), validate=False, std_prio_on_net1=True, return_net2_reindex_lookup=True
+        )
         substation = int(lookup["bus"][0])
         net.ext_grid = net.ext_grid[net.ext_grid.bus != substation]
         tb.fuse_buses(net, 0, [substation])
@@ -79,8 +80,8 @@ def radial_table_net(name: str, vn_kv: float = 12.66) -> pp.pandapowerNet:
     """
     from importlib.resources import files
 
-    import pandas as pd
     import pandapower as pp
+    import pandas as pd
 
     with files("feederflex").joinpath("data", name).open() as handle:
         table = pd.read_csv(handle, comment="#")
@@ -90,8 +91,14 @@ def radial_table_net(name: str, vn_kv: float = 12.66) -> pp.pandapowerNet:
         pp.create_bus(net, vn_kv=vn_kv, name=str(bus), index=bus - 1)
     for row in table.itertuples(index=False):
         pp.create_line_from_parameters(
-            net, int(row.from_bus) - 1, int(row.to_bus) - 1, length_km=1.0, r_ohm_per_km=float(row.r_ohm),
-            x_ohm_per_km=float(row.x_ohm), c_nf_per_km=0.0, max_i_ka=99999.0,
+            net,
+            int(row.from_bus) - 1,
+            int(row.to_bus) - 1,
+            length_km=1.0,
+            r_ohm_per_km=float(row.r_ohm),
+            x_ohm_per_km=float(row.x_ohm),
+            c_nf_per_km=0.0,
+            max_i_ka=99999.0,
         )
         if row.p_load_kw or row.q_load_kvar:
             pp.create_load(net, int(row.to_bus) - 1, p_mw=row.p_load_kw / 1000, q_mvar=row.q_load_kvar / 1000)
@@ -177,8 +184,6 @@ def feeder_from_pandapower(net: pp.pandapowerNet, source: str = "pandapower net"
     if "geo" in net.bus:
         for k, geo in enumerate(net.bus.loc[buses, "geo"]):
             if isinstance(geo, str) and "coordinates" in geo:
-
-
                 xy[k] = json.loads(geo)["coordinates"][:2]
 
     bus_no = buses.astype(int) + 1
@@ -260,7 +265,6 @@ def run_ac(net: pp.pandapowerNet) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         pp.runpp(net, numba=False, tolerance_mva=1e-9, max_iteration=50)
-
 
 
 def bus_numbers(source: str) -> list[int]:

@@ -153,10 +153,17 @@ def sample_yang2015(rng: np.random.Generator, n: int, spec: dict) -> pd.DataFram
     start = arrival + _delay(rng, n, spec)
     leave = arrival + np.mod(rng.normal(dist["departure_mean_h"], dist["departure_sd_h"], size=n) - arrival, 24.0)
     mileage = energy / veh["kwh_per_km"]
-    return _columns(mileage, arrival, start, np.maximum(leave, start + duration), energy, veh["battery_kwh"], veh["charger_kw"])
+    return _columns(
+        mileage, arrival, start, np.maximum(leave, start + duration), energy, veh["battery_kwh"], veh["charger_kw"]
+    )
 
 
-_SAMPLE = {"tong2021": sample_tong2021, "feng2024": sample_feng2024, "commute": sample_commute, "yang2015": sample_yang2015}
+_SAMPLE = {
+    "tong2021": sample_tong2021,
+    "feng2024": sample_feng2024,
+    "commute": sample_commute,
+    "yang2015": sample_yang2015,
+}
 
 
 def check_vehicles(frame: pd.DataFrame, where: str) -> None:
@@ -164,18 +171,26 @@ def check_vehicles(frame: pd.DataFrame, where: str) -> None:
     that the charger cannot deliver between charge start and departure."""
     bad = frame.index[frame.departure_h < frame.arrival_h]
     if len(bad):
-        raise FleetError(f"{where}: vehicle {int(bad[0])} departs ({frame.departure_h[bad[0]]:.2f} h) before it arrives "
-                         f"({frame.arrival_h[bad[0]]:.2f} h)")
+        raise FleetError(
+            f"{where}: vehicle {int(bad[0])} departs ({frame.departure_h[bad[0]]:.2f} h) before it arrives "
+            f"({frame.arrival_h[bad[0]]:.2f} h)"
+        )
     bad = frame.index[frame.energy_kwh < 0]
     if len(bad):
-        raise FleetError(f"{where}: vehicle {int(bad[0])} has a negative energy need ({frame.energy_kwh[bad[0]]:.3g} kWh)")
+        raise FleetError(
+            f"{where}: vehicle {int(bad[0])} has a negative energy need ({frame.energy_kwh[bad[0]]:.3g} kWh)"
+        )
     short = frame.charge_start_h + frame.energy_kwh / frame.charger_kw - frame.departure_h
     bad = frame.index[short > 1e-9]
     if len(bad):
-        raise FleetError(f"{where}: vehicle {int(bad[0])} cannot get its {frame.energy_kwh[bad[0]]:.3g} kWh before departure")
+        raise FleetError(
+            f"{where}: vehicle {int(bad[0])} cannot get its {frame.energy_kwh[bad[0]]:.3g} kWh before departure"
+        )
 
 
-def charging_load(start_h: np.ndarray, end_h: np.ndarray, power_kw: np.ndarray, step_hours: float, n_steps: int) -> np.ndarray:
+def charging_load(
+    start_h: np.ndarray, end_h: np.ndarray, power_kw: np.ndarray, step_hours: float, n_steps: int
+) -> np.ndarray:
     """Average charging power (kW) per step of a periodic day for intervals [start_h, end_h).
 
     The exact overlap of each interval with each step is used, so the energy of every vehicle is
@@ -202,7 +217,11 @@ def uncontrolled_load_kw(frame, ev_bus: np.ndarray, bus_list: list[int], step_ho
     for bus in np.unique(ev_bus):
         sel = ev_bus == bus
         load_kw[:, bus_list.index(int(bus))] = charging_load(
-            np.asarray(frame.charge_start_h)[sel], np.asarray(end)[sel], np.asarray(frame.charger_kw)[sel], step_hours, steps_per_day
+            np.asarray(frame.charge_start_h)[sel],
+            np.asarray(end)[sel],
+            np.asarray(frame.charger_kw)[sel],
+            step_hours,
+            steps_per_day,
         )
     return np.tile(load_kw, (n_steps // steps_per_day + 1, 1))[:n_steps]
 
@@ -217,7 +236,6 @@ def sample_fleet(spec: dict, feeder: xr.Dataset, hours: float, step_minutes: int
     """
     step_hours = step_minutes / 60
     n_steps = int(round(hours * 60 / step_minutes))
-    steps_per_day = int(round(24 * 60 / step_minutes))
     if spec["sampler"] not in SAMPLERS:
         raise FleetError(f"fleets.{name}.sampler: unknown sampler {spec['sampler']!r}; expected one of {SAMPLERS}")
     bus_list = [int(b) for b in feeder.bus.values]
@@ -307,7 +325,11 @@ def expected_load_tong2021(spec: dict, n_vehicles: int, step_minutes: int, point
 
     grid = np.linspace(0, 24, 24 * 60 + 1)[:-1] + 0.5 / 60  # arrival grid, 1-minute cells
     weight = arrival_pdf(grid) / 60
-    delays = (np.linspace(0, spec["max_delay_h"], 21)[:-1] + spec["max_delay_h"] / 40) if spec["strategy"] == "delayed" else np.zeros(1)
+    delays = (
+        (np.linspace(0, spec["max_delay_h"], 21)[:-1] + spec["max_delay_h"] / 40)
+        if spec["strategy"] == "delayed"
+        else np.zeros(1)
+    )
     step_hours = step_minutes / 60
     steps = int(round(24 / step_hours))
     times = (np.arange(steps)[:, None] + (np.arange(points_per_step) + 0.5) / points_per_step) * step_hours
@@ -339,10 +361,26 @@ def _rotated_windows(fleet: xr.Dataset, cut_h: float) -> pd.DataFrame:
     crosses = end > 24.0
     first_share = np.where(crosses, (24.0 - arrival) / np.maximum(length, 1e-12), 1.0)
     parts = [
-        pd.DataFrame({"ev": ev, "bus": fleet.ev_bus.values, "start": arrival, "end": np.minimum(end, 24.0),
-                      "e_mwh": energy * first_share, "p_mw": power}),
-        pd.DataFrame({"ev": ev[crosses], "bus": fleet.ev_bus.values[crosses], "start": 0.0, "end": end[crosses] - 24.0,
-                      "e_mwh": energy[crosses] * (1 - first_share[crosses]), "p_mw": power[crosses]}),
+        pd.DataFrame(
+            {
+                "ev": ev,
+                "bus": fleet.ev_bus.values,
+                "start": arrival,
+                "end": np.minimum(end, 24.0),
+                "e_mwh": energy * first_share,
+                "p_mw": power,
+            }
+        ),
+        pd.DataFrame(
+            {
+                "ev": ev[crosses],
+                "bus": fleet.ev_bus.values[crosses],
+                "start": 0.0,
+                "end": end[crosses] - 24.0,
+                "e_mwh": energy[crosses] * (1 - first_share[crosses]),
+                "p_mw": power[crosses],
+            }
+        ),
     ]
     return pd.concat(parts, ignore_index=True)
 
@@ -357,7 +395,9 @@ def cut_step(fleet: xr.Dataset, n_steps: int) -> int:
     return int(np.argmin(connected.sum(axis=0)))
 
 
-def envelopes(fleet: xr.Dataset, bus_numbers: list[int], hours: float, step_minutes: int, v2g_soc_min: float | None = None) -> xr.Dataset:
+def envelopes(
+    fleet: xr.Dataset, bus_numbers: list[int], hours: float, step_minutes: int, v2g_soc_min: float | None = None
+) -> xr.Dataset:
     """Aggregate flexibility of the fleet in pools: the vehicles of one bus leaving in the same step.
 
     With ``order`` the steps from the cut step on (``cut_step``), the cumulative energy charged in
@@ -396,7 +436,9 @@ def envelopes(fleet: xr.Dataset, bus_numbers: list[int], hours: float, step_minu
     ev_buses = np.unique(fleet.ev_bus.values.astype(int))
     pools = np.array([(b, k) for b in ev_buses for k in range(1, n_steps + 1)], dtype=int).reshape(-1, 2)  # every pool
     bus_pos = {int(b): i for i, b in enumerate(ev_buses)}
-    pool_of = np.array([bus_pos[int(b)] * n_steps + k - 1 for b, k in zip(win.bus.values, leave_step, strict=True)], dtype=int)
+    pool_of = np.array(
+        [bus_pos[int(b)] * n_steps + k - 1 for b, k in zip(win.bus.values, leave_step, strict=True)], dtype=int
+    )
     e_min = np.zeros((n_steps + 1, len(pools)))
     e_max = np.zeros((n_steps + 1, len(pools)))
     p_max = np.zeros((n_steps, len(pools)))
@@ -414,9 +456,12 @@ def envelopes(fleet: xr.Dataset, bus_numbers: list[int], hours: float, step_minu
             "order": ("step", order),
         },
         coords={"boundary": np.arange(n_steps + 1), "step": np.arange(n_steps), "pool": np.arange(len(pools))},
-        attrs={"cut_step": cut, "step_hours": step_hours,
-               "units": "e_*_mwh: cumulative MWh after k steps of `order`; p_max_mw: MW in the k-th step of `order`; "
-               "pool_leave_step: steps from the cut by which the pool's vehicles have left"},
+        attrs={
+            "cut_step": cut,
+            "step_hours": step_hours,
+            "units": "e_*_mwh: cumulative MWh after k steps of `order`; p_max_mw: MW in the k-th step of `order`; "
+            "pool_leave_step: steps from the cut by which the pool's vehicles have left",
+        },
     )
 
 
@@ -460,10 +505,16 @@ def disaggregate_lp(fleet: xr.Dataset, p_bus_mw: np.ndarray, bus_numbers: list[i
         a_eq = coo_matrix((np.ones(n_x + n_v), (rows, cols)), shape=(n_v, n_x + n_v))
         a_ub = coo_matrix((np.ones(n_x), (pairs_t, np.arange(n_x))), shape=(n_steps, n_x + n_v))
         b_ub = np.clip(p_bus_mw[:, col[int(bus)]], 0, None) * step_hours + 1e-9
-        bounds = np.concatenate([np.stack([np.zeros(n_x), cap[vehicles][pairs_v, pairs_t]], axis=1),
-                                 np.stack([np.zeros(n_v), np.full(n_v, np.inf)], axis=1)])
+        bounds = np.concatenate(
+            [
+                np.stack([np.zeros(n_x), cap[vehicles][pairs_v, pairs_t]], axis=1),
+                np.stack([np.zeros(n_v), np.full(n_v, np.inf)], axis=1),
+            ]
+        )
         cost = np.concatenate([np.zeros(n_x), np.ones(n_v)])
-        res = linprog(cost, A_ub=a_ub.tocsr(), b_ub=b_ub, A_eq=a_eq.tocsr(), b_eq=energy[vehicles], bounds=bounds, method="highs")
+        res = linprog(
+            cost, A_ub=a_ub.tocsr(), b_ub=b_ub, A_eq=a_eq.tocsr(), b_eq=energy[vehicles], bounds=bounds, method="highs"
+        )
         if res.status != 0:
             raise RuntimeError(f"disaggregation LP at bus {bus} failed: {res.message}")
         x = res.x[:n_x]
@@ -480,8 +531,9 @@ def disaggregate_lp(fleet: xr.Dataset, p_bus_mw: np.ndarray, bus_numbers: list[i
     )
 
 
-def disaggregate(fleet: xr.Dataset, p_bus_mw: np.ndarray, bus_numbers: list[int], step_minutes: int,
-                 v2g_soc_min: float | None = None) -> xr.Dataset:
+def disaggregate(
+    fleet: xr.Dataset, p_bus_mw: np.ndarray, bus_numbers: list[int], step_minutes: int, v2g_soc_min: float | None = None
+) -> xr.Dataset:
     """Share an aggregate schedule (net power into the cars, MW per step and bus) among the vehicles.
 
     Without discharging this is :func:`disaggregate_lp` (exact). With V2G steps it is a greedy rule:
@@ -504,7 +556,10 @@ def disaggregate(fleet: xr.Dataset, p_bus_mw: np.ndarray, bus_numbers: list[int]
     remaining = win.e_mwh.to_numpy().copy()
     share = win.e_mwh.to_numpy() / np.maximum(fleet.energy_kwh.values[win.ev.values] / 1000.0, 1e-12)
     battery = fleet.battery_kwh.values[win.ev.values] / 1000.0
-    spare = np.clip(battery - fleet.energy_kwh.values[win.ev.values] / 1000.0 - (v2g_soc_min or 0.0) * battery, 0, None) * share
+    spare = (
+        np.clip(battery - fleet.energy_kwh.values[win.ev.values] / 1000.0 - (v2g_soc_min or 0.0) * battery, 0, None)
+        * share
+    )
     delivered_part = np.zeros(len(win))
     schedule = np.zeros((n_steps, fleet.sizes["ev"]))
     for bus, rows in win.groupby("bus").groups.items():

@@ -48,7 +48,8 @@ KPI_UNITS = {
     "load_variance_mw2": "MW^2 (003 eq. 11)",
     "power_deviation_mw2": "MW^2 (003 eq. 12)",
     "v_ac_range_pu": "pu (highest - lowest AC voltage over buses and steps)",
-    "voltage_deviation_pu2": "pu^2 (003 eq. 6: sum of squared step-to-step AC voltage changes, at the bus where it is largest)",
+    "voltage_deviation_pu2": "pu^2 (003 eq. 6: sum of squared step-to-step AC voltage changes, at "
+    "the bus where it is largest)",
     "dr_curtailed_mwh": "MWh",
     "dr_shifted_mwh": "MWh",
     "risk_epns_mwh": "MWh (expected PV and DR power not served, exact)",
@@ -103,15 +104,21 @@ def scenario_kpis(solution: xr.Dataset, ac: xr.Dataset, tolerance_pu: float = 1e
         "peak_import_mw": float(np.max(solution.p_grid_mw.values)) if solved else nan,
         "peak_import_ac_mw": float(np.nanmax(ac.p_grid_ac_mw.values)) if solved else nan,
         "max_abs_v_error_pu": float(ac.attrs["max_abs_v_error_pu"]) if solved else nan,
-        **{name: float(attrs.get(f"objective_{name}", nan)) for name in ("voltage_offset", "load_variance_mw2", "power_deviation_mw2")},
+        **{
+            name: float(attrs.get(f"objective_{name}", nan))
+            for name in ("voltage_offset", "load_variance_mw2", "power_deviation_mw2")
+        },
         "v_ac_range_pu": float(np.nanmax(ac.v_ac_pu.values) - np.nanmin(ac.v_ac_pu.values)) if solved else nan,
-        "voltage_deviation_pu2": float(np.max(np.sum(np.diff(ac.v_ac_pu.values, axis=0) ** 2, axis=0))) if solved else nan,
+        "voltage_deviation_pu2": float(np.max(np.sum(np.diff(ac.v_ac_pu.values, axis=0) ** 2, axis=0)))
+        if solved
+        else nan,
         **_resource_kpis(solution, dt, solved),
     }
 
 
 def _resource_kpis(solution: xr.Dataset, dt: float, solved: bool) -> dict[str, float]:
     """Demand response and forecast-risk KPIs (0 for solutions without those variables)."""
+
     def total(*names: str) -> float:
         if not solved:
             return math.nan
@@ -184,31 +191,49 @@ def monte_carlo_summary(rows: pd.DataFrame) -> pd.DataFrame:
     (realisation: operation status, for each one left out), and how many of this operation's used
     days are ``optimal`` and ``feasible``.
     """
-    numeric = [c for c in rows.columns if c not in ("scenario", "operation", "realisation")
-               and pd.api.types.is_numeric_dtype(rows[c])]
+    numeric = [
+        c
+        for c in rows.columns
+        if c not in ("scenario", "operation", "realisation") and pd.api.types.is_numeric_dtype(rows[c])
+    ]
     out = []
     for scenario, runs in rows.groupby("scenario", sort=False):
         solved = runs["status"].isin(["optimal", "feasible"])
         complete = solved.groupby(runs["realisation"]).all()
         keep = set(complete.index[complete])
-        why = "; ".join(f"r{int(k)}: " + ", ".join(f"{op} {st}" for op, st in zip(g.operation, g.status, strict=True)
-                                                   if st not in ("optimal", "feasible"))
-                        for k, g in runs[~runs["realisation"].isin(keep)].groupby("realisation"))
+        why = "; ".join(
+            f"r{int(k)}: "
+            + ", ".join(
+                f"{op} {st}" for op, st in zip(g.operation, g.status, strict=True) if st not in ("optimal", "feasible")
+            )
+            for k, g in runs[~runs["realisation"].isin(keep)].groupby("realisation")
+        )
         for operation, group in runs.groupby("operation", sort=False):
             used = group[group["realisation"].isin(keep)]
             values = used[numeric].to_numpy(dtype=float)
             with warnings.catch_warnings():  # no realisation left, or a KPI NaN in every one: NaN
                 warnings.simplefilter("ignore", RuntimeWarning)
                 empty = values.shape[0] == 0
-                stats = {"mean": np.full(len(numeric), np.nan) if empty else np.nanmean(values, axis=0),
-                         "p5": np.full(len(numeric), np.nan) if empty else np.nanpercentile(values, 5, axis=0),
-                         "p95": np.full(len(numeric), np.nan) if empty else np.nanpercentile(values, 95, axis=0)}
+                stats = {
+                    "mean": np.full(len(numeric), np.nan) if empty else np.nanmean(values, axis=0),
+                    "p5": np.full(len(numeric), np.nan) if empty else np.nanpercentile(values, 5, axis=0),
+                    "p95": np.full(len(numeric), np.nan) if empty else np.nanpercentile(values, 95, axis=0),
+                }
             for statistic in MC_STATISTICS:
-                out.append({"scenario": scenario, "operation": operation, "statistic": statistic,
-                            "realisations": len(group), "used": len(used), "left_out": len(group) - len(used),
-                            "left_out_why": why, "optimal": int((used["status"] == "optimal").sum()),
-                            "feasible": int((used["status"] == "feasible").sum()),
-                            **dict(zip(numeric, stats[statistic], strict=True))})
+                out.append(
+                    {
+                        "scenario": scenario,
+                        "operation": operation,
+                        "statistic": statistic,
+                        "realisations": len(group),
+                        "used": len(used),
+                        "left_out": len(group) - len(used),
+                        "left_out_why": why,
+                        "optimal": int((used["status"] == "optimal").sum()),
+                        "feasible": int((used["status"] == "feasible").sum()),
+                        **dict(zip(numeric, stats[statistic], strict=True)),
+                    }
+                )
     return pd.DataFrame(out).set_index(["scenario", "operation", "statistic"])
 
 
@@ -218,11 +243,15 @@ def monte_carlo_tables(frames: list[pd.DataFrame]) -> tuple[pd.DataFrame, pd.Dat
     The dataset holds every numeric KPI as ``kpi_<name>(scenario, operation, realisation)``."""
     rows = pd.concat(frames, ignore_index=True)
     order = {name: k for k, name in enumerate(dict.fromkeys(rows["scenario"]))}  # scenarios as given
-    rows = rows.sort_values(["scenario", "realisation"], key=lambda c: c.map(order) if c.name == "scenario" else c,
-                            kind="stable").reset_index(drop=True)
+    rows = rows.sort_values(
+        ["scenario", "realisation"], key=lambda c: c.map(order) if c.name == "scenario" else c, kind="stable"
+    ).reset_index(drop=True)
     summary = monte_carlo_summary(rows)
-    numeric = [c for c in rows.columns if c not in ("scenario", "operation", "realisation")
-               and pd.api.types.is_numeric_dtype(rows[c])]
+    numeric = [
+        c
+        for c in rows.columns
+        if c not in ("scenario", "operation", "realisation") and pd.api.types.is_numeric_dtype(rows[c])
+    ]
     ds = rows.set_index(["scenario", "operation", "realisation"])[numeric].to_xarray()
     ds = ds.rename({name: f"kpi_{name}" for name in numeric})
     for name in numeric:
@@ -230,5 +259,8 @@ def monte_carlo_tables(frames: list[pd.DataFrame]) -> tuple[pd.DataFrame, pd.Dat
     return rows, summary, ds
 
 
-MC_UNITS = {"resolves": "count (steps re-solved)", "rolling_seconds": "s (HiGHS re-solves)",
-            "wall_seconds": "s (the whole realisation: plan, operation, AC checks)"}
+MC_UNITS = {
+    "resolves": "count (steps re-solved)",
+    "rolling_seconds": "s (HiGHS re-solves)",
+    "wall_seconds": "s (the whole realisation: plan, operation, AC checks)",
+}

@@ -64,8 +64,9 @@ def payoff_objectives(mo: Mapping, scenario: str) -> list[str]:
     return sorted(set(names), key=list(CATALOGUE).index)
 
 
-def _objective(settings: dict, weights: Mapping[str, float], penalties: list[str], others: str = "none",
-               traded: tuple = ()) -> dict:
+def _objective(
+    settings: dict, weights: Mapping[str, float], penalties: list[str], others: str = "none", traded: tuple = ()
+) -> dict:
     """Settings with a new objective block: ``weights``, plus the scenario's weights of the
     penalty terms (and of every other term with ``others: weighted``) that are not traded."""
     out = copy.deepcopy(settings)
@@ -103,8 +104,9 @@ def second_stage(first: dict, solution: xr.Dataset, weights: Mapping[str, float]
     return out
 
 
-def solve_lexicographic(solve: Callable[..., xr.Dataset], first: dict, weights: Mapping[str, float] | None,
-                        penalties: list[str] = ()) -> xr.Dataset:
+def solve_lexicographic(
+    solve: Callable[..., xr.Dataset], first: dict, weights: Mapping[str, float] | None, penalties: list[str] = ()
+) -> xr.Dataset:
     """Solve ``first``; with ``weights``, solve the second stage from it (see :func:`second_stage`),
     starting from the first stage's booked AC losses and voltage band (``ac_state``).
 
@@ -116,23 +118,32 @@ def solve_lexicographic(solve: Callable[..., xr.Dataset], first: dict, weights: 
         return one.assign_attrs(stage, mo_stage="first")
     two = solve(second_stage(first, one, weights, list(penalties)), ac_state=one)
     # the second stage's record includes the first stage's solves: its seconds are the whole solve's
-    first_stages = [dict(s, name=f"lexicographic first stage: {s['name']}") for s in json.loads(one.attrs["solver_stages"])]
+    first_stages = [
+        dict(s, name=f"lexicographic first stage: {s['name']}") for s in json.loads(one.attrs["solver_stages"])
+    ]
     stages = first_stages + json.loads(two.attrs["solver_stages"])
-    two.attrs.update(solver_stages=json.dumps(stages),
-                     solver_solve_seconds=float(sum(s["highs_seconds"] for s in stages)),
-                     solver_wall_seconds=float(sum(s["wall_seconds"] for s in stages)),
-                     build_seconds=float(one.attrs.get("build_seconds", 0.0)) + float(two.attrs.get("build_seconds", 0.0)))
+    two.attrs.update(
+        solver_stages=json.dumps(stages),
+        solver_solve_seconds=float(sum(s["highs_seconds"] for s in stages)),
+        solver_wall_seconds=float(sum(s["wall_seconds"] for s in stages)),
+        build_seconds=float(one.attrs.get("build_seconds", 0.0)) + float(two.attrs.get("build_seconds", 0.0)),
+    )
     ac = str(two.attrs.get("ac_correction_status", "disabled"))
     if not np.isfinite(float(two.attrs["solver_objective"])) or ac not in ("converged", "disabled"):
         # the second stage's bounds come from the first stage's AC-corrected schedule; when its own
         # AC correction cannot hold them, its schedule is not AC-secure: keep the first stage's
-        log.warning("second stage ended %s with AC correction %s; reporting the first stage", two.attrs["solver_status"], ac)
-        return one.assign_attrs(stage, mo_stage="first", mo_second_stage_status=f"{two.attrs['solver_status']}, AC correction {ac}")
+        log.warning(
+            "second stage ended %s with AC correction %s; reporting the first stage", two.attrs["solver_status"], ac
+        )
+        return one.assign_attrs(
+            stage, mo_stage="first", mo_second_stage_status=f"{two.attrs['solver_status']}, AC correction {ac}"
+        )
     return two.assign_attrs(stage, mo_stage="second")
 
 
-def scenario_solver(network: str, profiles: str, fleet: str | None, travel: str | None,
-                    solver_log: str | None = None) -> Callable[..., xr.Dataset]:
+def scenario_solver(
+    network: str, profiles: str, fleet: str | None, travel: str | None, solver_log: str | None = None
+) -> Callable[..., xr.Dataset]:
     """A function (settings, ac_state=None) -> solution for one scenario's prepared files (read once)."""
     from feederflex.io import read_dataset
     from feederflex.schedule import solve_scenario
@@ -143,8 +154,9 @@ def scenario_solver(network: str, profiles: str, fleet: str | None, travel: str 
     return lambda settings, ac_state=None: solve_scenario(feeder, day, settings, ev, solver_log, trips, ac_state)
 
 
-def solve_payoff_row(solve: Callable[..., xr.Dataset], settings: dict, objective: str, penalties: list[str],
-                     lexicographic: bool) -> tuple[xr.Dataset, dict]:
+def solve_payoff_row(
+    solve: Callable[..., xr.Dataset], settings: dict, objective: str, penalties: list[str], lexicographic: bool
+) -> tuple[xr.Dataset, dict]:
     """One payoff row: ``objective`` alone (penalties kept), then, when ``lexicographic``, the
     scenario's weighted objective without worsening it. Returns the solution and first-stage settings."""
     first = payoff_settings(settings, objective, penalties)
@@ -153,8 +165,15 @@ def solve_payoff_row(solve: Callable[..., xr.Dataset], settings: dict, objective
     return solve_lexicographic(solve, first, second, untraded), first
 
 
-def solve_front_point(solve: Callable[..., xr.Dataset], settings: dict, front: Mapping, payoff: xr.Dataset,
-                      fraction: float, penalties: list[str], lexicographic: bool) -> tuple[xr.Dataset, dict]:
+def solve_front_point(
+    solve: Callable[..., xr.Dataset],
+    settings: dict,
+    front: Mapping,
+    payoff: xr.Dataset,
+    fraction: float,
+    penalties: list[str],
+    lexicographic: bool,
+) -> tuple[xr.Dataset, dict]:
     """One epsilon-constraint point (see :func:`front_point_settings`), then, when ``lexicographic``,
     the swept objective improved without worsening the first stage. Returns solution and settings."""
     first = front_point_settings(settings, front, payoff, fraction, penalties)
@@ -163,8 +182,14 @@ def solve_front_point(solve: Callable[..., xr.Dataset], settings: dict, front: M
     return solve_lexicographic(solve, first, second, untraded), first
 
 
-def solve_compromise(solve: Callable[..., xr.Dataset], settings: dict, comp: Mapping, payoff: xr.Dataset | None,
-                     penalties: list[str], reference: xr.Dataset | None = None) -> tuple[xr.Dataset, dict]:
+def solve_compromise(
+    solve: Callable[..., xr.Dataset],
+    settings: dict,
+    comp: Mapping,
+    payoff: xr.Dataset | None,
+    penalties: list[str],
+    reference: xr.Dataset | None = None,
+) -> tuple[xr.Dataset, dict]:
     """A fuzzy min-max or weighted-sum compromise; a fuzzy one records ``membership_<term>`` and
     ``membership_max`` on the solution. Returns the solution and the settings solved."""
     if comp["method"] == "fuzzy":
@@ -199,12 +224,17 @@ def payoff_table(rows: Mapping[str, xr.Dataset]) -> xr.Dataset:
             "worst": ("objective", worst),
             "status": ("optimised", np.array(status, dtype=object)),
         },
-        coords={"optimised": names, "objective": terms,
-                "unit": ("objective", [CATALOGUE[t].unit for t in terms]),
-                "sense": ("objective", [CATALOGUE[t].sense for t in terms])},
+        coords={
+            "optimised": names,
+            "objective": terms,
+            "unit": ("objective", [CATALOGUE[t].unit for t in terms]),
+            "sense": ("objective", [CATALOGUE[t].sense for t in terms]),
+        },
     )
-    ds.attrs["description"] = ("row r: every objective's value when r is optimised (lexicographically: then the rest "
-                               "without worsening r); best = r's own value on its row, worst = worst over the rows")
+    ds.attrs["description"] = (
+        "row r: every objective's value when r is optimised (lexicographically: then the rest "
+        "without worsening r); best = r's own value on its row, worst = worst over the rows"
+    )
     bad = [r for r, s in zip(names, status, strict=True) if s not in ("optimal", "feasible")]
     if bad:
         ds.attrs["warning"] = f"rows without a schedule: {bad}; best and worst of those objectives are not known"
@@ -227,8 +257,9 @@ def _range(payoff: xr.Dataset, name: str) -> tuple[float, float]:
     return best, worst
 
 
-def front_point_settings(settings: dict, front: Mapping, payoff: xr.Dataset, fraction: float,
-                         penalties: list[str]) -> dict:
+def front_point_settings(
+    settings: dict, front: Mapping, payoff: xr.Dataset, fraction: float, penalties: list[str]
+) -> dict:
     """First stage of the front point at ``fraction`` of the swept objective's payoff range."""
     optimise, sweep = front["optimise"], front["sweep"]
     best, worst = _range(payoff, sweep)
@@ -240,8 +271,9 @@ def front_point_settings(settings: dict, front: Mapping, payoff: xr.Dataset, fra
     return out
 
 
-def fuzzy_settings(settings: dict, comp: Mapping, payoff: xr.Dataset, penalties: list[str],
-                   reference: xr.Dataset | None = None) -> dict:
+def fuzzy_settings(
+    settings: dict, comp: Mapping, payoff: xr.Dataset, penalties: list[str], reference: xr.Dataset | None = None
+) -> dict:
     """Fuzzy min-max compromise: best from the payoff table, reference from the payoff table's
     worst value or, with a reference scenario, from its solution."""
     fuzzy, held = {}, {}
@@ -294,7 +326,9 @@ def dominated(values: np.ndarray, senses: list[str], rel_tol: float = 1e-6) -> n
     return out
 
 
-def front_dataset(points: Mapping[str, xr.Dataset], files: Mapping[str, str], front: Mapping, payoff: xr.Dataset) -> xr.Dataset:
+def front_dataset(
+    points: Mapping[str, xr.Dataset], files: Mapping[str, str], front: Mapping, payoff: xr.Dataset
+) -> xr.Dataset:
     """One front: every point's objective values, epsilon, status and schedule summary; the full
     schedule is in the point's solution file (``solution_file``)."""
     names = list(points)
@@ -323,12 +357,24 @@ def front_dataset(points: Mapping[str, xr.Dataset], files: Mapping[str, str], fr
             "v_min_pu": (("point", "time"), np.stack([points[p].v_pu.min("bus").values for p in names])),
             "v_max_pu": (("point", "time"), np.stack([points[p].v_pu.max("bus").values for p in names])),
         },
-        coords={"point": names, "objective": terms, "time": first.time.values,
-                "unit": ("objective", [CATALOGUE[t].unit for t in terms]),
-                "sense": ("objective", [CATALOGUE[t].sense for t in terms])},
+        coords={
+            "point": names,
+            "objective": terms,
+            "time": first.time.values,
+            "unit": ("objective", [CATALOGUE[t].unit for t in terms]),
+            "sense": ("objective", [CATALOGUE[t].sense for t in terms]),
+        },
     )
-    ds.attrs.update({"optimise": front["optimise"], "sweep": front["sweep"], "others": front["others"],
-                     "scenario": front["scenario"], "sweep_best": best, "sweep_worst": worst,
-                     "description": "epsilon-constraint front: at each point the swept objective is held no worse "
-                                    "than epsilon = best + fraction x (worst - best) from the payoff table"})
+    ds.attrs.update(
+        {
+            "optimise": front["optimise"],
+            "sweep": front["sweep"],
+            "others": front["others"],
+            "scenario": front["scenario"],
+            "sweep_best": best,
+            "sweep_worst": worst,
+            "description": "epsilon-constraint front: at each point the swept objective is held no worse "
+            "than epsilon = best + fraction x (worst - best) from the payoff table",
+        }
+    )
     return ds

@@ -110,8 +110,12 @@ def storage(solution: xr.Dataset) -> Figure:
     hours = _hours(solution)
     for k, (kind, unit) in enumerate(units):
         sel = solution.sel({kind: unit})
-        ax_p.step(hours, sel[f"{kind}_p_dis_mw"] - sel[f"{kind}_p_ch_mw"], where="post", color=f"C{k % 10}", label=str(unit))
-        ax_e.plot(hours + solution.attrs["step_hours"], sel[f"{kind}_e_mwh"], marker=".", color=f"C{k % 10}", label=str(unit))
+        ax_p.step(
+            hours, sel[f"{kind}_p_dis_mw"] - sel[f"{kind}_p_ch_mw"], where="post", color=f"C{k % 10}", label=str(unit)
+        )
+        ax_e.plot(
+            hours + solution.attrs["step_hours"], sel[f"{kind}_e_mwh"], marker=".", color=f"C{k % 10}", label=str(unit)
+        )
     ax_p.axhline(0, color="k", lw=0.5)
     ax_p.set(ylabel="discharge - charge (MW)", title="storage power and energy (end of step)")
     ax_e.set(xlabel="hour", ylabel="energy (MWh)")
@@ -152,8 +156,16 @@ def mess_positions(solution: xr.Dataset, feeder: xr.Dataset, step: int) -> Figur
     for k, unit in enumerate(solution.mess.values):
         station = int(solution.mess_station.sel(mess=unit).isel(time=step))
         if station >= 0:
-            ax.scatter(*pos[station], marker="s", s=120 + 90 * k, facecolors="none", edgecolors=f"C{k % 10}", lw=2, zorder=4,
-                       label=str(unit))
+            ax.scatter(
+                *pos[station],
+                marker="s",
+                s=120 + 90 * k,
+                facecolors="none",
+                edgecolors=f"C{k % 10}",
+                lw=2,
+                zorder=4,
+                label=str(unit),
+            )
     ax.set(title=f"MESS positions, step {step}", xticks=[], yticks=[])
     if solution.sizes.get("mess", 0):
         ax.legend(fontsize=7)
@@ -179,7 +191,9 @@ def fleet_histograms(fleet: xr.Dataset, spec: dict) -> Figure:
     km = fleet.mileage_km.values
     top = max(1.0, min(200.0, float(km.max())))
     ax_d.hist(km, bins=np.linspace(0, top, 41), density=True, color="C0", alpha=0.6, label="sample")
-    ax_t.hist(fleet.arrival_h.values, bins=np.arange(0, 24.25, 0.5), density=True, color="C1", alpha=0.6, label="sample")
+    ax_t.hist(
+        fleet.arrival_h.values, bins=np.arange(0, 24.25, 0.5), density=True, color="C1", alpha=0.6, label="sample"
+    )
     mileage_pdf, arrival_pdf = sampler_densities(spec)
     if mileage_pdf is not None:
         grid_km = np.linspace(0.5, top, 200)

@@ -72,8 +72,10 @@ def actual_day(forecast: xr.Dataset, spec: dict, realisation: int) -> xr.Dataset
     realisation depend only on (seed, realisation), so adding realisations keeps the old ones."""
     n = forecast.sizes["time"]
     rng = np.random.default_rng([int(spec["seed"]), int(realisation)])
-    factor = {s: np.clip(1 + errors(n, float(spec["relative_sd"][s]), float(spec["correlation"]), rng), 0, None)
-              for s in SOURCES}
+    factor = {
+        s: np.clip(1 + errors(n, float(spec["relative_sd"][s]), float(spec["correlation"]), rng), 0, None)
+        for s in SOURCES
+    }
     out = forecast.copy(deep=True)
     out["load_p_mw"] = forecast.load_p_mw * xr.DataArray(factor["load"], dims="time")
     out["load_q_mvar"] = forecast.load_q_mvar * xr.DataArray(factor["load"], dims="time")
@@ -82,8 +84,14 @@ def actual_day(forecast: xr.Dataset, spec: dict, realisation: int) -> xr.Dataset
     out["ev_factor"].attrs["units"] = "actual / forecast uncontrolled EV charging"
     for source in SOURCES:
         out[f"error_{source}"] = ("time", factor[source] - 1)
-    out.attrs.update({"realisation": int(realisation), "seed": int(spec["seed"]), "correlation": float(spec["correlation"]),
-                      **{f"relative_sd_{s}": float(spec["relative_sd"][s]) for s in SOURCES}})
+    out.attrs.update(
+        {
+            "realisation": int(realisation),
+            "seed": int(spec["seed"]),
+            "correlation": float(spec["correlation"]),
+            **{f"relative_sd_{s}": float(spec["relative_sd"][s]) for s in SOURCES},
+        }
+    )
     return out
 
 
@@ -103,7 +111,7 @@ def _step_variables(m: pyo.ConcreteModel, step: int) -> Iterator[pyo.Var]:
                     if (index[-1] if isinstance(index, tuple) else index) == step:
                         yield data
     if hasattr(m, "mess") and hasattr(m.mess, "arc_list"):
-        for (unit, a), data in m.mess.depart.items():
+        for (_unit, a), data in m.mess.depart.items():
             if m.mess.arc_list[a].depart == step:
                 yield data
     if hasattr(m, "ev") and hasattr(m.ev, "choice"):  # per-vehicle EV starts (003: T_start decided at t)
@@ -183,10 +191,16 @@ class _Day:
         last = results[-1]
         statuses = [r.status for r in results]
         gaps = [r.mip_gap for r in results]
-        summary = replace(last, status=weakest(statuses), objective=float(pyo.value(self.m.objective)),
-                          bound=math.nan, mip_gap=max(gaps) if all(math.isfinite(g) for g in gaps) else math.nan,
-                          termination=f"{len(results)} solves, weakest {weakest(statuses).value}",
-                          integers=self.plan.integers, diagnostics=[d for r in results for d in r.diagnostics])
+        summary = replace(
+            last,
+            status=weakest(statuses),
+            objective=float(pyo.value(self.m.objective)),
+            bound=math.nan,
+            mip_gap=max(gaps) if all(math.isfinite(g) for g in gaps) else math.nan,
+            termination=f"{len(results)} solves, weakest {weakest(statuses).value}",
+            integers=self.plan.integers,
+            diagnostics=[d for r in results for d in r.diagnostics],
+        )
         result = outcome(summary, [stage for r in results for stage in r.stages], fixed_from)
         return solution_dataset(self.m, self.actual, result)
 
@@ -224,8 +238,14 @@ def _record(stats: dict, k: int, res: SolveResult) -> None:
     stats["resolved"][k] = 1
 
 
-def _on_violation(day: _Day, feeder: xr.Dataset, plan_on_actual: xr.Dataset, plan_values: ComponentMap,
-                  tolerance_pu: float, on_actual: SolveResult) -> tuple[dict, xr.Dataset | None]:
+def _on_violation(
+    day: _Day,
+    feeder: xr.Dataset,
+    plan_on_actual: xr.Dataset,
+    plan_values: ComponentMap,
+    tolerance_pu: float,
+    on_actual: SolveResult,
+) -> tuple[dict, xr.Dataset | None]:
     """000's rule: apply the plan and re-solve only when the AC power flow of the next step,
     operated as planned on the actual day, leaves the voltage band (by more than ``tolerance_pu``)
     or diverges. A re-solve takes the actual data up to that step and forecasts after it; its plan
@@ -279,8 +299,12 @@ def _first_violation(feeder: xr.Dataset, net, schedule: xr.Dataset, start: int, 
 
 
 def _empty_stats(n: int) -> dict:
-    return {"seconds": np.full(n, np.nan), "objective": np.full(n, np.nan),
-            "status": np.array(["not reached"] * n, dtype=object), "resolved": np.zeros(n, dtype=int)}
+    return {
+        "seconds": np.full(n, np.nan),
+        "objective": np.full(n, np.nan),
+        "status": np.array(["not reached"] * n, dtype=object),
+        "resolved": np.zeros(n, dtype=int),
+    }
 
 
 def check_operation(mode: str, lookahead_steps: int | None, n_steps: int) -> None:
@@ -288,8 +312,10 @@ def check_operation(mode: str, lookahead_steps: int | None, n_steps: int) -> Non
     if mode not in MODES:
         raise RollingError(f"operation.mode = {mode!r}: expected one of {list(MODES)}")
     if lookahead_steps is not None and not 1 <= int(lookahead_steps) <= n_steps:
-        raise RollingError(f"operation.lookahead_steps = {lookahead_steps}: expected 1..{n_steps} (the day's steps; "
-                           "there is no next-day data to look further ahead) or null for the rest of the day")
+        raise RollingError(
+            f"operation.lookahead_steps = {lookahead_steps}: expected 1..{n_steps} (the day's steps; "
+            "there is no next-day data to look further ahead) or null for the rest of the day"
+        )
 
 
 @dataclass
@@ -318,8 +344,14 @@ class DayAheadPlan:
         self.session.update_rows(con for t in fc.steps for con in self.rows.get(t, []))
 
 
-def plan_day(feeder: xr.Dataset, forecast: xr.Dataset, settings: dict, fleet: xr.Dataset | None = None,
-             travel: xr.Dataset | None = None, solver_log: str | None = None) -> DayAheadPlan:
+def plan_day(
+    feeder: xr.Dataset,
+    forecast: xr.Dataset,
+    settings: dict,
+    fleet: xr.Dataset | None = None,
+    travel: xr.Dataset | None = None,
+    solver_log: str | None = None,
+) -> DayAheadPlan:
     """Build the scenario's model on the forecast and solve it: the day-ahead plan."""
     from feederflex.model.objectives import term_values
     from feederflex.schedule import check_inputs
@@ -337,10 +369,19 @@ def plan_day(feeder: xr.Dataset, forecast: xr.Dataset, settings: dict, fleet: xr
     return DayAheadPlan(m, fc, result, build_seconds, snapshot(m), fixed, terms, session, _rows_by_step(m))
 
 
-def run_day(feeder: xr.Dataset, forecast: xr.Dataset, actual: xr.Dataset, settings: dict,
-            fleet: xr.Dataset | None = None, travel: xr.Dataset | None = None, solver_log: str | None = None,
-            keep_integers: bool = True, mode: str = "rolling", lookahead_steps: int | None = None,
-            plan: DayAheadPlan | None = None) -> tuple[xr.Dataset, xr.Dataset]:
+def run_day(
+    feeder: xr.Dataset,
+    forecast: xr.Dataset,
+    actual: xr.Dataset,
+    settings: dict,
+    fleet: xr.Dataset | None = None,
+    travel: xr.Dataset | None = None,
+    solver_log: str | None = None,
+    keep_integers: bool = True,
+    mode: str = "rolling",
+    lookahead_steps: int | None = None,
+    plan: DayAheadPlan | None = None,
+) -> tuple[xr.Dataset, xr.Dataset]:
     """The day-ahead plan operated on the actual day: ``(realised, plan_on_actual)``.
 
     Parameters
@@ -382,13 +423,20 @@ def run_day(feeder: xr.Dataset, forecast: xr.Dataset, actual: xr.Dataset, settin
     load_act = act.profiles.load_p_mw.values + act.fixed_ev_p_mw
     steps = list(fc.steps)
     plan, day_ahead = plan.result, plan
-    attrs: dict = {"build_seconds": build_seconds, "day_ahead_status": plan.status.value,
-                   "day_ahead_objective": plan.objective, "day_ahead_solve_seconds": plan.solve_seconds,
-                   "day_ahead_mip_gap": plan.mip_gap,
-                   "ac_correction_status": f"disabled ({mode})", "operation_mode": mode,
-                   "lookahead_steps": "rest of day" if lookahead_steps is None else int(lookahead_steps),
-                   "rolling_keep_integers": int(keep_integers), "realisation": int(actual.attrs.get("realisation", 0)),
-                   "forecast_seed": int(actual.attrs.get("seed", 0)), "ev_fleet": settings["ev_fleet"] or "none"}
+    attrs: dict = {
+        "build_seconds": build_seconds,
+        "day_ahead_status": plan.status.value,
+        "day_ahead_objective": plan.objective,
+        "day_ahead_solve_seconds": plan.solve_seconds,
+        "day_ahead_mip_gap": plan.mip_gap,
+        "ac_correction_status": f"disabled ({mode})",
+        "operation_mode": mode,
+        "lookahead_steps": "rest of day" if lookahead_steps is None else int(lookahead_steps),
+        "rolling_keep_integers": int(keep_integers),
+        "realisation": int(actual.attrs.get("realisation", 0)),
+        "forecast_seed": int(actual.attrs.get("seed", 0)),
+        "ev_fleet": settings["ev_fleet"] or "none",
+    }
     if fleet is not None:
         attrs["seed"] = int(fleet.attrs["seed"])
     for source in SOURCES:
@@ -436,15 +484,21 @@ def run_day(feeder: xr.Dataset, forecast: xr.Dataset, actual: xr.Dataset, settin
         labels = {status.value for status in SolveStatus}
         failed = weakest(SolveStatus(s) for s in stats["status"] if s in labels)
         # the day stopped: the weakest re-solve says why (a failed plan on the actual day, if none did)
-        result = outcome(SolveResult(failed if not failed.has_solution else SolveStatus.ERROR, "rolling stopped",
-                                     diagnostics=[f"rolling steps: {list(stats['status'])}"]),
-                         session.stages[first_stage:])
+        result = outcome(
+            SolveResult(
+                failed if not failed.has_solution else SolveStatus.ERROR,
+                "rolling stopped",
+                diagnostics=[f"rolling steps: {list(stats['status'])}"],
+            ),
+            session.stages[first_stage:],
+        )
         realised = solution_dataset(None, act, result)
     return _finish(realised, plan_ds, stats, actual, attrs, mode)
 
 
-def _finish(realised: xr.Dataset, plan_ds: xr.Dataset, stats: dict, actual: xr.Dataset, attrs: dict,
-            mode: str) -> tuple[xr.Dataset, xr.Dataset]:
+def _finish(
+    realised: xr.Dataset, plan_ds: xr.Dataset, stats: dict, actual: xr.Dataset, attrs: dict, mode: str
+) -> tuple[xr.Dataset, xr.Dataset]:
     """Per-step statistics, the realisation's errors and the shared attributes on both datasets."""
     realised["rolling_solve_seconds"] = ("time", stats["seconds"])
     realised["rolling_objective"] = ("time", stats["objective"])
@@ -452,7 +506,9 @@ def _finish(realised: xr.Dataset, plan_ds: xr.Dataset, stats: dict, actual: xr.D
     realised["rolling_resolved"] = ("time", stats["resolved"])
     realised["rolling_solve_seconds"].attrs["units"] = "s (HiGHS, each step's re-solve; NaN where none)"
     realised["rolling_objective"].attrs["units"] = "$ (objective of each step's re-solve: realised past + planned rest)"
-    realised["rolling_status"].attrs["units"] = "each step's re-solve status (plan: no re-solve; not reached: the day stopped before)"
+    realised["rolling_status"].attrs["units"] = (
+        "each step's re-solve status (plan: no re-solve; not reached: the day stopped before)"
+    )
     realised["rolling_resolved"].attrs["units"] = "1 where the step was re-solved"
     for source in SOURCES:
         if f"error_{source}" in actual:
@@ -460,19 +516,34 @@ def _finish(realised: xr.Dataset, plan_ds: xr.Dataset, stats: dict, actual: xr.D
             realised[f"error_{source}"].attrs["units"] = "actual / forecast - 1"
     completed = realised.attrs["solver_status"] in ("optimal", "feasible")
     plan_ds.attrs.update(attrs, operation="plan_on_actual")
-    realised.attrs.update(attrs, operation=mode, rolling_status="completed" if completed else "stopped",
-                          rolling_seconds=float(np.nansum(stats["seconds"])), rolling_resolves=int(stats["resolved"].sum()))
+    realised.attrs.update(
+        attrs,
+        operation=mode,
+        rolling_status="completed" if completed else "stopped",
+        rolling_seconds=float(np.nansum(stats["seconds"])),
+        rolling_resolves=int(stats["resolved"].sum()),
+    )
     if attrs["day_ahead_status"] not in ("optimal", "feasible"):
         realised.attrs["rolling_status"] = "no day-ahead plan"
     return realised, plan_ds
 
 
-def solve_rolling(feeder: xr.Dataset, forecast: xr.Dataset, actual: xr.Dataset, settings: dict,
-                  fleet: xr.Dataset | None = None, travel: xr.Dataset | None = None,
-                  solver_log: str | None = None, keep_integers: bool = True,
-                  mode: str = "rolling", lookahead_steps: int | None = None) -> xr.Dataset:
+def solve_rolling(
+    feeder: xr.Dataset,
+    forecast: xr.Dataset,
+    actual: xr.Dataset,
+    settings: dict,
+    fleet: xr.Dataset | None = None,
+    travel: xr.Dataset | None = None,
+    solver_log: str | None = None,
+    keep_integers: bool = True,
+    mode: str = "rolling",
+    lookahead_steps: int | None = None,
+) -> xr.Dataset:
     """The realised schedule of :func:`run_day` (the receding-horizon day by default)."""
-    return run_day(feeder, forecast, actual, settings, fleet, travel, solver_log, keep_integers, mode, lookahead_steps)[0]
+    return run_day(feeder, forecast, actual, settings, fleet, travel, solver_log, keep_integers, mode, lookahead_steps)[
+        0
+    ]
 
 
 @dataclass
@@ -488,9 +559,16 @@ class Realisation:
     kpis: list[dict]
 
 
-def monte_carlo(feeder: xr.Dataset, forecast: xr.Dataset, settings: dict, uncertainty: dict,
-                realisations: Iterable[int], fleet: xr.Dataset | None = None, travel: xr.Dataset | None = None,
-                solver_log: str | None = None) -> Iterator[Realisation]:
+def monte_carlo(
+    feeder: xr.Dataset,
+    forecast: xr.Dataset,
+    settings: dict,
+    uncertainty: dict,
+    realisations: Iterable[int],
+    fleet: xr.Dataset | None = None,
+    travel: xr.Dataset | None = None,
+    solver_log: str | None = None,
+) -> Iterator[Realisation]:
     """Operate the scenario on each realisation's actual day (``settings["operation"]``).
 
     ``uncertainty`` holds ``seed``, ``relative_sd`` and ``correlation`` (:func:`actual_day`).
@@ -509,19 +587,42 @@ def monte_carlo(feeder: xr.Dataset, forecast: xr.Dataset, settings: dict, uncert
         started = time.perf_counter()
         actual = actual_day(forecast, uncertainty, k)
         day_ahead = day_ahead or plan_day(feeder, forecast, settings, fleet, travel, solver_log)
-        realised, plan = run_day(feeder, forecast, actual, settings, fleet, travel, solver_log,
-                                 bool(op["keep_integers"]), op["mode"], op["lookahead_steps"], day_ahead)
+        realised, plan = run_day(
+            feeder,
+            forecast,
+            actual,
+            settings,
+            fleet,
+            travel,
+            solver_log,
+            bool(op["keep_integers"]),
+            op["mode"],
+            op["lookahead_steps"],
+            day_ahead,
+        )
         tolerance = float(settings["ac_correction"]["tolerance_pu"])
         realised.attrs["ac_tolerance_pu"] = plan.attrs["ac_tolerance_pu"] = tolerance
         plan_ac, realised_ac = ac_check(feeder, plan, tolerance, net), ac_check(feeder, realised, tolerance, net)
         seconds = time.perf_counter() - started
-        rows = [{"realisation": int(k), "operation": "plan_on_actual", **scenario_kpis(plan, plan_ac), "resolves": 0},
-                {"realisation": int(k), "operation": op["mode"], **scenario_kpis(realised, realised_ac),
-                 "resolves": int(realised.attrs.get("rolling_resolves", 0))}]
+        rows = [
+            {"realisation": int(k), "operation": "plan_on_actual", **scenario_kpis(plan, plan_ac), "resolves": 0},
+            {
+                "realisation": int(k),
+                "operation": op["mode"],
+                **scenario_kpis(realised, realised_ac),
+                "resolves": int(realised.attrs.get("rolling_resolves", 0)),
+            },
+        ]
         for row in rows:
             row["rolling_seconds"] = float(realised.attrs.get("rolling_seconds", math.nan))
             row["wall_seconds"] = seconds
-        log.info("realisation %d: %s, %d re-solves, energy cost %.2f (plan on actual %.2f), %.1f s", k,
-                 realised.attrs.get("rolling_status"), rows[1]["resolves"], rows[1]["energy_cost_usd"],
-                 rows[0]["energy_cost_usd"], seconds)
+        log.info(
+            "realisation %d: %s, %d re-solves, energy cost %.2f (plan on actual %.2f), %.1f s",
+            k,
+            realised.attrs.get("rolling_status"),
+            rows[1]["resolves"],
+            rows[1]["energy_cost_usd"],
+            rows[0]["energy_cost_usd"],
+            seconds,
+        )
         yield Realisation(int(k), realised, realised_ac, plan, plan_ac, rows)

@@ -14,15 +14,15 @@ from pathlib import Path
 
 import numpy as np
 import pyomo.environ as pyo
-from pyomo.common.collections import ComponentMap
 import xarray as xr
+from pyomo.common.collections import ComponentMap
 
 from feederflex.model import ScenarioData, build_model
-from feederflex.model.mess import allow_moves, departure_stride, forbid_moves, keep_routes
 from feederflex.model.dr import forecast_mw as dr_forecast_mw
 from feederflex.model.dr import q_ratio as dr_q_ratio
-from feederflex.model.risk import exact_risk
+from feederflex.model.mess import allow_moves, departure_stride, forbid_moves, keep_routes
 from feederflex.model.objectives import CATALOGUE, pwl_errors, term_values
+from feederflex.model.risk import exact_risk
 from feederflex.solve import Session, SolveResult, SolveStatus, Stage, outcome, relative_gap, restore, snapshot
 
 log = logging.getLogger(__name__)
@@ -78,10 +78,16 @@ def check_inputs(data: ScenarioData) -> None:
         for k, unit in enumerate(data.settings[kind]):
             if unit["bus"] not in buses:
                 raise InputError(f"{kind}[{k}] ({unit['name']}).bus = {unit['bus']} is not a bus of the feeder")
-    for kind, units in (("pv", data.settings["pv"]), ("fess", data.settings["fess"]), ("mess.units", data.settings["mess"]["units"])):
+    for kind, units in (
+        ("pv", data.settings["pv"]),
+        ("fess", data.settings["fess"]),
+        ("mess.units", data.settings["mess"]["units"]),
+    ):
         for k, unit in enumerate(units):
             if not 0.0 < float(unit["power_factor"]) <= 1.0:
-                raise InputError(f"{kind}[{k}] ({unit['name']}).power_factor = {unit['power_factor']} is outside (0, 1]")
+                raise InputError(
+                    f"{kind}[{k}] ({unit['name']}).power_factor = {unit['power_factor']} is outside (0, 1]"
+                )
     load = data.feeder.p_load_mw
     for k, unit in enumerate(data.settings["dr"]):
         if float(load.sel(bus=unit["bus"])) <= 0:
@@ -97,7 +103,8 @@ def check_inputs(data: ScenarioData) -> None:
         for k, unit in enumerate(units):
             if unit["initial_station"] not in stations:
                 raise InputError(
-                    f"mess.units[{k}] ({unit['name']}).initial_station = {unit['initial_station']} is not a station {stations}"
+                    f"mess.units[{k}] ({unit['name']}).initial_station = {unit['initial_station']} is "
+                    f"not a station {stations}"
                 )
         if data.travel.sizes["time"] != data.profiles.sizes["time"]:
             raise InputError("travel times and profiles have different numbers of steps")
@@ -262,7 +269,10 @@ def solution_dataset(m: pyo.ConcreteModel | None, data: ScenarioData, result: So
     mess_init = [u["soc_init"] * u["e_mwh"] for u in data.settings["mess"]["units"]]
     ds["mess_e_init_mwh"] = ("mess", np.array(mess_init, float))
     ds["mess_e_init_mwh"].attrs["units"] = "MWh (before the first step)"
-    ds["mess_initial_station"] = ("mess", np.array([u["initial_station"] for u in data.settings["mess"]["units"]], dtype=int))
+    ds["mess_initial_station"] = (
+        "mess",
+        np.array([u["initial_station"] for u in data.settings["mess"]["units"]], dtype=int),
+    )
     terms = term_values(m, data) if solved else {name: math.nan for name in CATALOGUE}
     attrs = {
         "step_hours": data.step_hours,
@@ -273,7 +283,9 @@ def solution_dataset(m: pyo.ConcreteModel | None, data: ScenarioData, result: So
         # every scenario's AC check counts violations with this one tolerance, corrected or not
         "ac_tolerance_pu": float(data.settings["ac_correction"]["tolerance_pu"]),
         "units": json.dumps(SOLUTION_UNITS),
-        "objective_terms": json.dumps({n: {"unit": t.unit, "sense": t.sense, "description": t.description} for n, t in CATALOGUE.items()}),
+        "objective_terms": json.dumps(
+            {n: {"unit": t.unit, "sense": t.sense, "description": t.description} for n, t in CATALOGUE.items()}
+        ),
     }
     attrs.update({f"objective_{name}": value for name, value in terms.items()})
     if solved:  # squared terms the solver saw as tangents: how far that was from the exact square
@@ -331,8 +343,18 @@ def solve_scenario(
     stages: list[Stage] = []
     build_seconds = 0.0
     for attempt in range(rounds + 1):
-        ds, m, data, session, result, parked = _solve_once(feeder, profiles, settings, fleet, ev, travel, individual,
-                                                           solver_log, ac_state, f"EV repair {attempt}: " if attempt else "")
+        ds, m, data, session, result, parked = _solve_once(
+            feeder,
+            profiles,
+            settings,
+            fleet,
+            ev,
+            travel,
+            individual,
+            solver_log,
+            ac_state,
+            f"EV repair {attempt}: " if attempt else "",
+        )
         stages += session.stages
         build_seconds += float(ds.attrs["build_seconds"])
         if not (data.ev_controlled and control["mode"] == "aggregate" and result.status.has_solution):
@@ -346,8 +368,12 @@ def solve_scenario(
         key = _pool_keys(fleet, float(profiles.attrs["step_hours"]), profiles.sizes["time"])
         scope = fleet.ev_bus.values if attempt == rounds - 1 else key
         individual |= np.isin(scope, np.unique(scope[short]))
-        log.info("disaggregation left %d vehicles short (%.4f MWh): %d vehicles now modelled one by one, re-solving",
-                 int(short.sum()), float(ds.ev_unmet_kwh.values[short].sum()) / 1000, int(individual.sum()))
+        log.info(
+            "disaggregation left %d vehicles short (%.4f MWh): %d vehicles now modelled one by one, re-solving",
+            int(short.sum()),
+            float(ds.ev_unmet_kwh.values[short].sum()) / 1000,
+            int(individual.sum()),
+        )
     earlier = stages[: len(stages) - len(session.stages)]
     fixed_from = None
     if settings["ac_correction"]["enabled"] and result.status.has_solution:
@@ -368,8 +394,13 @@ def solve_scenario(
     if data.ev_controlled:
         _add_vehicle_schedules(ds, m, data, result, individual)
     if parked is not None:
-        ds.attrs.update({f"mess_fixed_{key}": value for key, value in parked.result.attrs().items()
-                         if key in ("status", "objective", "solve_seconds", "mip_gap")})
+        ds.attrs.update(
+            {
+                f"mess_fixed_{key}": value
+                for key, value in parked.result.attrs().items()
+                if key in ("status", "objective", "solve_seconds", "mip_gap")
+            }
+        )
     ds.attrs["ev_individual_vehicles"] = int(individual.sum())
     ds.attrs["ev_repair_iterations"] = attempt
     if result.status in (SolveStatus.INFEASIBLE, SolveStatus.TIME_LIMIT, SolveStatus.ERROR):
@@ -394,8 +425,9 @@ class _Parked:
     values: ComponentMap
 
 
-def _solve_once(feeder, profiles, settings, fleet, ev, travel, individual: np.ndarray, solver_log, ac_state=None,
-                prefix: str = ""):
+def _solve_once(
+    feeder, profiles, settings, fleet, ev, travel, individual: np.ndarray, solver_log, ac_state=None, prefix: str = ""
+):
     """Build and solve; in aggregate mode the vehicles in ``individual`` are modelled one by one."""
     data = ScenarioData(feeder, profiles, settings, ev, travel, fleet, individual)
     started = time.perf_counter()
@@ -410,8 +442,14 @@ def _solve_once(feeder, profiles, settings, fleet, ev, travel, individual: np.nd
         result, parked = _solve_routing(m, settings, session, prefix)
     else:
         result = session.solve(f"{prefix}scenario")
-    log.info("HiGHS: %s (%s), objective %.6g, gap %.3g, %.2f s", result.status.value, result.termination,
-             result.objective, result.mip_gap, result.solve_seconds)
+    log.info(
+        "HiGHS: %s (%s), objective %.6g, gap %.3g, %.2f s",
+        result.status.value,
+        result.termination,
+        result.objective,
+        result.mip_gap,
+        result.solve_seconds,
+    )
     ds = solution_dataset(m, data, result)
     ds.attrs["build_seconds"] = build_seconds
     ds.attrs["ev_fleet"] = settings["ev_fleet"] or "none"
@@ -432,7 +470,9 @@ def _set_ac_state(m: pyo.ConcreteModel, data: ScenarioData, state: xr.Dataset) -
                 net.v_max_pu[bus, t] = float(state.v_max_band_pu.values[t, col])
 
 
-def _solve_routing(m: pyo.ConcreteModel, settings: dict, session: Session, prefix: str = "") -> tuple[SolveResult, _Parked]:
+def _solve_routing(
+    m: pyo.ConcreteModel, settings: dict, session: Session, prefix: str = ""
+) -> tuple[SolveResult, _Parked]:
     """Route the mobile units: fixed baseline, unit-by-unit neighbourhood search, full model.
 
     1. Solve with every unit parked at its initial station (the "fixed" baseline).
@@ -464,14 +504,22 @@ def _solve_routing(m: pyo.ConcreteModel, settings: dict, session: Session, prefi
         improved = False
         for unit in units:
             allow_moves(m, unit, every)
-            trial = session.solve(f"{prefix}MESS search {round_no + 1} {unit}", start=incumbent,
-                                  time_limit_s=float(search["unit_time_s"]))
+            trial = session.solve(
+                f"{prefix}MESS search {round_no + 1} {unit}", start=incumbent, time_limit_s=float(search["unit_time_s"])
+            )
             if trial.status.has_solution and trial.objective < best - 1e-6 * max(1.0, abs(best)):
                 best, incumbent, improved = trial.objective, snapshot(m), True
             else:
                 restore(incumbent)
             keep_routes(m, unit)
-            log.info("search round %d, %s: %s %.6g (best %.6g)", round_no + 1, unit, trial.status.value, trial.objective, best)
+            log.info(
+                "search round %d, %s: %s %.6g (best %.6g)",
+                round_no + 1,
+                unit,
+                trial.status.value,
+                trial.objective,
+                best,
+            )
         if not improved:
             break
     allow_moves(m)
@@ -479,7 +527,8 @@ def _solve_routing(m: pyo.ConcreteModel, settings: dict, session: Session, prefi
     if not result.status.has_solution or result.objective > best + 1e-6 * max(1.0, abs(best)):
         restore(incumbent)
         result.diagnostics.append(
-            f"the full routing model ended {result.status.value} without beating the search's schedule, which is reported"
+            f"the full routing model ended {result.status.value} without beating the search's "
+            "schedule, which is reported"
         )
         # the search's schedule is a solution of the full routing model: that model's bound holds for it
         result.objective = best
@@ -490,8 +539,9 @@ def _solve_routing(m: pyo.ConcreteModel, settings: dict, session: Session, prefi
     return result, parked
 
 
-def _add_vehicle_schedules(ds: xr.Dataset, m: pyo.ConcreteModel, data: ScenarioData, result: SolveResult,
-                           individual: np.ndarray) -> None:
+def _add_vehicle_schedules(
+    ds: xr.Dataset, m: pyo.ConcreteModel, data: ScenarioData, result: SolveResult, individual: np.ndarray
+) -> None:
     """Per-vehicle delivery of a coordinated schedule: energy delivered and unmet by departure.
 
     Per-vehicle mode: as chosen. Aggregate mode: vehicles modelled one by one keep their own
@@ -520,14 +570,21 @@ def _add_vehicle_schedules(ds: xr.Dataset, m: pyo.ConcreteModel, data: ScenarioD
                 pyo.value(m.ev.p_ch_mw[bus, t]) - pyo.value(m.ev.p_dis_mw[bus, t]) / eta for t in steps
             ]
         pooled = np.flatnonzero(~individual)
-        shares = disaggregate(fleet.isel(ev=pooled), into_cars, data.buses, int(round(data.step_hours * 60)),
-                              control["v2g_soc_min"] if control["v2g"] else None)
+        shares = disaggregate(
+            fleet.isel(ev=pooled),
+            into_cars,
+            data.buses,
+            int(round(data.step_hours * 60)),
+            control["v2g_soc_min"] if control["v2g"] else None,
+        )
         per_vehicle[:, pooled] = shares.ev_vehicle_p_kw.values
         delivered[pooled] = shares.ev_delivered_kwh.values
         unmet[pooled] = shares.ev_unmet_kwh.values
         for v in m.ev.I:
-            per_vehicle[:, v] = [(pyo.value(m.ev.p_vehicle_mw[v, t]) - pyo.value(m.ev.p_vehicle_dis_mw[v, t]) / eta) * 1000
-                                 for t in steps]
+            per_vehicle[:, v] = [
+                (pyo.value(m.ev.p_vehicle_mw[v, t]) - pyo.value(m.ev.p_vehicle_dis_mw[v, t]) / eta) * 1000
+                for t in steps
+            ]
             delivered[v] = per_vehicle[:, v].sum() * data.step_hours
             gap = float(fleet.energy_kwh.values[v]) - delivered[v]
             unmet[v] = gap if gap > UNMET_TOLERANCE_KWH else 0.0
@@ -556,8 +613,15 @@ def _ac_parameters(m: pyo.ConcreteModel) -> list:
     return [p for name in ("loss_p_mw", "loss_q_mvar", "v_min_pu", "v_max_pu") for p in getattr(net, name).values()]
 
 
-def _ac_correct(m: pyo.ConcreteModel, data: ScenarioData, result: SolveResult, ds: xr.Dataset, settings: dict,
-                session: Session, label: str = "AC correction") -> _Corrected:
+def _ac_correct(
+    m: pyo.ConcreteModel,
+    data: ScenarioData,
+    result: SolveResult,
+    ds: xr.Dataset,
+    settings: dict,
+    session: Session,
+    label: str = "AC correction",
+) -> _Corrected:
     """Close the gap between LinDistFlow and AC physics by re-solving (issue: AC-secure schedules).
 
     Each iteration runs the AC power flow of the current schedule, books every branch's AC losses
@@ -584,15 +648,21 @@ def _ac_correct(m: pyo.ConcreteModel, data: ScenarioData, result: SolveResult, d
     first_stage = result.stages[-1].name if result.stages else "scenario"
     kept: list[str] = []  # what the re-solves keep fixed from the first solve
     if cfg["keep_integers"]:
-        fixed = [var for var in m.component_data_objects(pyo.Var)
-                 if var.is_integer() and not var.fixed and var.value is not None]
+        fixed = [
+            var
+            for var in m.component_data_objects(pyo.Var)
+            if var.is_integer() and not var.fixed and var.value is not None
+        ]
         for var in fixed:
             var.fix(round(var.value))
         if fixed:
             kept.append("integers")
     # the pooled EV plan was checked car by car: keep it (vehicles modelled one by one stay free)
-    pools = [var for name in ("pool_ch_mw", "pool_dis_mw") for var in getattr(m.ev, name, {}).values()] \
-        if any(hasattr(m.ev, n) for n in ("pool_ch_mw", "pool_dis_mw")) else []
+    pools = (
+        [var for name in ("pool_ch_mw", "pool_dis_mw") for var in getattr(m.ev, name, {}).values()]
+        if any(hasattr(m.ev, n) for n in ("pool_ch_mw", "pool_dis_mw"))
+        else []
+    )
     for var in pools:
         var.fix(var.value)
     if pools:
@@ -608,18 +678,26 @@ def _ac_correct(m: pyo.ConcreteModel, data: ScenarioData, result: SolveResult, d
         diverged = int(ac.attrs["ac_nonconverged_steps"])
         import_ok = bool((import_gap <= 0.01 * np.abs(p_ac) + 1e-3).all()) and not diverged
         unexpected = int(ac.attrs["ac_unexpected_violation_bus_steps"])
-        history.append({
-            "iteration": iteration,
-            "objective": float(result.objective),
-            "ac_violation_bus_steps": int(ac.attrs["ac_violation_bus_steps"]),
-            "ac_unexpected_violation_bus_steps": unexpected,
-            "ac_nonconverged_steps": diverged,
-            "max_abs_v_error_pu": float(ac.attrs["max_abs_v_error_pu"]),
-            "ac_loss_mwh": float(ac.attrs["loss_mwh"]),
-            "max_import_gap_mw": float(np.nanmax(import_gap)) if np.isfinite(import_gap).any() else math.nan,
-        })
-        log.info("%s %d: %d unexpected AC violations, %d diverged steps, largest voltage error %.4f pu", label,
-                 iteration, unexpected, diverged, ac.attrs["max_abs_v_error_pu"])
+        history.append(
+            {
+                "iteration": iteration,
+                "objective": float(result.objective),
+                "ac_violation_bus_steps": int(ac.attrs["ac_violation_bus_steps"]),
+                "ac_unexpected_violation_bus_steps": unexpected,
+                "ac_nonconverged_steps": diverged,
+                "max_abs_v_error_pu": float(ac.attrs["max_abs_v_error_pu"]),
+                "ac_loss_mwh": float(ac.attrs["loss_mwh"]),
+                "max_import_gap_mw": float(np.nanmax(import_gap)) if np.isfinite(import_gap).any() else math.nan,
+            }
+        )
+        log.info(
+            "%s %d: %d unexpected AC violations, %d diverged steps, largest voltage error %.4f pu",
+            label,
+            iteration,
+            unexpected,
+            diverged,
+            ac.attrs["max_abs_v_error_pu"],
+        )
         if diverged:
             status = "ac_diverged"
             break
@@ -653,7 +731,9 @@ def _ac_correct(m: pyo.ConcreteModel, data: ScenarioData, result: SolveResult, d
             break
         result = trial
         fixed_from = f"{first_stage} ({' and '.join(kept)})" if kept else None
-        ds = solution_dataset(m, data, result).assign_attrs({k: v for k, v in ds.attrs.items() if not k.startswith(("solver_", "objective_"))})
+        ds = solution_dataset(m, data, result).assign_attrs(
+            {k: v for k, v in ds.attrs.items() if not k.startswith(("solver_", "objective_"))}
+        )
     ds.attrs["ac_correction_status"] = status
     ds.attrs["ac_correction_iterations"] = len(history) - 1
     ds.attrs["ac_iterations"] = json.dumps(history)
@@ -663,7 +743,11 @@ def _ac_correct(m: pyo.ConcreteModel, data: ScenarioData, result: SolveResult, d
         result.diagnostics.append(
             f"AC correction {status} after {len(history) - 1} re-solves: "
             f"{last.get('ac_unexpected_violation_bus_steps', '?')} AC violations the model does not admit remain"
-            + (f", {last['ac_nonconverged_steps']} steps whose AC power flow diverged" if last.get("ac_nonconverged_steps") else "")
+            + (
+                f", {last['ac_nonconverged_steps']} steps whose AC power flow diverged"
+                if last.get("ac_nonconverged_steps")
+                else ""
+            )
         )
     return _Corrected(ds, result, fixed_from)
 
@@ -682,8 +766,15 @@ def _put_values(values: ComponentMap) -> None:
             var.unfix()
 
 
-def _no_worse_than_parked(m: pyo.ConcreteModel, data: ScenarioData, routed: _Corrected, parked: _Parked,
-                          settings: dict, session: Session, ac_start: list) -> _Corrected:
+def _no_worse_than_parked(
+    m: pyo.ConcreteModel,
+    data: ScenarioData,
+    routed: _Corrected,
+    parked: _Parked,
+    settings: dict,
+    session: Session,
+    ac_start: list,
+) -> _Corrected:
     """The parked baseline through the same AC correction; the better corrected schedule is kept.
 
     The routing search guarantees "never worse than parked" for the uncorrected model only; the
@@ -695,15 +786,19 @@ def _no_worse_than_parked(m: pyo.ConcreteModel, data: ScenarioData, routed: _Cor
     for param, value in zip(_ac_parameters(m), ac_start, strict=True):
         param.set_value(value)
     ds = solution_dataset(m, data, parked.result).assign_attrs(
-        {k: v for k, v in routed.ds.attrs.items() if not k.startswith(("solver_", "objective_", "ac_"))})
+        {k: v for k, v in routed.ds.attrs.items() if not k.startswith(("solver_", "objective_", "ac_"))}
+    )
     still = _ac_correct(m, data, parked.result, ds, settings, session, label="AC correction of the parked baseline")
     routed_ok = routed.result.status.has_solution
     parked_better = still.result.status.has_solution and (
-        not routed_ok or still.result.objective < routed.result.objective - 1e-6 * max(1.0, abs(routed.result.objective)))
+        not routed_ok
+        or still.result.objective < routed.result.objective - 1e-6 * max(1.0, abs(routed.result.objective))
+    )
     if parked_better:
         still.ds.attrs["mess_routing_outcome"] = (
             f"parked: after the AC correction the routed schedule ({routed.result.objective:.6g}) was worse than "
-            f"the parked one ({still.result.objective:.6g})")
+            f"the parked one ({still.result.objective:.6g})"
+        )
         return _Corrected(still.ds, still.result, still.fixed_from or "MESS parked baseline (moves forbidden)")
     _put_values(routed_values)
     for param, value in zip(_ac_parameters(m), routed_ac, strict=True):

@@ -40,7 +40,7 @@ from pyomo.common.collections import ComponentMap
 log = logging.getLogger(__name__)
 
 
-class SolveStatus(str, enum.Enum):
+class SolveStatus(enum.StrEnum):
     """What a solve produced."""
 
     OPTIMAL = "optimal"  # proven within the configured MIP gap, for the model that produced the schedule
@@ -55,10 +55,23 @@ class SolveStatus(str, enum.Enum):
 
 
 # weakest first: the status of a sequence of solves (a rolling day) is its weakest member's
-STRENGTH = (SolveStatus.ERROR, SolveStatus.INFEASIBLE, SolveStatus.TIME_LIMIT, SolveStatus.FEASIBLE, SolveStatus.OPTIMAL)
+STRENGTH = (
+    SolveStatus.ERROR,
+    SolveStatus.INFEASIBLE,
+    SolveStatus.TIME_LIMIT,
+    SolveStatus.FEASIBLE,
+    SolveStatus.OPTIMAL,
+)
 
-_STOPPED = {"kTimeLimit", "kIterationLimit", "kInterrupt", "kSolutionLimit", "kObjectiveBound", "kObjectiveTarget",
-            "kMemoryLimit"}
+_STOPPED = {
+    "kTimeLimit",
+    "kIterationLimit",
+    "kInterrupt",
+    "kSolutionLimit",
+    "kObjectiveBound",
+    "kObjectiveTarget",
+    "kMemoryLimit",
+}
 
 
 def map_status(model_status: str, has_point: bool) -> SolveStatus:
@@ -147,8 +160,10 @@ def outcome(final: SolveResult, stages: list[Stage], fixed_from: str | None = No
         out.status = SolveStatus.FEASIBLE
         out.mip_gap = math.nan
         out.bound = math.nan  # the last solve's bound is that of the fixed model (kept in its stage)
-        out.gap_note = (f"decisions fixed from the {fixed_from} stage: the last solve's bound holds only for those "
-                        "decisions, and no bound of this schedule's own model is known")
+        out.gap_note = (
+            f"decisions fixed from the {fixed_from} stage: the last solve's bound holds only for those "
+            "decisions, and no bound of this schedule's own model is known"
+        )
     return out
 
 
@@ -193,8 +208,13 @@ class Session:
     Fixed variables stay HiGHS columns with equal bounds (``treat_fixed_vars_as_params=False``), so
     fixing or freeing one changes two bounds instead of removing and re-adding every row it is in."""
 
-    def __init__(self, model: pyo.ConcreteModel, solver: Mapping, log_file: str | Path | None = None,
-                 fixed_as_params: bool = False) -> None:
+    def __init__(
+        self,
+        model: pyo.ConcreteModel,
+        solver: Mapping,
+        log_file: str | Path | None = None,
+        fixed_as_params: bool = False,
+    ) -> None:
         from pyomo.contrib.solver.common.factory import SolverFactory
 
         self.model = model
@@ -265,8 +285,9 @@ class Session:
             col = cols.get(id(var))
             if col is not None:
                 lower, upper = var.lb, var.ub
-                self._h.changeColBounds(col, -math.inf if lower is None else float(lower),
-                                        math.inf if upper is None else float(upper))
+                self._h.changeColBounds(
+                    col, -math.inf if lower is None else float(lower), math.inf if upper is None else float(upper)
+                )
 
     def relax_integers(self) -> None:
         """Fix every integer column at its (rounded) value and make it continuous: later runs are LPs."""
@@ -296,8 +317,9 @@ class Session:
             if col is None:
                 continue
             lower, upper = var.lb, var.ub
-            self._h.changeColBounds(col, -math.inf if lower is None else float(lower),
-                                    math.inf if upper is None else float(upper))
+            self._h.changeColBounds(
+                col, -math.inf if lower is None else float(lower), math.inf if upper is None else float(upper)
+            )
             if id(var) in self._relaxed:
                 self._h.changeColIntegrality(col, highspy.HighsVarType.kInteger)
         self._relaxed.clear()
@@ -365,18 +387,31 @@ class Session:
 
     def _options(self, time_limit_s: float, milp: bool) -> dict:
         threads = int(self.solver["threads"])
-        options = {"mip_rel_gap": float(self.solver["mip_gap"]), "threads": threads, "output_flag": True,
-                   "log_to_console": False, "random_seed": 0, "time_limit": max(float(time_limit_s), 0.0),
-                   # HiGHS searches a MIP's tree in parallel only when told; the options persist
-                   # between runs, so LPs (integers fixed) get the default back
-                   "parallel": "on" if threads > 1 and milp else "choose"}
+        options = {
+            "mip_rel_gap": float(self.solver["mip_gap"]),
+            "threads": threads,
+            "output_flag": True,
+            "log_to_console": False,
+            "random_seed": 0,
+            "time_limit": max(float(time_limit_s), 0.0),
+            # HiGHS searches a MIP's tree in parallel only when told; the options persist
+            # between runs, so LPs (integers fixed) get the default back
+            "parallel": "on" if threads > 1 and milp else "choose",
+        }
         if self.log_file is not None:
             Path(self.log_file).parent.mkdir(parents=True, exist_ok=True)
             options["log_file"] = self.log_file
         return options
 
-    def solve(self, stage: str, *, start: Mapping | None = None, time_limit_s: float | None = None,
-              sync: bool = True, refine: bool = True) -> SolveResult:
+    def solve(
+        self,
+        stage: str,
+        *,
+        start: Mapping | None = None,
+        time_limit_s: float | None = None,
+        sync: bool = True,
+        refine: bool = True,
+    ) -> SolveResult:
         """Run HiGHS on the model (``sync``: bring it up to date with Pyomo first) and load the
         solution into the free variables when there is one. With squared objective terms and
         ``refine``, tangents are added where the solution sits and the model is re-solved from it,
@@ -395,8 +430,14 @@ class Session:
             seconds = time.perf_counter() - began
             failed = Stage(stage, "?", SolveStatus.ERROR.value, math.nan, math.nan, math.nan, math.nan, seconds)
             self.stages.append(failed)
-            return SolveResult(SolveStatus.ERROR, "error", solve_seconds=0.0, wall_seconds=seconds, stages=[failed],
-                               diagnostics=[f"{type(err).__name__}: {err}"])
+            return SolveResult(
+                SolveStatus.ERROR,
+                "error",
+                solve_seconds=0.0,
+                wall_seconds=seconds,
+                stages=[failed],
+                diagnostics=[f"{type(err).__name__}: {err}"],
+            )
         if result.status.has_solution and refine:
             result = self._refine(stage, result, budget, began)
         return result
@@ -428,24 +469,43 @@ class Session:
         if not milp:
             bound = objective if status is SolveStatus.OPTIMAL else math.nan
         else:
-            bound = float(info.mip_dual_bound) if status.has_solution or math.isfinite(info.mip_dual_bound) else math.nan
+            bound = (
+                float(info.mip_dual_bound) if status.has_solution or math.isfinite(info.mip_dual_bound) else math.nan
+            )
         gap = relative_gap(objective, bound) if status.has_solution else math.nan
         if milp and status is SolveStatus.OPTIMAL and not gap <= float(self.solver["mip_gap"]) + 1e-9:
             status = SolveStatus.FEASIBLE  # HiGHS may stop on its absolute gap: the relative one is the claim
         result = SolveResult(
-            status=status, termination=h.modelStatusToString(model_status), objective=objective, bound=bound,
-            mip_gap=gap, rows=int(h.getNumRow()), columns=int(h.getNumCol()),
+            status=status,
+            termination=h.modelStatusToString(model_status),
+            objective=objective,
+            bound=bound,
+            mip_gap=gap,
+            rows=int(h.getNumRow()),
+            columns=int(h.getNumCol()),
             integers=integers,
-            nonzeros=int(h.getNumNz()), solver_version=self.version(),
-            options={k: (lambda v: v[1] if isinstance(v, tuple) else v)(h.getOptionValue(k)) for k in _REPORTED_OPTIONS},
+            nonzeros=int(h.getNumNz()),
+            solver_version=self.version(),
+            options={
+                k: (lambda v: v[1] if isinstance(v, tuple) else v)(h.getOptionValue(k)) for k in _REPORTED_OPTIONS
+            },
         )
         result.options["time_limit"] = float(options["time_limit"])  # this run's own budget, not the clock's mark
         if status.has_solution:
             self.load()
         else:
             result.diagnostics.append(f"HiGHS stopped with {result.termination} and no usable solution")
-        record = Stage(stage, "MILP" if milp else "LP", status.value, objective, bound, gap, highs_seconds,
-                       time.perf_counter() - began, float(options["time_limit"]))
+        record = Stage(
+            stage,
+            "MILP" if milp else "LP",
+            status.value,
+            objective,
+            bound,
+            gap,
+            highs_seconds,
+            time.perf_counter() - began,
+            float(options["time_limit"]),
+        )
         self.stages.append(record)
         result.stages = [record]
         result.solve_seconds, result.wall_seconds = highs_seconds, record.wall_seconds
@@ -480,8 +540,10 @@ class Session:
                 best, best_score, best_values = trial, score, snapshot(self.model)
                 best.refinements = round_no
             else:
-                best.diagnostics.append(f"tangent refinement round {round_no} ended worse by the exact objective "
-                                        f"({score[1]:.6g} against {best_score[1]:.6g}); the better round is kept")
+                best.diagnostics.append(
+                    f"tangent refinement round {round_no} ended worse by the exact objective "
+                    f"({score[1]:.6g} against {best_score[1]:.6g}); the better round is kept"
+                )
         restore(best_values)
         out = replace(best, stages=stages, diagnostics=list(best.diagnostics))
         out.rows = int(self._h.getNumRow())
@@ -499,8 +561,15 @@ def _better(score: tuple[float, float], than: tuple[float, float]) -> bool:
     return excess <= than[0] + 1e-9 and value <= than[1] + 1e-9 * max(1.0, abs(than[1]))
 
 
-def solve(model: pyo.ConcreteModel, solver: Mapping, log_file: str | Path | None = None, *,
-          session: Session | None = None, start: Mapping | None = None, stage: str = "solve") -> SolveResult:
+def solve(
+    model: pyo.ConcreteModel,
+    solver: Mapping,
+    log_file: str | Path | None = None,
+    *,
+    session: Session | None = None,
+    start: Mapping | None = None,
+    stage: str = "solve",
+) -> SolveResult:
     """Solve ``model`` with HiGHS (``time_limit_s``, ``mip_gap``, ``threads`` from ``solver``) in
     ``session`` (a new one if None) and return the result of this solve's stages."""
     session = session if session is not None else Session(model, solver, log_file)

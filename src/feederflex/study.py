@@ -37,8 +37,10 @@ def _no_duplicate_keys(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bo
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=deep)
         if key in seen:
-            raise ConfigError(f"{loader.name}: line {key_node.start_mark.line + 1}: key {key!r} appears twice in the same "
-                              f"mapping (first on line {seen[key]}); YAML would silently keep only the last")
+            raise ConfigError(
+                f"{loader.name}: line {key_node.start_mark.line + 1}: key {key!r} appears twice in the same "
+                f"mapping (first on line {seen[key]}); YAML would silently keep only the last"
+            )
         seen[key] = key_node.start_mark.line + 1
     return loader.construct_mapping(node, deep=deep)
 
@@ -102,7 +104,9 @@ def _source_of(path: list[Any], sources: list[tuple[str, Any]]) -> str:
 
 def _first_error(instance: Any, schema: Mapping, where: str, prefix: list[Any], sources) -> None:
     validator = Draft202012Validator(schema)
-    errors = sorted(validator.iter_errors(instance), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
+    errors = sorted(
+        validator.iter_errors(instance), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path)))
+    )
     if not errors:
         return
     error = errors[0]
@@ -188,9 +192,13 @@ def _deep_update(target: dict, override: Mapping) -> dict:
     return out
 
 
-def expand_scenarios(config: dict, schema: Mapping, sources: list[tuple[str, Any]] | None = None,
-                     bus_numbers: Iterable[int] | None = None,
-                     loaded_buses: Iterable[int] | None = None) -> dict[str, dict]:
+def expand_scenarios(
+    config: dict,
+    schema: Mapping,
+    sources: list[tuple[str, Any]] | None = None,
+    bus_numbers: Iterable[int] | None = None,
+    loaded_buses: Iterable[int] | None = None,
+) -> dict[str, dict]:
     """Effective, validated settings of every scenario of a validated study config.
 
     Raises
@@ -206,15 +214,16 @@ def expand_scenarios(config: dict, schema: Mapping, sources: list[tuple[str, Any
     scenarios = {}
     for name, (where, override) in scenario_overrides(config).items():
         if not PLAIN_NAME.match(name):
-            raise ConfigError(f"{file}: {where}: scenario name {name!r} is not a plain name (letters, digits, _ . -, "
-                              "starting with a letter or digit): it names files under results/")
+            raise ConfigError(
+                f"{file}: {where}: scenario name {name!r} is not a plain name (letters, digits, _ . -, "
+                "starting with a letter or digit): it names files under results/"
+            )
         try:
             settings = _merge(config["base"], override, [], base_schema)
         except KeyError as err:
             path, known = err.args
             raise ConfigError(
-                f"{file}: {where}: overrides base.{'.'.join(path)}, which does not exist; "
-                f"keys there are {known}"
+                f"{file}: {where}: overrides base.{'.'.join(path)}, which does not exist; keys there are {known}"
             ) from None
         _fill_defaults(settings, base_schema, base_schema)
         try:
@@ -226,8 +235,13 @@ def expand_scenarios(config: dict, schema: Mapping, sources: list[tuple[str, Any
     return scenarios
 
 
-def _check_references(settings: dict, config: Mapping, where: str, bus_numbers: Iterable[int] | None,
-                      loaded_buses: Iterable[int] | None = None) -> None:
+def _check_references(
+    settings: dict,
+    config: Mapping,
+    where: str,
+    bus_numbers: Iterable[int] | None,
+    loaded_buses: Iterable[int] | None = None,
+) -> None:
     if settings["day"] not in config["days"]:
         raise ConfigError(f"{where}: day {settings['day']!r} is not defined in days (have {sorted(config['days'])})")
     fleet = settings["ev_fleet"]
@@ -239,7 +253,8 @@ def _check_references(settings: dict, config: Mapping, where: str, bus_numbers: 
     if lookahead is not None and lookahead > n_steps:
         raise ConfigError(
             f"{where}: operation.lookahead_steps = {lookahead} is longer than the day ({n_steps} steps of "
-            f"time.step_minutes = {config['time']['step_minutes']}) and there is no next-day data; expected 1..{n_steps} "
+            f"time.step_minutes = {config['time']['step_minutes']}) and there is no next-day data; "
+            f"expected 1..{n_steps} "
             "or null (the rest of the day)"
         )
     if lookahead is not None and settings["operation"]["mode"] != "rolling":
@@ -253,21 +268,28 @@ def _check_references(settings: dict, config: Mapping, where: str, bus_numbers: 
     if not grid["v_min_pu"] <= grid["substation_v_pu"] <= grid["v_max_pu"]:
         raise ConfigError(
             f"{where}: grid.substation_v_pu = {grid['substation_v_pu']} is outside the voltage band "
-            f"[grid.v_min_pu, grid.v_max_pu] = [{grid['v_min_pu']}, {grid['v_max_pu']}]: the substation bus would violate it "
+            f"[grid.v_min_pu, grid.v_max_pu] = [{grid['v_min_pu']}, {grid['v_max_pu']}]: the "
+            "substation bus would violate it "
             "at every step"
         )
     control = settings["ev_control"]
     hours = float(config["time"]["hours"])
     if fleet is not None and control["mode"] == "aggregate" and abs(hours - 24.0) > 1e-9:
-        raise ConfigError(f"{where}: ev_control.mode = aggregate needs a 24-hour (periodic) day, but time.hours = {hours:g}; "
-                          "use 24 hours or another ev_control.mode")
+        raise ConfigError(
+            f"{where}: ev_control.mode = aggregate needs a 24-hour (periodic) day, but time.hours = {hours:g}; "
+            "use 24 hours or another ev_control.mode"
+        )
     if control["v2g"] and fleet is None:
-        raise ConfigError(f"{where}: ev_control.v2g = true, but the scenario has no ev_fleet: there are no vehicles to "
-                          "discharge; set ev_fleet or v2g: false")
+        raise ConfigError(
+            f"{where}: ev_control.v2g = true, but the scenario has no ev_fleet: there are no vehicles to "
+            "discharge; set ev_fleet or v2g: false"
+        )
     for term, ends in settings["objective"]["fuzzy"].items():
         if float(ends[0]) == float(ends[1]):
-            raise ConfigError(f"{where}: objective.fuzzy.{term} = {ends}: best and reference are equal, so the membership "
-                              "is undefined; give two different values")
+            raise ConfigError(
+                f"{where}: objective.fuzzy.{term} = {ends}: best and reference are equal, so the membership "
+                "is undefined; give two different values"
+            )
     for kind in ("pv", "fess", "dr"):
         names = [unit["name"] for unit in settings[kind]]
         if len(set(names)) != len(names):
@@ -291,7 +313,8 @@ def _check_references(settings: dict, config: Mapping, where: str, bus_numbers: 
     ):
         raise ConfigError(
             f"{where}: risk.reserve_price_usd_per_mwh {risk['reserve_price_usd_per_mwh']} must be at least "
-            f"risk.curtailment_price_usd_per_mwh {risk['curtailment_price_usd_per_mwh']} (else the risk cost is unbounded)"
+            f"risk.curtailment_price_usd_per_mwh {risk['curtailment_price_usd_per_mwh']} (else the "
+            "risk cost is unbounded)"
         )
     mess_units = settings["mess"]["units"]
     names = [unit["name"] for unit in mess_units]
@@ -319,8 +342,10 @@ def check_study_settings(config: Mapping) -> None:
 
     hours, step = float(config["time"]["hours"]), int(config["time"]["step_minutes"])
     if abs(hours * 60 / step - round(hours * 60 / step)) > 1e-9:
-        raise ConfigError(f"time.hours = {hours} is not a whole number of time.step_minutes = {step} steps "
-                          f"({hours * 60:g} min / {step} min = {hours * 60 / step:g})")
+        raise ConfigError(
+            f"time.hours = {hours} is not a whole number of time.step_minutes = {step} steps "
+            f"({hours * 60:g} min / {step} min = {hours * 60 / step:g})"
+        )
     for name, day in config["days"].items():
         try:
             datetime.date.fromisoformat(day["date"])
@@ -336,17 +361,23 @@ def check_study_settings(config: Mapping) -> None:
         for table in ("work_arrival_table", "home_arrival_table"):
             for k, (hour, probability) in enumerate(commute.get(table, [])):
                 if not 0.0 <= probability <= 1.0:
-                    raise ConfigError(f"fleets.{name}.distributions.commute.{table}[{k}] = [{hour}, {probability}]: "
-                                      "a probability must be in [0, 1]")
+                    raise ConfigError(
+                        f"fleets.{name}.distributions.commute.{table}[{k}] = [{hour}, {probability}]: "
+                        "a probability must be in [0, 1]"
+                    )
         for k, drive in enumerate(commute.get("drive_h", [])):
             if drive >= hours:
-                raise ConfigError(f"fleets.{name}.distributions.commute.drive_h[{k}] = {drive} h is not shorter than the "
-                                  f"horizon time.hours = {hours} h: the trip could never end inside the day")
+                raise ConfigError(
+                    f"fleets.{name}.distributions.commute.drive_h[{k}] = {drive} h is not shorter than the "
+                    f"horizon time.hours = {hours} h: the trip could never end inside the day"
+                )
     transport = config["transport"]
     for k, delay in enumerate(transport["delay_h"]):
         if delay + transport["install_h"] >= hours:
-            raise ConfigError(f"transport.delay_h[{k}] = {delay} h (+ install_h {transport['install_h']} h) is not shorter "
-                              f"than the horizon time.hours = {hours} h: no trip could end inside the day")
+            raise ConfigError(
+                f"transport.delay_h[{k}] = {delay} h (+ install_h {transport['install_h']} h) is not shorter "
+                f"than the horizon time.hours = {hours} h: no trip could end inside the day"
+            )
 
 
 def check_study(config: Mapping, bus_numbers: Iterable[int] | None) -> None:
@@ -358,13 +389,18 @@ def check_study(config: Mapping, bus_numbers: Iterable[int] | None) -> None:
     for name, fleet in config["fleets"].items():
         bad = sorted(set(fleet["buses"]) - buses)
         if bad:
-            raise ConfigError(f"fleets.{name}.buses: {bad} are not buses of the feeder (buses {min(buses)}..{max(buses)})")
+            raise ConfigError(
+                f"fleets.{name}.buses: {bad} are not buses of the feeder (buses {min(buses)}..{max(buses)})"
+            )
     if config["plots"]["bus"] not in buses:
-        raise ConfigError(f"plots.bus = {config['plots']['bus']} is not a bus of the feeder (buses {min(buses)}..{max(buses)})")
+        raise ConfigError(
+            f"plots.bus = {config['plots']['bus']} is not a bus of the feeder (buses {min(buses)}..{max(buses)})"
+        )
     for k, station in enumerate(config["transport"]["stations"]):
         if station["bus"] not in buses:
             raise ConfigError(
-                f"transport.stations[{k}].bus = {station['bus']} is not a bus of the feeder (buses {min(buses)}..{max(buses)})"
+                f"transport.stations[{k}].bus = {station['bus']} is not a bus of the feeder (buses "
+                f"{min(buses)}..{max(buses)})"
             )
     for name, day in config["days"].items():
         bad = sorted(int(b) for b in day["load"]["bus_shapes"] if int(b) not in buses)
@@ -379,24 +415,36 @@ def check_multiobjective(config: Mapping, scenarios: Mapping) -> None:
         for name, item in items.items():
             where = f"multiobjective.{kind}.{name}"
             if item["scenario"] not in scenarios:
-                raise ConfigError(f"{where}.scenario = {item['scenario']!r} is not a scenario of the study (have {list(scenarios)})")
+                raise ConfigError(
+                    f"{where}.scenario = {item['scenario']!r} is not a scenario of the study (have {list(scenarios)})"
+                )
             if kind == "fronts":
                 if item["optimise"] == item["sweep"]:
-                    raise ConfigError(f"{where}: optimise and sweep are both {item['sweep']!r}; a front needs two objectives")
+                    raise ConfigError(
+                        f"{where}: optimise and sweep are both {item['sweep']!r}; a front needs two objectives"
+                    )
                 points = item["points"]
                 if not isinstance(points, int) and len({round(float(p), 4) for p in points}) < 2:
                     raise ConfigError(f"{where}.points = {points}: a front needs at least two distinct points")
             elif item["method"] == "fuzzy":
                 if len(set(item["objectives"])) < 2:
-                    raise ConfigError(f"{where}.objectives = {item['objectives']}: the fuzzy compromise needs at least two objectives")
+                    raise ConfigError(
+                        f"{where}.objectives = {item['objectives']}: the fuzzy compromise needs at least two objectives"
+                    )
                 if item["others"] == "weighted":
-                    raise ConfigError(f"{where}.others = weighted: a fuzzy compromise minimises a dimensionless membership "
-                                      "that cannot be weighed against the scenario's $ terms; use others: none")
+                    raise ConfigError(
+                        f"{where}.others = weighted: a fuzzy compromise minimises a dimensionless membership "
+                        "that cannot be weighed against the scenario's $ terms; use others: none"
+                    )
                 if item["reference"] != "payoff" and item["reference"] not in scenarios:
-                    raise ConfigError(f"{where}.reference = {item['reference']!r}: expected payoff or a scenario of the study "
-                                      f"(have {list(scenarios)})")
+                    raise ConfigError(
+                        f"{where}.reference = {item['reference']!r}: expected payoff or a scenario of the study "
+                        f"(have {list(scenarios)})"
+                    )
             elif not any(w != 0 for w in item["weights"].values()):
-                raise ConfigError(f"{where}.weights = {item['weights']}: a weighted sum needs at least one non-zero weight")
+                raise ConfigError(
+                    f"{where}.weights = {item['weights']}: a weighted sum needs at least one non-zero weight"
+                )
 
 
 def load_study(config: dict, schema_path: str | Path, source_files: list[str | Path]) -> tuple[dict, dict[str, dict]]:
@@ -420,8 +468,10 @@ def load_study(config: dict, schema_path: str | Path, source_files: list[str | P
         scenarios = expand_scenarios(valid, schema, sources, buses, loaded_buses(valid["network"]["source"]))
     n_steps = round(float(valid["time"]["hours"]) * 60 / int(valid["time"]["step_minutes"]))
     if any(settings["mess"]["units"] for settings in scenarios.values()) and valid["plots"]["mess_step"] >= n_steps:
-        raise ConfigError(f"plots.mess_step = {valid['plots']['mess_step']} is beyond the horizon: expected 0..{n_steps - 1} "
-                          f"({n_steps} steps); the MESS positions figure would have no step to draw")
+        raise ConfigError(
+            f"plots.mess_step = {valid['plots']['mess_step']} is beyond the horizon: expected 0..{n_steps - 1} "
+            f"({n_steps} steps); the MESS positions figure would have no step to draw"
+        )
     unknown = sorted(set(valid["plots"]["scenarios"]) - set(scenarios))
     if unknown:
         raise ConfigError(f"plots.scenarios: {unknown} are not scenarios of the study (have {list(scenarios)})")

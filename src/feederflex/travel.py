@@ -28,7 +28,9 @@ def distance_matrix(transport: dict) -> np.ndarray:
     if transport["distance_km"] is not None:
         matrix = np.array([[np.nan if d is None else float(d) for d in row] for row in transport["distance_km"]])
         if matrix.shape != (n, n):
-            raise TravelError(f"transport.distance_km: expected a {n} x {n} matrix (one row per station), got {matrix.shape}")
+            raise TravelError(
+                f"transport.distance_km: expected a {n} x {n} matrix (one row per station), got {matrix.shape}"
+            )
         if np.nanmin(matrix) < 0:
             raise TravelError("transport.distance_km: distances must be non-negative")
         np.fill_diagonal(matrix, 0.0)
@@ -111,4 +113,3 @@ def build_travel(transport: dict, bus_numbers: list[int], hours: float, step_min
             "p_max_mw: MW hosting limit of the station bus (NaN = none)",
         },
     )
-

@@ -31,10 +31,18 @@ STUDY, SCENARIOS = load_study(_study_config(), "config/schema.yaml", _config_sou
 STUDY_NAME = STUDY["study"]
 N_BUSES = len(bus_numbers(STUDY["network"]["source"]))
 MO = STUDY["multiobjective"]
-PAYOFF_SCENARIOS = sorted({item["scenario"] for kind in ("fronts", "compromises") for item in MO[kind].values()})
+PAYOFF_SCENARIOS = sorted(
+    {
+        item["scenario"]
+        for kind in ("fronts", "compromises")
+        for item in MO[kind].values()
+    }
+)
 UNCERTAINTY = STUDY["uncertainty"]
 # scenarios operated on actual days (operation.mode rolling or on_violation), in study order
-OPERATED = [name for name, s in SCENARIOS.items() if s["operation"]["mode"] != "day_ahead"]
+OPERATED = [
+    name for name, s in SCENARIOS.items() if s["operation"]["mode"] != "day_ahead"
+]
 
 
 wildcard_constraints:
@@ -97,7 +105,10 @@ def compromise_scenario_settings(wildcards):
 
 
 def payoff_row_files(wildcards):
-    return [f"results/{wildcards.study}/payoff/{wildcards.scenario}/{o}.nc" for o in payoff_objectives(MO, wildcards.scenario)]
+    return [
+        f"results/{wildcards.study}/payoff/{wildcards.scenario}/{o}.nc"
+        for o in payoff_objectives(MO, wildcards.scenario)
+    ]
 
 
 def payoff_row_names(wildcards):
@@ -121,7 +132,10 @@ def front_fractions(wildcards):
 
 
 def front_point_files(wildcards):
-    return [f"results/{wildcards.study}/fronts/{wildcards.front}/{f}.nc" for f in front_fractions(wildcards)]
+    return [
+        f"results/{wildcards.study}/fronts/{wildcards.front}/{f}.nc"
+        for f in front_fractions(wildcards)
+    ]
 
 
 def compromise_inputs(wildcards):
@@ -132,7 +146,9 @@ def compromise_inputs(wildcards):
     if comp["method"] == "fuzzy" or comp["normalise"]:
         inputs["payoff"] = f"results/{wildcards.study}/payoff/{comp['scenario']}.nc"
     if comp["method"] == "fuzzy" and comp["reference"] != "payoff":
-        inputs["reference"] = f"results/{wildcards.study}/solutions/{comp['reference']}.nc"
+        inputs["reference"] = (
+            f"results/{wildcards.study}/solutions/{comp['reference']}.nc"
+        )
     return inputs
 
 
@@ -156,13 +172,20 @@ def uncertainty_spec(wildcards):
 
 def monte_carlo_batch_files(wildcards):
     """KPI rows of every batch of every operated scenario."""
-    return [f"results/{wildcards.study}/rolling/{name}/batch{b}.csv" for name in OPERATED for b in range(n_batches())]
+    return [
+        f"results/{wildcards.study}/rolling/{name}/batch{b}.csv"
+        for name in OPERATED
+        for b in range(n_batches())
+    ]
 
 
 def monte_carlo_targets():
     if not OPERATED:
         return []
-    return [f"results/{STUDY_NAME}/monte_carlo.csv", f"results/{STUDY_NAME}/monte_carlo.nc"]
+    return [
+        f"results/{STUDY_NAME}/monte_carlo.csv",
+        f"results/{STUDY_NAME}/monte_carlo.nc",
+    ]
 
 
 def tradeoff_targets():
@@ -221,13 +244,20 @@ def fleet_vehicles(name):
 def problem_size(wildcards):
     """Buses x steps x (1 + units), plus steps x MESS units x stations^2 (trip arcs), plus the EV
     part: pools of (bus, leaving step) x steps in aggregate mode, vehicles x steps per vehicle (and
-    in the aggregate repair, which models short vehicles one by one): what model size scales with."""
+    in the aggregate repair, which models short vehicles one by one): what model size scales with.
+    """
     settings = SCENARIOS[_scenario_of(wildcards)]
     steps = n_steps()
     stations = len(STUDY["transport"]["stations"])
     mess = len(settings["mess"]["units"]) * stations * stations
-    size = N_BUSES * steps * (1 + len(settings["pv"]) + len(settings["fess"])) + steps * mess
-    if settings["ev_fleet"] is not None and settings["ev_control"]["mode"] != "uncontrolled":
+    size = (
+        N_BUSES * steps * (1 + len(settings["pv"]) + len(settings["fess"]))
+        + steps * mess
+    )
+    if (
+        settings["ev_fleet"] is not None
+        and settings["ev_control"]["mode"] != "uncontrolled"
+    ):
         fleet = STUDY["fleets"][settings["ev_fleet"]]
         ev_buses = len(fleet["buses"]) or N_BUSES
         size += ev_buses * steps * steps + fleet_vehicles(settings["ev_fleet"]) * steps
@@ -254,14 +284,24 @@ def solve_runtime(wildcards, attempt):
     """Minutes: the solver's time limit (tangent refinement rounds share it; twice with routed MESS:
     baseline, then routing, plus the unit-by-unit search), the AC correction's AC checks and
     re-solves (of the parked baseline too, with routed MESS), build and write overhead;
-    twice that for a lexicographic front point or payoff row (two stages); x attempt on retries."""
+    twice that for a lexicographic front point or payoff row (two stages); x attempt on retries.
+    """
     settings = SCENARIOS[_scenario_of(wildcards)]
-    stages = 2 if ("front" in wildcards.keys() or "objective" in wildcards.keys()) and MO["lexicographic"] else 1
+    stages = (
+        2
+        if ("front" in wildcards.keys() or "objective" in wildcards.keys())
+        and MO["lexicographic"]
+        else 1
+    )
     limit_min = settings["solver"]["time_limit_s"] / 60
     solve_min = 1.2 * limit_min
     mess = settings["mess"]
     if mess["units"] and mess["routing"] == "optimised":
-        search_s = mess["search"]["rounds"] * len(mess["units"]) * mess["search"]["unit_time_s"]
+        search_s = (
+            mess["search"]["rounds"]
+            * len(mess["units"])
+            * mess["search"]["unit_time_s"]
+        )
         solve_min += 1.2 * limit_min + search_s / 60
     correction = settings["ac_correction"]
     iterations = correction["max_iterations"] if correction["enabled"] else 0
@@ -276,17 +316,25 @@ def solve_runtime(wildcards, attempt):
 
 def rolling_mem_mb(wildcards, attempt):
     """A batch holds one realisation at a time: the solve's model plus its AC checks."""
-    return int((200 + 0.01 * problem_size(wildcards) + 0.05 * N_BUSES * n_steps()) * 2 ** (attempt - 1))
+    return int(
+        (200 + 0.01 * problem_size(wildcards) + 0.05 * N_BUSES * n_steps())
+        * 2 ** (attempt - 1)
+    )
 
 
 def rolling_runtime(wildcards, attempt):
     """Minutes of a batch: per realisation the day-ahead plan and the plan on the actual day (each
     up to the time limit), a re-solve per step (measured 0.01-0.02 s at 96 steps; 0.5 s allowed)
-    and three AC checks (plan, realised, on_violation's step checks); x attempt on retries."""
+    and three AC checks (plan, realised, on_violation's step checks); x attempt on retries.
+    """
     settings = SCENARIOS[wildcards.scenario]
     limit_min = settings["solver"]["time_limit_s"] / 60
-    per_realisation = 2 * 1.2 * limit_min + n_steps() * 0.5 / 60 + 3 * ac_check_minutes()
-    return int((5 + len(batch_realisations(wildcards)) * per_realisation) * attempt + 0.999)
+    per_realisation = (
+        2 * 1.2 * limit_min + n_steps() * 0.5 / 60 + 3 * ac_check_minutes()
+    )
+    return int(
+        (5 + len(batch_realisations(wildcards)) * per_realisation) * attempt + 0.999
+    )
 
 
 def validate_mem_mb(wildcards, attempt):
@@ -383,14 +431,29 @@ def mess_scenarios():
 
 
 def used_fleets():
-    return sorted({s["ev_fleet"] for s in SCENARIOS.values() if s["ev_fleet"] is not None})
+    return sorted(
+        {s["ev_fleet"] for s in SCENARIOS.values() if s["ev_fleet"] is not None}
+    )
 
 
 def figure_targets():
     """Every figure of the study."""
-    figures = [f"results/{STUDY_NAME}/figures/{name}.png" for name in ("voltage_envelope", "bus_voltage", "import", "kpis")]
-    figures += [f"results/{STUDY_NAME}/figures/scenarios/{n}/voltage_heatmap.png" for n in SCENARIOS]
-    figures += [f"results/{STUDY_NAME}/figures/scenarios/{n}/storage.png" for n in storage_scenarios()]
-    figures += [f"results/{STUDY_NAME}/figures/scenarios/{n}/{f}.png" for n in mess_scenarios() for f in ("mess_itinerary", "mess_positions")]
+    figures = [
+        f"results/{STUDY_NAME}/figures/{name}.png"
+        for name in ("voltage_envelope", "bus_voltage", "import", "kpis")
+    ]
+    figures += [
+        f"results/{STUDY_NAME}/figures/scenarios/{n}/voltage_heatmap.png"
+        for n in SCENARIOS
+    ]
+    figures += [
+        f"results/{STUDY_NAME}/figures/scenarios/{n}/storage.png"
+        for n in storage_scenarios()
+    ]
+    figures += [
+        f"results/{STUDY_NAME}/figures/scenarios/{n}/{f}.png"
+        for n in mess_scenarios()
+        for f in ("mess_itinerary", "mess_positions")
+    ]
     figures += [f"results/{STUDY_NAME}/figures/fleets/{f}.png" for f in used_fleets()]
     return figures

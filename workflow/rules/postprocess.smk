@@ -2,64 +2,68 @@
 
 
 rule summarize:
-    message:
-        "Summarising {params.n_scenarios} scenarios of study {wildcards.study}"
     input:
         solutions=solution_files,
         ac=ac_files,
-    params:
-        n_scenarios=len(SCENARIOS),
-        scenarios=list(SCENARIOS),
     output:
         summary="results/{study}/summary.nc",
-        kpis=report("results/{study}/kpis.csv", caption="../report/kpis.rst", category="Summary"),
+        kpis=report(
+            "results/{study}/kpis.csv",
+            caption="../report/kpis.rst",
+            category="Summary",
+        ),
     log:
         "logs/{study}/summarize.log",
     group:
         "study"
+    conda:
+        "../../envs/feederflex.yaml"
     threads: 1
     resources:
         mem_mb=summarize_mem_mb,
         runtime=summarize_runtime,
-    conda:
-        "../../envs/feederflex.yaml"
+    params:
+        n_scenarios=len(SCENARIOS),
+        scenarios=list(SCENARIOS),
+    message:
+        "Summarising {params.n_scenarios} scenarios of study {wildcards.study}"
     script:
         "../scripts/summarize.py"
 
 
 rule summarize_monte_carlo:
-    message:
-        "Monte Carlo summary of {params.n_scenarios} operated scenarios of study {wildcards.study}"
     input:
         batches=monte_carlo_batch_files,
-    params:
-        n_scenarios=len(OPERATED),
     output:
-        table=report("results/{study}/monte_carlo.csv", caption="../report/monte_carlo.rst", category="Summary"),
+        table=report(
+            "results/{study}/monte_carlo.csv",
+            caption="../report/monte_carlo.rst",
+            category="Summary",
+        ),
         realisations="results/{study}/monte_carlo_realisations.csv",
         dataset="results/{study}/monte_carlo.nc",
     log:
         "logs/{study}/summarize_monte_carlo.log",
     group:
         "study"
+    conda:
+        "../../envs/feederflex.yaml"
     threads: 1
     resources:
         mem_mb=summarize_mem_mb,
         runtime=summarize_runtime,
-    conda:
-        "../../envs/feederflex.yaml"
+    params:
+        n_scenarios=len(OPERATED),
+    message:
+        "Monte Carlo summary of {params.n_scenarios} operated scenarios of study {wildcards.study}"
     script:
         "../scripts/summarize_monte_carlo.py"
 
 
 rule plot_study:
-    message:
-        "Drawing the study figures of {wildcards.study}"
     input:
         summary=rules.summarize.output.summary,
         kpis=rules.summarize.output.kpis,
-    params:
-        plots=STUDY["plots"],
     output:
         envelope=report(
             "results/{study}/figures/voltage_envelope.png",
@@ -89,19 +93,21 @@ rule plot_study:
         "logs/{study}/plot_study.log",
     group:
         "study"
+    conda:
+        "../../envs/feederflex.yaml"
     threads: 1
     resources:
         mem_mb=plot_study_mem_mb,
         runtime=plot_study_runtime,
-    conda:
-        "../../envs/feederflex.yaml"
+    params:
+        plots=STUDY["plots"],
+    message:
+        "Drawing the study figures of {wildcards.study}"
     script:
         "../scripts/plot_study.py"
 
 
 rule plot_scenario:
-    message:
-        "Drawing the voltage heatmap of scenario {wildcards.scenario}"
     input:
         solution=rules.solve_scenario.output.solution,
         ac=rules.validate_ac.output.ac,
@@ -117,19 +123,19 @@ rule plot_scenario:
         "logs/{study}/plot_scenario/{scenario}.log",
     group:
         "scenario"
+    conda:
+        "../../envs/feederflex.yaml"
     threads: 1
     resources:
         mem_mb=plot_mem_mb,
         runtime=plot_runtime,
-    conda:
-        "../../envs/feederflex.yaml"
+    message:
+        "Drawing the voltage heatmap of scenario {wildcards.scenario}"
     script:
         "../scripts/plot_scenario.py"
 
 
 rule plot_storage:
-    message:
-        "Drawing storage power and energy of scenario {wildcards.scenario}"
     input:
         solution=rules.solve_scenario.output.solution,
     output:
@@ -144,24 +150,22 @@ rule plot_storage:
         "logs/{study}/plot_storage/{scenario}.log",
     group:
         "scenario"
+    conda:
+        "../../envs/feederflex.yaml"
     threads: 1
     resources:
         mem_mb=plot_mem_mb,
         runtime=plot_runtime,
-    conda:
-        "../../envs/feederflex.yaml"
+    message:
+        "Drawing storage power and energy of scenario {wildcards.scenario}"
     script:
         "../scripts/plot_storage.py"
 
 
 rule plot_mess:
-    message:
-        "Drawing MESS itineraries and positions of scenario {wildcards.scenario}"
     input:
         solution=rules.solve_scenario.output.solution,
         network=rules.prepare_network.output.network,
-    params:
-        step=STUDY["plots"]["mess_step"],
     output:
         itinerary=report(
             "results/{study}/figures/scenarios/{scenario}/mess_itinerary.png",
@@ -181,23 +185,23 @@ rule plot_mess:
         "logs/{study}/plot_mess/{scenario}.log",
     group:
         "scenario"
+    conda:
+        "../../envs/feederflex.yaml"
     threads: 1
     resources:
         mem_mb=plot_mem_mb,
         runtime=plot_runtime,
-    conda:
-        "../../envs/feederflex.yaml"
+    params:
+        step=STUDY["plots"]["mess_step"],
+    message:
+        "Drawing MESS itineraries and positions of scenario {wildcards.scenario}"
     script:
         "../scripts/plot_mess.py"
 
 
 rule plot_fleet:
-    message:
-        "Drawing the sampled EV fleet {wildcards.fleet} against its distributions"
     input:
         fleet=rules.sample_ev_fleet.output.fleet,
-    params:
-        fleet=fleet_settings,
     output:
         histograms=report(
             "results/{study}/figures/fleets/{fleet}.png",
@@ -209,19 +213,21 @@ rule plot_fleet:
         "logs/{study}/plot_fleet/{fleet}.log",
     group:
         "study"
+    conda:
+        "../../envs/feederflex.yaml"
     threads: 1
     resources:
         mem_mb=plot_mem_mb,
         runtime=plot_runtime,
-    conda:
-        "../../envs/feederflex.yaml"
+    params:
+        fleet=fleet_settings,
+    message:
+        "Drawing the sampled EV fleet {wildcards.fleet} against its distributions"
     script:
         "../scripts/plot_fleet.py"
 
 
 rule plot_front:
-    message:
-        "Drawing front {wildcards.front} of study {wildcards.study}"
     input:
         front=rules.gather_front.output.table,
     output:
@@ -235,11 +241,13 @@ rule plot_front:
         "logs/{study}/plot_front/{front}.log",
     group:
         "front"
+    conda:
+        "../../envs/feederflex.yaml"
     threads: 1
     resources:
         mem_mb=plot_mem_mb,
         runtime=plot_runtime,
-    conda:
-        "../../envs/feederflex.yaml"
+    message:
+        "Drawing front {wildcards.front} of study {wildcards.study}"
     script:
         "../scripts/plot_front.py"

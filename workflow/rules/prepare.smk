@@ -2,60 +2,54 @@
 
 
 rule prepare_network:
-    message:
-        "Preparing the feeder {params.source} for study {wildcards.study}"
-    params:
-        source=STUDY["network"]["source"],
     output:
         network="resources/{study}/network.nc",
     log:
         "logs/{study}/prepare_network.log",
     group:
         "prepare"
+    conda:
+        "../../envs/feederflex.yaml"
     threads: 1
     resources:
         mem_mb=small_mem_mb,
         runtime=small_runtime,
-    conda:
-        "../../envs/feederflex.yaml"
+    params:
+        source=STUDY["network"]["source"],
+    message:
+        "Preparing the feeder {params.source} for study {wildcards.study}"
     script:
         "../scripts/prepare_network.py"
 
 
 rule build_profiles:
-    message:
-        "Building load, PV and price profiles of day {wildcards.day}"
     input:
         network=rules.prepare_network.output.network,
-    params:
-        day=day_settings,
-        hours=STUDY["time"]["hours"],
-        step_minutes=STUDY["time"]["step_minutes"],
     output:
         profiles="resources/{study}/profiles/{day}.nc",
     log:
         "logs/{study}/build_profiles/{day}.log",
     group:
         "prepare"
+    conda:
+        "../../envs/feederflex.yaml"
     threads: 1
     resources:
         mem_mb=small_mem_mb,
         runtime=small_runtime,
-    conda:
-        "../../envs/feederflex.yaml"
+    params:
+        day=day_settings,
+        hours=STUDY["time"]["hours"],
+        step_minutes=STUDY["time"]["step_minutes"],
+    message:
+        "Building load, PV and price profiles of day {wildcards.day}"
     script:
         "../scripts/build_profiles.py"
 
 
 rule sample_ev_fleet:
-    message:
-        "Sampling EV fleet {wildcards.fleet}"
     input:
         network=rules.prepare_network.output.network,
-    params:
-        fleet=fleet_settings,
-        hours=STUDY["time"]["hours"],
-        step_minutes=STUDY["time"]["step_minutes"],
     output:
         fleet="resources/{study}/fleets/{fleet}.nc",
     log:
@@ -64,37 +58,43 @@ rule sample_ev_fleet:
         "results/{study}/benchmarks/sample_ev_fleet/{fleet}.tsv"
     group:
         "prepare"
+    conda:
+        "../../envs/feederflex.yaml"
     threads: 1
     resources:
         mem_mb=fleet_mem_mb,
         runtime=fleet_runtime,
-    conda:
-        "../../envs/feederflex.yaml"
+    params:
+        fleet=fleet_settings,
+        hours=STUDY["time"]["hours"],
+        step_minutes=STUDY["time"]["step_minutes"],
+    message:
+        "Sampling EV fleet {wildcards.fleet}"
     script:
         "../scripts/sample_ev_fleet.py"
 
 
 rule build_travel:
-    message:
-        "Building MESS travel times between {params.n_stations} stations"
     input:
         network=rules.prepare_network.output.network,
-    params:
-        transport=STUDY["transport"],
-        n_stations=len(STUDY["transport"]["stations"]),
-        hours=STUDY["time"]["hours"],
-        step_minutes=STUDY["time"]["step_minutes"],
     output:
         travel="resources/{study}/travel.nc",
     log:
         "logs/{study}/build_travel.log",
     group:
         "prepare"
+    conda:
+        "../../envs/feederflex.yaml"
     threads: 1
     resources:
         mem_mb=small_mem_mb,
         runtime=small_runtime,
-    conda:
-        "../../envs/feederflex.yaml"
+    params:
+        transport=STUDY["transport"],
+        n_stations=len(STUDY["transport"]["stations"]),
+        hours=STUDY["time"]["hours"],
+        step_minutes=STUDY["time"]["step_minutes"],
+    message:
+        "Building MESS travel times between {params.n_stations} stations"
     script:
         "../scripts/build_travel.py"

@@ -2,12 +2,8 @@
 
 
 rule solve_scenario:
-    message:
-        "Solving scenario {wildcards.scenario} of study {wildcards.study}"
     input:
         unpack(scenario_inputs),
-    params:
-        settings=scenario_settings,
     output:
         solution="results/{study}/solutions/{scenario}.nc",
     log:
@@ -17,12 +13,16 @@ rule solve_scenario:
         "results/{study}/benchmarks/solve_scenario/{scenario}.tsv"
     group:
         "scenario"
+    conda:
+        "../../envs/feederflex.yaml"
     threads: solve_threads
     resources:
         mem_mb=solve_mem_mb,
         runtime=solve_runtime,
-    conda:
-        "../../envs/feederflex.yaml"
+    params:
+        settings=scenario_settings,
+    message:
+        "Solving scenario {wildcards.scenario} of study {wildcards.study}"
     script:
         "../scripts/solve_scenario.py"
 
@@ -34,14 +34,8 @@ rule solve_scenario:
 
 
 rule solve_rolling:
-    message:
-        "Operating scenario {wildcards.scenario} of study {wildcards.study} on actual days, batch {wildcards.batch}"
     input:
         unpack(scenario_inputs),
-    params:
-        settings=scenario_settings,
-        uncertainty=uncertainty_spec,
-        realisations=batch_realisations,
     output:
         schedules=directory("results/{study}/rolling/{scenario}/batch{batch}"),
         kpis="results/{study}/rolling/{scenario}/batch{batch}.csv",
@@ -52,12 +46,18 @@ rule solve_rolling:
         "results/{study}/benchmarks/solve_rolling/{scenario}/batch{batch}.tsv"
     group:
         "montecarlo"
+    conda:
+        "../../envs/feederflex.yaml"
     threads: solve_threads
     resources:
         mem_mb=rolling_mem_mb,
         runtime=rolling_runtime,
-    conda:
-        "../../envs/feederflex.yaml"
+    params:
+        settings=scenario_settings,
+        uncertainty=uncertainty_spec,
+        realisations=batch_realisations,
+    message:
+        "Operating scenario {wildcards.scenario} of study {wildcards.study} on actual days, batch {wildcards.batch}"
     script:
         "../scripts/solve_rolling.py"
 
@@ -67,14 +67,8 @@ rule solve_rolling:
 
 
 rule solve_payoff_row:
-    message:
-        "Payoff row of {wildcards.objective} for scenario {wildcards.scenario} of study {wildcards.study}"
     input:
         unpack(scenario_inputs),
-    params:
-        settings=scenario_settings,
-        penalties=MO["penalties"],
-        lexicographic=MO["lexicographic"],
     output:
         solution="results/{study}/payoff/{scenario}/{objective}.nc",
     log:
@@ -84,50 +78,53 @@ rule solve_payoff_row:
         "results/{study}/benchmarks/solve_payoff_row/{scenario}/{objective}.tsv"
     group:
         "front"
+    conda:
+        "../../envs/feederflex.yaml"
     threads: solve_threads
     resources:
         mem_mb=solve_mem_mb,
         runtime=solve_runtime,
-    conda:
-        "../../envs/feederflex.yaml"
+    params:
+        settings=scenario_settings,
+        penalties=MO["penalties"],
+        lexicographic=MO["lexicographic"],
+    message:
+        "Payoff row of {wildcards.objective} for scenario {wildcards.scenario} of study {wildcards.study}"
     script:
         "../scripts/solve_payoff_row.py"
 
 
 rule payoff_table:
-    message:
-        "Payoff table of scenario {wildcards.scenario} of study {wildcards.study}"
     input:
         rows=payoff_row_files,
-    params:
-        objectives=payoff_row_names,
     output:
         table="results/{study}/payoff/{scenario}.nc",
-        csv=report("results/{study}/payoff/{scenario}.csv", caption="../report/payoff.rst", category="Trade-offs"),
+        csv=report(
+            "results/{study}/payoff/{scenario}.csv",
+            caption="../report/payoff.rst",
+            category="Trade-offs",
+        ),
     log:
         "logs/{study}/payoff_table/{scenario}.log",
     group:
         "front"
+    conda:
+        "../../envs/feederflex.yaml"
     threads: 1
     resources:
         mem_mb=small_mem_mb,
         runtime=small_runtime,
-    conda:
-        "../../envs/feederflex.yaml"
+    params:
+        objectives=payoff_row_names,
+    message:
+        "Payoff table of scenario {wildcards.scenario} of study {wildcards.study}"
     script:
         "../scripts/payoff_table.py"
 
 
 rule solve_front_point:
-    message:
-        "Front {wildcards.front}, point {wildcards.fraction} of study {wildcards.study}"
     input:
         unpack(front_point_inputs),
-    params:
-        settings=front_scenario_settings,
-        front=front_settings,
-        penalties=MO["penalties"],
-        lexicographic=MO["lexicographic"],
     output:
         solution="results/{study}/fronts/{front}/{fraction}.nc",
     log:
@@ -137,51 +134,56 @@ rule solve_front_point:
         "results/{study}/benchmarks/solve_front_point/{front}/{fraction}.tsv"
     group:
         "front"
+    conda:
+        "../../envs/feederflex.yaml"
     threads: solve_threads
     resources:
         mem_mb=solve_mem_mb,
         runtime=solve_runtime,
-    conda:
-        "../../envs/feederflex.yaml"
+    params:
+        settings=front_scenario_settings,
+        front=front_settings,
+        penalties=MO["penalties"],
+        lexicographic=MO["lexicographic"],
+    message:
+        "Front {wildcards.front}, point {wildcards.fraction} of study {wildcards.study}"
     script:
         "../scripts/solve_front_point.py"
 
 
 rule gather_front:
-    message:
-        "Gathering front {wildcards.front} of study {wildcards.study}"
     input:
         points=front_point_files,
         payoff=front_payoff_file,
-    params:
-        fractions=front_fractions,
-        front=front_settings,
     output:
         table="results/{study}/fronts/{front}.nc",
-        csv=report("results/{study}/fronts/{front}.csv", caption="../report/front_table.rst", category="Trade-offs"),
+        csv=report(
+            "results/{study}/fronts/{front}.csv",
+            caption="../report/front_table.rst",
+            category="Trade-offs",
+        ),
     log:
         "logs/{study}/gather_front/{front}.log",
     group:
         "front"
+    conda:
+        "../../envs/feederflex.yaml"
     threads: 1
     resources:
         mem_mb=small_mem_mb,
         runtime=small_runtime,
-    conda:
-        "../../envs/feederflex.yaml"
+    params:
+        fractions=front_fractions,
+        front=front_settings,
+    message:
+        "Gathering front {wildcards.front} of study {wildcards.study}"
     script:
         "../scripts/gather_front.py"
 
 
 rule solve_compromise:
-    message:
-        "Compromise {wildcards.compromise} of study {wildcards.study}"
     input:
         unpack(compromise_inputs),
-    params:
-        settings=compromise_scenario_settings,
-        compromise=compromise_settings,
-        penalties=MO["penalties"],
     output:
         solution="results/{study}/compromises/{compromise}.nc",
     log:
@@ -191,11 +193,17 @@ rule solve_compromise:
         "results/{study}/benchmarks/solve_compromise/{compromise}.tsv"
     group:
         "front"
+    conda:
+        "../../envs/feederflex.yaml"
     threads: solve_threads
     resources:
         mem_mb=solve_mem_mb,
         runtime=solve_runtime,
-    conda:
-        "../../envs/feederflex.yaml"
+    params:
+        settings=compromise_scenario_settings,
+        compromise=compromise_settings,
+        penalties=MO["penalties"],
+    message:
+        "Compromise {wildcards.compromise} of study {wildcards.study}"
     script:
         "../scripts/solve_compromise.py"

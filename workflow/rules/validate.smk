@@ -2,8 +2,6 @@
 
 
 rule validate_ac:
-    message:
-        "AC power flow of every step of scenario {wildcards.scenario}"
     input:
         network=rules.prepare_network.output.network,
         solution=rules.solve_scenario.output.solution,
@@ -15,11 +13,13 @@ rule validate_ac:
         "results/{study}/benchmarks/validate_ac/{scenario}.tsv"
     group:
         "scenario"
+    conda:
+        "../../envs/feederflex.yaml"
     threads: 1
     resources:
         mem_mb=validate_mem_mb,
         runtime=validate_runtime,
-    conda:
-        "../../envs/feederflex.yaml"
+    message:
+        "AC power flow of every step of scenario {wildcards.scenario}"
     script:
         "../scripts/validate_ac.py"

@@ -1,12 +1,13 @@
 """Snakemake adapter of rule build_profiles: one day's load, PV and price profiles."""
 
-
 from feederflex.io import read_dataset, write_dataset
 from feederflex.logs import configure
 from feederflex.profiles import build_profiles
 
 
-def main(network: str, day: dict, name: str, hours: float, step_minutes: int, output: str, log_file: str | None = None) -> None:
+def main(
+    network: str, day: dict, name: str, hours: float, step_minutes: int, output: str, log_file: str | None = None
+) -> None:
     configure(log_file)
     profiles = build_profiles(read_dataset(network), day, hours, step_minutes, name)
     write_dataset(profiles, output, {"params": {"day": day, "hours": hours, "step_minutes": step_minutes}})
@@ -14,11 +15,11 @@ def main(network: str, day: dict, name: str, hours: float, step_minutes: int, ou
 
 if __name__ == "__main__":
     main(
-        snakemake.input.network,  # noqa: F821
-        snakemake.params.day,  # noqa: F821
-        snakemake.wildcards.day,  # noqa: F821
-        snakemake.params.hours,  # noqa: F821
-        snakemake.params.step_minutes,  # noqa: F821
-        snakemake.output.profiles,  # noqa: F821
-        snakemake.log[0],  # noqa: F821
+        snakemake.input.network,
+        snakemake.params.day,
+        snakemake.wildcards.day,
+        snakemake.params.hours,
+        snakemake.params.step_minutes,
+        snakemake.output.profiles,
+        snakemake.log[0],
     )

@@ -1,12 +1,13 @@
 """Snakemake adapter of rule build_travel: MESS station distances and travel times per departure step."""
 
-
 from feederflex.io import read_dataset, write_dataset
 from feederflex.logs import configure
 from feederflex.travel import build_travel
 
 
-def main(network: str, transport: dict, hours: float, step_minutes: int, output: str, log_file: str | None = None) -> None:
+def main(
+    network: str, transport: dict, hours: float, step_minutes: int, output: str, log_file: str | None = None
+) -> None:
     configure(log_file)
     buses = [int(b) for b in read_dataset(network).bus.values]
     travel = build_travel(transport, buses, hours, step_minutes)
@@ -15,10 +16,10 @@ def main(network: str, transport: dict, hours: float, step_minutes: int, output:
 
 if __name__ == "__main__":
     main(
-        snakemake.input.network,  # noqa: F821
-        snakemake.params.transport,  # noqa: F821
-        snakemake.params.hours,  # noqa: F821
-        snakemake.params.step_minutes,  # noqa: F821
-        snakemake.output.travel,  # noqa: F821
-        snakemake.log[0],  # noqa: F821
+        snakemake.input.network,
+        snakemake.params.transport,
+        snakemake.params.hours,
+        snakemake.params.step_minutes,
+        snakemake.output.travel,
+        snakemake.log[0],
     )

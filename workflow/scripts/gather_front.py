@@ -1,6 +1,5 @@
 """Snakemake adapter of rule gather_front: front points -> one front dataset (NetCDF and CSV)."""
 
-
 import logging
 
 from feederflex.io import read_dataset, write_dataset
@@ -8,13 +7,23 @@ from feederflex.logs import configure
 from feederflex.multiobjective import front_dataset
 
 
-def main(fractions: list[str], points: list[str], payoff: str, front: dict, name: str, table: str, csv: str,
-         log_file: str | None = None) -> None:
+def main(
+    fractions: list[str],
+    points: list[str],
+    payoff: str,
+    front: dict,
+    name: str,
+    table: str,
+    csv: str,
+    log_file: str | None = None,
+) -> None:
     configure(log_file)
     solutions = {f: read_dataset(path) for f, path in zip(fractions, points, strict=True)}
     ds = front_dataset(solutions, dict(zip(fractions, points, strict=True)), front, read_dataset(payoff))
     if bool(ds.dominated.any()):
-        logging.getLogger(__name__).warning("front %s: points %s are dominated", name, list(ds.point.values[ds.dominated.values]))
+        logging.getLogger(__name__).warning(
+            "front %s: points %s are dominated", name, list(ds.point.values[ds.dominated.values])
+        )
     write_dataset(ds, table, {"front": name})
     frame = ds.value.to_pandas()
     for column in ("fraction", "epsilon", "status", "mip_gap", "dominated", "solution_file"):
@@ -24,12 +33,12 @@ def main(fractions: list[str], points: list[str], payoff: str, front: dict, name
 
 if __name__ == "__main__":
     main(
-        snakemake.params.fractions,  # noqa: F821
-        snakemake.input.points,  # noqa: F821
-        snakemake.input.payoff,  # noqa: F821
-        snakemake.params.front,  # noqa: F821
-        snakemake.wildcards.front,  # noqa: F821
-        snakemake.output.table,  # noqa: F821
-        snakemake.output.csv,  # noqa: F821
-        snakemake.log[0],  # noqa: F821
+        snakemake.params.fractions,
+        snakemake.input.points,
+        snakemake.input.payoff,
+        snakemake.params.front,
+        snakemake.wildcards.front,
+        snakemake.output.table,
+        snakemake.output.csv,
+        snakemake.log[0],
     )

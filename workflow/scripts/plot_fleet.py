@@ -11,4 +11,4 @@ def main(fleet: str, spec: dict, output: str, log_file: str | None = None) -> No
 
 
 if __name__ == "__main__":
-    main(snakemake.input.fleet, snakemake.params.fleet, snakemake.output.histograms, snakemake.log[0])  # noqa: F821
+    main(snakemake.input.fleet, snakemake.params.fleet, snakemake.output.histograms, snakemake.log[0])

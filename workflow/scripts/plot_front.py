@@ -11,4 +11,4 @@ def main(front: str, figure: str, log_file: str | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main(snakemake.input.front, snakemake.output.figure, snakemake.log[0])  # noqa: F821
+    main(snakemake.input.front, snakemake.output.figure, snakemake.log[0])

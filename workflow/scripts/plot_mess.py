@@ -14,10 +14,10 @@ def main(solution: str, network: str, step: int, itinerary: str, positions: str,
 
 if __name__ == "__main__":
     main(
-        snakemake.input.solution,  # noqa: F821
-        snakemake.input.network,  # noqa: F821
-        snakemake.params.step,  # noqa: F821
-        snakemake.output.itinerary,  # noqa: F821
-        snakemake.output.positions,  # noqa: F821
-        snakemake.log[0],  # noqa: F821
+        snakemake.input.solution,
+        snakemake.input.network,
+        snakemake.params.step,
+        snakemake.output.itinerary,
+        snakemake.output.positions,
+        snakemake.log[0],
     )

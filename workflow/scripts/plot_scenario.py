@@ -11,4 +11,10 @@ def main(solution: str, ac: str, scenario: str, output: str, log_file: str | Non
 
 
 if __name__ == "__main__":
-    main(snakemake.input.solution, snakemake.input.ac, snakemake.wildcards.scenario, snakemake.output.heatmap, snakemake.log[0])  # noqa: F821
+    main(
+        snakemake.input.solution,
+        snakemake.input.ac,
+        snakemake.wildcards.scenario,
+        snakemake.output.heatmap,
+        snakemake.log[0],
+    )

@@ -11,4 +11,4 @@ def main(solution: str, output: str, log_file: str | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main(snakemake.input.solution, snakemake.output.storage, snakemake.log[0])  # noqa: F821
+    main(snakemake.input.solution, snakemake.output.storage, snakemake.log[0])

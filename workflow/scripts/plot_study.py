@@ -19,9 +19,9 @@ def main(summary: str, kpis: str, settings: dict, outputs: dict, log_file: str |
 
 if __name__ == "__main__":
     main(
-        snakemake.input.summary,  # noqa: F821
-        snakemake.input.kpis,  # noqa: F821
-        snakemake.params.plots,  # noqa: F821
-        dict(snakemake.output.items()),  # noqa: F821
-        snakemake.log[0],  # noqa: F821
+        snakemake.input.summary,
+        snakemake.input.kpis,
+        snakemake.params.plots,
+        dict(snakemake.output.items()),
+        snakemake.log[0],
     )

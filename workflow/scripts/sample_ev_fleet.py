@@ -1,12 +1,13 @@
 """Snakemake adapter of rule sample_ev_fleet: Monte Carlo EV fleet and its uncontrolled load."""
 
-
 from feederflex.fleet import sample_fleet
 from feederflex.io import read_dataset, write_dataset
 from feederflex.logs import configure
 
 
-def main(network: str, spec: dict, name: str, hours: float, step_minutes: int, output: str, log_file: str | None = None) -> None:
+def main(
+    network: str, spec: dict, name: str, hours: float, step_minutes: int, output: str, log_file: str | None = None
+) -> None:
     configure(log_file)
     fleet = sample_fleet(spec, read_dataset(network), hours, step_minutes, name)
     write_dataset(fleet, output, {"params": spec, "seed": int(spec["seed"])})
@@ -14,11 +15,11 @@ def main(network: str, spec: dict, name: str, hours: float, step_minutes: int, o
 
 if __name__ == "__main__":
     main(
-        snakemake.input.network,  # noqa: F821
-        snakemake.params.fleet,  # noqa: F821
-        snakemake.wildcards.fleet,  # noqa: F821
-        snakemake.params.hours,  # noqa: F821
-        snakemake.params.step_minutes,  # noqa: F821
-        snakemake.output.fleet,  # noqa: F821
-        snakemake.log[0],  # noqa: F821
+        snakemake.input.network,
+        snakemake.params.fleet,
+        snakemake.wildcards.fleet,
+        snakemake.params.hours,
+        snakemake.params.step_minutes,
+        snakemake.output.fleet,
+        snakemake.log[0],
     )

@@ -1,6 +1,5 @@
 """Snakemake adapter of rule solve_rolling: a batch of actual days of one scenario -> schedules and KPI rows."""
 
-
 from pathlib import Path
 
 import pandas as pd
@@ -30,10 +29,23 @@ def main(
         Path(solver_log).write_text("")
     Path(schedules).mkdir(parents=True, exist_ok=True)
     rows = []
-    days = monte_carlo(read_dataset(network), read_dataset(profiles), settings, uncertainty, realisations,
-                       read_dataset(fleet) if fleet else None, read_dataset(travel) if travel else None, solver_log)
+    days = monte_carlo(
+        read_dataset(network),
+        read_dataset(profiles),
+        settings,
+        uncertainty,
+        realisations,
+        read_dataset(fleet) if fleet else None,
+        read_dataset(travel) if travel else None,
+        solver_log,
+    )
     for day in days:
-        provenance = {"scenario": scenario, "params": settings, "uncertainty": uncertainty, "realisation": day.realisation}
+        provenance = {
+            "scenario": scenario,
+            "params": settings,
+            "uncertainty": uncertainty,
+            "realisation": day.realisation,
+        }
         stem = Path(schedules) / f"r{day.realisation:04d}"
         write_dataset(day.realised, f"{stem}.nc", provenance)
         write_dataset(day.realised_ac, f"{stem}.ac.nc", provenance)
@@ -45,16 +57,16 @@ def main(
 
 if __name__ == "__main__":
     main(
-        snakemake.input.network,  # noqa: F821
-        snakemake.input.profiles,  # noqa: F821
-        snakemake.input.get("fleet"),  # noqa: F821
-        snakemake.input.get("travel"),  # noqa: F821
-        snakemake.params.settings,  # noqa: F821
-        snakemake.params.uncertainty,  # noqa: F821
-        snakemake.params.realisations,  # noqa: F821
-        snakemake.wildcards.scenario,  # noqa: F821
-        snakemake.output.schedules,  # noqa: F821
-        snakemake.output.kpis,  # noqa: F821
-        snakemake.log.python,  # noqa: F821
-        snakemake.log.solver,  # noqa: F821
+        snakemake.input.network,
+        snakemake.input.profiles,
+        snakemake.input.get("fleet"),
+        snakemake.input.get("travel"),
+        snakemake.params.settings,
+        snakemake.params.uncertainty,
+        snakemake.params.realisations,
+        snakemake.wildcards.scenario,
+        snakemake.output.schedules,
+        snakemake.output.kpis,
+        snakemake.log.python,
+        snakemake.log.solver,
     )

@@ -1,6 +1,5 @@
 """Snakemake adapter of rule solve_scenario: prepared inputs + scenario settings -> solution NetCDF."""
 
-
 from feederflex.io import read_dataset, write_dataset
 from feederflex.logs import configure
 from feederflex.schedule import solve_scenario
@@ -31,13 +30,13 @@ def main(
 
 if __name__ == "__main__":
     main(
-        snakemake.input.network,  # noqa: F821
-        snakemake.input.profiles,  # noqa: F821
-        snakemake.input.get("fleet"),  # noqa: F821
-        snakemake.params.settings,  # noqa: F821
-        snakemake.wildcards.scenario,  # noqa: F821
-        snakemake.output.solution,  # noqa: F821
-        snakemake.log.python,  # noqa: F821
-        snakemake.log.solver,  # noqa: F821
-        snakemake.input.get("travel"),  # noqa: F821
+        snakemake.input.network,
+        snakemake.input.profiles,
+        snakemake.input.get("fleet"),
+        snakemake.params.settings,
+        snakemake.wildcards.scenario,
+        snakemake.output.solution,
+        snakemake.log.python,
+        snakemake.log.solver,
+        snakemake.input.get("travel"),
     )

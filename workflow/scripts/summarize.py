@@ -1,6 +1,5 @@
 """Snakemake adapter of rule summarize: all scenarios -> summary.nc and kpis.csv."""
 
-
 import logging
 
 from feederflex.io import read_dataset, write_dataset
@@ -8,7 +7,9 @@ from feederflex.kpis import summarize
 from feederflex.logs import configure
 
 
-def main(scenarios: list[str], solutions: list[str], acs: list[str], summary: str, kpis: str, log_file: str | None = None) -> None:
+def main(
+    scenarios: list[str], solutions: list[str], acs: list[str], summary: str, kpis: str, log_file: str | None = None
+) -> None:
     configure(log_file)
     sols = {name: read_dataset(path) for name, path in zip(scenarios, solutions, strict=True)}
     ac = {name: read_dataset(path) for name, path in zip(scenarios, acs, strict=True)}
@@ -22,10 +23,10 @@ def main(scenarios: list[str], solutions: list[str], acs: list[str], summary: st
 
 if __name__ == "__main__":
     main(
-        snakemake.params.scenarios,  # noqa: F821
-        snakemake.input.solutions,  # noqa: F821
-        snakemake.input.ac,  # noqa: F821
-        snakemake.output.summary,  # noqa: F821
-        snakemake.output.kpis,  # noqa: F821
-        snakemake.log[0],  # noqa: F821
+        snakemake.params.scenarios,
+        snakemake.input.solutions,
+        snakemake.input.ac,
+        snakemake.output.summary,
+        snakemake.output.kpis,
+        snakemake.log[0],
     )

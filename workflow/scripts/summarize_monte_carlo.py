@@ -1,6 +1,5 @@
 """Snakemake adapter of rule summarize_monte_carlo: KPI rows of every batch -> side-by-side statistics."""
 
-
 import pandas as pd
 
 from feederflex.io import write_dataset
@@ -18,9 +17,9 @@ def main(batches: list[str], table: str, realisations: str, dataset: str, log_fi
 
 if __name__ == "__main__":
     main(
-        snakemake.input.batches,  # noqa: F821
-        snakemake.output.table,  # noqa: F821
-        snakemake.output.realisations,  # noqa: F821
-        snakemake.output.dataset,  # noqa: F821
-        snakemake.log[0],  # noqa: F821
+        snakemake.input.batches,
+        snakemake.output.table,
+        snakemake.output.realisations,
+        snakemake.output.dataset,
+        snakemake.log[0],
     )

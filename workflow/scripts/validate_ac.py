@@ -1,6 +1,5 @@
 """Snakemake adapter of rule validate_ac: pandapower AC power flow of every step of a solution."""
 
-
 import logging
 
 from feederflex.acpf import ac_check
@@ -14,10 +13,12 @@ def main(network: str, solution: str, output: str, log_file: str | None = None) 
     ac = ac_check(read_dataset(network), sol)
     logging.getLogger(__name__).info(
         "status %s, largest |v_lindistflow - v_ac| %.4f pu, AC violations %d bus-steps",
-        ac.attrs["solver_status"], ac.attrs["max_abs_v_error_pu"], ac.attrs["ac_violation_bus_steps"],
+        ac.attrs["solver_status"],
+        ac.attrs["max_abs_v_error_pu"],
+        ac.attrs["ac_violation_bus_steps"],
     )
     write_dataset(ac, output, {"scenario": sol.attrs.get("scenario", ""), "params": sol.attrs.get("params", "{}")})
 
 
 if __name__ == "__main__":
-    main(snakemake.input.network, snakemake.input.solution, snakemake.output.ac, snakemake.log[0])  # noqa: F821
+    main(snakemake.input.network, snakemake.input.solution, snakemake.output.ac, snakemake.log[0])

@@ -54,7 +54,9 @@ def add_dr(m: pyo.Block, data: ScenarioData, p_inj: dict, q_inj: dict) -> pyo.Bl
     blk.curtail_energy = pyo.Constraint(blk.U, rule=curtail_energy)
     mu = forecast_mw(data)
     blk.mu_mw = {(u, t): float(mu[t, k]) for k, u in enumerate(names) for t in data.steps}
-    blk.price = {u: (float(units[u]["curtail_price_usd_per_mwh"]), float(units[u]["shift_price_usd_per_mwh"])) for u in units}
+    blk.price = {
+        u: (float(units[u]["curtail_price_usd_per_mwh"]), float(units[u]["shift_price_usd_per_mwh"])) for u in units
+    }
     for u, unit in units.items():
         for t in data.steps:
             relief = blk.p_curtail_mw[u, t] + blk.p_down_mw[u, t] - blk.p_up_mw[u, t]

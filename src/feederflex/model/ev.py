@@ -53,29 +53,47 @@ def add_ev(m: pyo.Block, data: ScenarioData, p_inj: dict, q_inj: dict) -> pyo.Bl
         position = {t: k for k, t in enumerate(order)}
         pool_bus = [int(b) for b in env.pool_bus.values]
         blk.P = pyo.Set(initialize=range(len(pool_bus)), ordered=True)
-        blk.B = pyo.Set(initialize=sorted(set(pool_bus) | {int(data.fleet.ev_bus.values[v]) for v in np.flatnonzero(individual)}), ordered=True)
+        blk.B = pyo.Set(
+            initialize=sorted(set(pool_bus) | {int(data.fleet.ev_bus.values[v]) for v in np.flatnonzero(individual)}),
+            ordered=True,
+        )
         blk.K = pyo.Set(initialize=range(len(order) + 1), ordered=True)
         frac = float(control["v2g_power_fraction"]) if v2g else 0.0
         blk.pool_ch_mw = pyo.Var(blk.P, blk.T, bounds=lambda b, q, t: (0, float(p_max[position[t], q])))
         blk.pool_dis_mw = pyo.Var(blk.P, blk.T, bounds=lambda b, q, t: (0, frac * float(p_max[position[t], q])))
         e_min, e_max = env.e_min_mwh.values, env.e_max_mwh.values
-        blk.e_mwh = pyo.Var(blk.P, blk.K, bounds=lambda b, q, k: (float(e_min[k, q]) - 1e-9, float(e_max[k, q]) + 1e-9),
-                            doc="cumulative energy delivered to the pool's cars after k steps from the cut")
+        blk.e_mwh = pyo.Var(
+            blk.P,
+            blk.K,
+            bounds=lambda b, q, k: (float(e_min[k, q]) - 1e-9, float(e_max[k, q]) + 1e-9),
+            doc="cumulative energy delivered to the pool's cars after k steps from the cut",
+        )
         eta = float(control["v2g_efficiency"])
         blk.start = pyo.Constraint(blk.P, rule=lambda b, q: b.e_mwh[q, 0] == 0)
         blk.cumulate = pyo.Constraint(
-            blk.P, range(1, len(order) + 1),
-            rule=lambda b, q, k: b.e_mwh[q, k]
-            == b.e_mwh[q, k - 1] + (b.pool_ch_mw[q, order[k - 1]] - b.pool_dis_mw[q, order[k - 1]] / eta) * dt,
+            blk.P,
+            range(1, len(order) + 1),
+            rule=lambda b, q, k: (
+                b.e_mwh[q, k]
+                == b.e_mwh[q, k - 1] + (b.pool_ch_mw[q, order[k - 1]] - b.pool_dis_mw[q, order[k - 1]] / eta) * dt
+            ),
         )
         pools_at = {bus: [q for q, pb in enumerate(pool_bus) if pb == bus] for bus in blk.B}
-        blk.p_ch_mw = pyo.Expression(blk.B, blk.T, rule=lambda b, bus, t: sum(b.pool_ch_mw[q, t] for q in pools_at[bus]))
-        blk.p_dis_mw = pyo.Expression(blk.B, blk.T, rule=lambda b, bus, t: sum(b.pool_dis_mw[q, t] for q in pools_at[bus]))
+        blk.p_ch_mw = pyo.Expression(
+            blk.B, blk.T, rule=lambda b, bus, t: sum(b.pool_ch_mw[q, t] for q in pools_at[bus])
+        )
+        blk.p_dis_mw = pyo.Expression(
+            blk.B, blk.T, rule=lambda b, bus, t: sum(b.pool_dis_mw[q, t] for q in pools_at[bus])
+        )
         if v2g:
             blk.charging = pyo.Var(blk.B, blk.T, within=pyo.Binary)
             cap = {(bus, t): sum(float(p_max[position[t], q]) for q in pools_at[bus]) for bus in blk.B for t in steps}
-            blk.ch_mode = pyo.Constraint(blk.B, blk.T, rule=lambda b, bus, t: b.p_ch_mw[bus, t] <= cap[bus, t] * b.charging[bus, t])
-            blk.dis_mode = pyo.Constraint(blk.B, blk.T, rule=lambda b, bus, t: b.p_dis_mw[bus, t] <= frac * cap[bus, t] * (1 - b.charging[bus, t]))
+            blk.ch_mode = pyo.Constraint(
+                blk.B, blk.T, rule=lambda b, bus, t: b.p_ch_mw[bus, t] <= cap[bus, t] * b.charging[bus, t]
+            )
+            blk.dis_mode = pyo.Constraint(
+                blk.B, blk.T, rule=lambda b, bus, t: b.p_dis_mw[bus, t] <= frac * cap[bus, t] * (1 - b.charging[bus, t])
+            )
         _add_individual(blk, data.fleet, np.flatnonzero(individual), dt, len(steps), p_inj, control)
     elif mode == "per_vehicle":
         _add_per_vehicle(blk, data, dt)
@@ -87,8 +105,9 @@ def add_ev(m: pyo.Block, data: ScenarioData, p_inj: dict, q_inj: dict) -> pyo.Bl
     return blk
 
 
-def _add_individual(blk: pyo.Block, fleet, vehicles: np.ndarray, dt: float, n_steps: int, p_inj: dict,
-                    control: dict) -> None:
+def _add_individual(
+    blk: pyo.Block, fleet, vehicles: np.ndarray, dt: float, n_steps: int, p_inj: dict, control: dict
+) -> None:
     """Vehicles modelled one by one next to the envelope: power within the charger while connected
     (on the periodic day), their whole need by departure; with V2G they may discharge down to the
     SOC floor, their energy followed step by step from arrival."""
@@ -109,14 +128,21 @@ def _add_individual(blk: pyo.Block, fleet, vehicles: np.ndarray, dt: float, n_st
     if frac > 0:
         # energy above arrival, step by step from the arrival step: never below the SOC floor
         first = {int(v): int(np.floor(arrival[v] / dt)) % n_steps for v in vehicles}
-        spare = {int(v): float(fleet.battery_kwh.values[v] - fleet.energy_kwh.values[v]) / 1000
-                 - float(control["v2g_soc_min"]) * float(fleet.battery_kwh.values[v]) / 1000 for v in vehicles}
+        spare = {
+            int(v): float(fleet.battery_kwh.values[v] - fleet.energy_kwh.values[v]) / 1000
+            - float(control["v2g_soc_min"]) * float(fleet.battery_kwh.values[v]) / 1000
+            for v in vehicles
+        }
         blk.vehicle_floor = pyo.Constraint(
             [(v, j) for v in blk.I for j in range(1, n_steps + 1)],
-            rule=lambda b, v, j: sum(
-                b.p_vehicle_mw[v, (first[v] + i) % n_steps] - b.p_vehicle_dis_mw[v, (first[v] + i) % n_steps] / eta
-                for i in range(j)
-            ) * dt >= -max(spare[v], 0.0),
+            rule=lambda b, v, j: (
+                sum(
+                    b.p_vehicle_mw[v, (first[v] + i) % n_steps] - b.p_vehicle_dis_mw[v, (first[v] + i) % n_steps] / eta
+                    for i in range(j)
+                )
+                * dt
+                >= -max(spare[v], 0.0)
+            ),
         )
     for v in blk.I:
         bus = int(fleet.ev_bus.values[v])

@@ -28,7 +28,11 @@ import pyomo.environ as pyo
 def polygon_sides(n_sides: int) -> list[tuple[float, float, float]]:
     """(cos, sin, scale) of each side of a regular polygon inscribed in the unit circle, a vertex at angle 0."""
     return [
-        (math.cos((2 * k + 1) * math.pi / n_sides), math.sin((2 * k + 1) * math.pi / n_sides), math.cos(math.pi / n_sides))
+        (
+            math.cos((2 * k + 1) * math.pi / n_sides),
+            math.sin((2 * k + 1) * math.pi / n_sides),
+            math.cos(math.pi / n_sides),
+        )
         for k in range(n_sides)
     ]
 
@@ -83,6 +87,7 @@ def add_pq_limits(
     def pf(sign):
         def rule(b, *i):
             return sign * q(*i) <= tan_phi_of(*i) * p_abs(*i)
+
         return rule
 
     blk.q_pf_up = pyo.Constraint(*sets, rule=pf(1.0))

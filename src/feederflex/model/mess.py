@@ -85,7 +85,8 @@ def add_mess(m: pyo.Block, data: ScenarioData, p_inj: dict, q_inj: dict) -> pyo.
     blk.p_dis_mw = pyo.Var(blk.U, blk.S, blk.T, within=pyo.NonNegativeReals)
     blk.q_mvar = pyo.Var(blk.U, blk.S, blk.T)
     blk.e_mwh = pyo.Var(
-        blk.U, blk.T,
+        blk.U,
+        blk.T,
         bounds=lambda b, u, t: (units[u]["soc_min"] * units[u]["e_mwh"], units[u]["soc_max"] * units[u]["e_mwh"]),
     )
 
@@ -105,7 +106,9 @@ def add_mess(m: pyo.Block, data: ScenarioData, p_inj: dict, q_inj: dict) -> pyo.
 
     p_rated = {u: float(units[u]["p_mw"]) for u in units}
     blk.power_parked = pyo.Constraint(
-        blk.U, blk.S, blk.T,
+        blk.U,
+        blk.S,
+        blk.T,
         rule=lambda b, u, s, t: b.p_ch_mw[u, s, t] + b.p_dis_mw[u, s, t] <= p_rated[u] * b.parked[u, s, t],
     )
     blk.ch_mode = pyo.Constraint(
@@ -128,7 +131,8 @@ def add_mess(m: pyo.Block, data: ScenarioData, p_inj: dict, q_inj: dict) -> pyo.
     tan = {u: tan_phi(units[u]["power_factor"], reactive) for u in units}
     s_rated = {u: float(units[u]["s_mva"] if units[u]["s_mva"] is not None else units[u]["p_mw"]) for u in units}
     add_pq_limits(
-        blk, (blk.U, blk.S, blk.T),
+        blk,
+        (blk.U, blk.S, blk.T),
         p_net=lambda u, s, t: blk.p_dis_mw[u, s, t] - blk.p_ch_mw[u, s, t],
         p_abs=lambda u, s, t: blk.p_ch_mw[u, s, t] + blk.p_dis_mw[u, s, t],
         q=lambda u, s, t: blk.q_mvar[u, s, t],
@@ -173,7 +177,8 @@ def add_mess(m: pyo.Block, data: ScenarioData, p_inj: dict, q_inj: dict) -> pyo.
 
     transfer = cfg["transfer"]
     blk.trip_cost_usd = {
-        a: float(transfer["cost_per_move_usd"]) + float(transfer["cost_usd_per_km"]) * arc.km
+        a: float(transfer["cost_per_move_usd"])
+        + float(transfer["cost_usd_per_km"]) * arc.km
         + float(transfer["labour_usd_per_h"]) * arc.road_hours
         for a, arc in enumerate(arc_list)
     }
@@ -188,6 +193,7 @@ def add_mess(m: pyo.Block, data: ScenarioData, p_inj: dict, q_inj: dict) -> pyo.
 
 def _identical_pairs(units: list[dict]) -> list[tuple[str, str]]:
     """Consecutive pairs of units with identical parameters, station and energy."""
+
     def key(unit):
         return tuple(sorted((k, str(v)) for k, v in unit.items() if k != "name"))
 
@@ -217,7 +223,7 @@ def allow_moves(m: pyo.Block, unit: str | None = None, every: int = 1) -> None:
 
 def keep_routes(m: pyo.Block, unit: str) -> None:
     """Fix ``unit``'s trips to those of the loaded solution (rounded)."""
-    for (u, a), var in m.mess.depart.items():
+    for (u, _arc), var in m.mess.depart.items():
         if u == unit:
             var.fix(round(pyo.value(var)))
 

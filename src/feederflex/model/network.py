@@ -62,10 +62,18 @@ def add_network(m: pyo.Block, data: ScenarioData, p_inj: Mapping, q_inj: Mapping
     net.loss_q_mvar = pyo.Param(net.B, net.T, initialize=0.0, mutable=True)
 
     # loads (and uncontrolled EV charging) as parameters: a rolling re-solve sets the actual values
-    net.load_p_mw = pyo.Param(net.B, net.T, mutable=True,
-                              initialize={(b, t): float(load_p[t, bus_pos[b]]) for b in data.buses for t in data.steps})
-    net.load_q_mvar = pyo.Param(net.B, net.T, mutable=True,
-                                initialize={(b, t): float(load_q[t, bus_pos[b]]) for b in data.buses for t in data.steps})
+    net.load_p_mw = pyo.Param(
+        net.B,
+        net.T,
+        mutable=True,
+        initialize={(b, t): float(load_p[t, bus_pos[b]]) for b in data.buses for t in data.steps},
+    )
+    net.load_q_mvar = pyo.Param(
+        net.B,
+        net.T,
+        mutable=True,
+        initialize={(b, t): float(load_q[t, bus_pos[b]]) for b in data.buses for t in data.steps},
+    )
 
     def net_load_p(bus, t):
         return net.load_p_mw[bus, t] + net.loss_p_mw[bus, t] - injection(p_inj, bus, t)
@@ -84,9 +92,10 @@ def add_network(m: pyo.Block, data: ScenarioData, p_inj: Mapping, q_inj: Mapping
         return blk.q_mvar[br, t] == net_load_q(j, t) + sum(blk.q_mvar[k, t] for k in children[j])
 
     def voltage_drop(blk, br, t):
-        return blk.w[child[br], t] == blk.w[parent[br], t] - 2 * (
-            r[br] * blk.p_mw[br, t] + x[br] * blk.q_mvar[br, t]
-        ) / s_base
+        return (
+            blk.w[child[br], t]
+            == blk.w[parent[br], t] - 2 * (r[br] * blk.p_mw[br, t] + x[br] * blk.q_mvar[br, t]) / s_base
+        )
 
     def substation(blk, t):
         return blk.p_import[t] - blk.p_export[t] == net_load_p(root, t) + sum(blk.p_mw[k, t] for k in children[root])
@@ -101,10 +110,14 @@ def add_network(m: pyo.Block, data: ScenarioData, p_inj: Mapping, q_inj: Mapping
     net.v_min_pu = pyo.Param(net.BV, net.T, initialize=float(grid["v_min_pu"]), mutable=True)
     net.v_max_pu = pyo.Param(net.BV, net.T, initialize=float(grid["v_max_pu"]), mutable=True)
     net.v_lower = pyo.Constraint(
-        net.BV, net.T, rule=lambda blk, b, t: blk.w[b, t] >= blk.v_min_pu[b, t] ** 2 - 2 * blk.v_min_pu[b, t] * blk.s_under[b, t]
+        net.BV,
+        net.T,
+        rule=lambda blk, b, t: blk.w[b, t] >= blk.v_min_pu[b, t] ** 2 - 2 * blk.v_min_pu[b, t] * blk.s_under[b, t],
     )
     net.v_upper = pyo.Constraint(
-        net.BV, net.T, rule=lambda blk, b, t: blk.w[b, t] <= blk.v_max_pu[b, t] ** 2 + 2 * blk.v_max_pu[b, t] * blk.s_over[b, t]
+        net.BV,
+        net.T,
+        rule=lambda blk, b, t: blk.w[b, t] <= blk.v_max_pu[b, t] ** 2 + 2 * blk.v_max_pu[b, t] * blk.s_over[b, t],
     )
     net.branch_into = branch_into
     return net

@@ -42,21 +42,82 @@ CATALOGUE: dict[str, Term] = {
     for t in (
         Term("pv_used_mwh", "MWh", "max", "PV energy used (000 eq. 21)"),
         Term("pv_curtailed_mwh", "MWh", "min", "PV energy available but not used (003 eq. 10)"),
-        Term("energy_cost_usd", "$", "min", "energy bought at the substation minus energy sold, at time-of-use prices (003 eq. 13)"),
-        Term("storage_cost_usd", "$", "min", "storage degradation (fixed and mobile): cost per MWh of charge plus discharge throughput (000 eq. 6)"),
-        Term("mess_transfer_cost_usd", "$", "min", "MESS trips: cost per move, per km and per hour on the road (000 eq. 7, 002 eq. 33f)"),
+        Term(
+            "energy_cost_usd",
+            "$",
+            "min",
+            "energy bought at the substation minus energy sold, at time-of-use prices (003 eq. 13)",
+        ),
+        Term(
+            "storage_cost_usd",
+            "$",
+            "min",
+            "storage degradation (fixed and mobile): cost per MWh of charge plus discharge throughput (000 eq. 6)",
+        ),
+        Term(
+            "mess_transfer_cost_usd",
+            "$",
+            "min",
+            "MESS trips: cost per move, per km and per hour on the road (000 eq. 7, 002 eq. 33f)",
+        ),
         Term("mess_cost_usd", "$", "min", "MESS degradation plus trips: f2 of 000 eq. 5-7"),
-        Term("voltage_violation_pu_h", "pu h", "min", "sum over buses and steps of the voltage slacks times the step length"),
-        Term("voltage_offset", "1", "min", "001 eq. 20-21: sum over steps and buses of (deviation outside the band / band width)^2", True),
-        Term("load_variance_mw2", "MW^2", "min", "003 eq. 11: variance over the day of the substation's net load", True),
-        Term("power_deviation_mw2", "MW^2", "min", "003 eq. 12: sum of squared step-to-step changes of the substation's net load", True),
+        Term(
+            "voltage_violation_pu_h",
+            "pu h",
+            "min",
+            "sum over buses and steps of the voltage slacks times the step length",
+        ),
+        Term(
+            "voltage_offset",
+            "1",
+            "min",
+            "001 eq. 20-21: sum over steps and buses of (deviation outside the band / band width)^2",
+            True,
+        ),
+        Term(
+            "load_variance_mw2", "MW^2", "min", "003 eq. 11: variance over the day of the substation's net load", True
+        ),
+        Term(
+            "power_deviation_mw2",
+            "MW^2",
+            "min",
+            "003 eq. 12: sum of squared step-to-step changes of the substation's net load",
+            True,
+        ),
         Term("peak_import_mw", "MW", "min", "largest import at the substation", True),
-        Term("dr_cost_usd", "$", "min", "demand response compensation: curtailed and shifted MWh at their prices (002 eq. 33c, linear)"),
+        Term(
+            "dr_cost_usd",
+            "$",
+            "min",
+            "demand response compensation: curtailed and shifted MWh at their prices (002 eq. 33c, linear)",
+        ),
         Term("dr_curtailed_mwh", "MWh", "min", "load curtailed by demand response"),
-        Term("inverter_q_cost_usd", "$", "min", "reactive energy of the PV and storage inverters at inverters.q_cost_usd_per_mvarh"),
-        Term("expected_not_served_mwh", "MWh", "min", "expected PV and DR power not served under forecast errors (002 eq. 24, 29), outer approximation; 0 unless risk.enabled"),
-        Term("expected_curtailed_mwh", "MWh", "min", "expected PV and DR curtailment under forecast errors (002 eq. 27, 31); 0 unless risk.enabled"),
-        Term("risk_cost_usd", "$", "min", "reserve cost of expected power not served minus the value of expected curtailment (002 eq. 33d-e); 0 unless risk.enabled"),
+        Term(
+            "inverter_q_cost_usd",
+            "$",
+            "min",
+            "reactive energy of the PV and storage inverters at inverters.q_cost_usd_per_mvarh",
+        ),
+        Term(
+            "expected_not_served_mwh",
+            "MWh",
+            "min",
+            "expected PV and DR power not served under forecast errors (002 eq. 24, 29), outer "
+            "approximation; 0 unless risk.enabled",
+        ),
+        Term(
+            "expected_curtailed_mwh",
+            "MWh",
+            "min",
+            "expected PV and DR curtailment under forecast errors (002 eq. 27, 31); 0 unless risk.enabled",
+        ),
+        Term(
+            "risk_cost_usd",
+            "$",
+            "min",
+            "reserve cost of expected power not served minus the value of expected curtailment (002 "
+            "eq. 33d-e); 0 unless risk.enabled",
+        ),
     )
 }
 SIGN = {"min": 1.0, "max": -1.0}
@@ -109,17 +170,22 @@ def add_objectives(m: pyo.Block, data: ScenarioData) -> pyo.Block:
     m.terms = blk
     blk._sq = {}
     blk.pv_used_mwh = pyo.Expression(expr=sum(pv.p_mw[u, t] for u in pv.U for t in pv.T) * dt)
-    blk.pv_curtailed_mwh = pyo.Expression(
-        expr=sum(pv.avail_mw[u, t] - pv.p_mw[u, t] for u in pv.U for t in pv.T) * dt
-    )
+    blk.pv_curtailed_mwh = pyo.Expression(expr=sum(pv.avail_mw[u, t] - pv.p_mw[u, t] for u in pv.U for t in pv.T) * dt)
     blk.energy_cost_usd = pyo.Expression(
         expr=sum(float(price[t]) * (net.p_import[t] - export_factor * net.p_export[t]) for t in net.T) * dt
     )
-    mess_wear = sum(
-        mess.cost_usd_per_mwh[u] * (mess.p_ch_mw[u, s, t] + mess.p_dis_mw[u, s, t]) for u in mess.U for s in mess.S for t in mess.T
-    ) * dt
+    mess_wear = (
+        sum(
+            mess.cost_usd_per_mwh[u] * (mess.p_ch_mw[u, s, t] + mess.p_dis_mw[u, s, t])
+            for u in mess.U
+            for s in mess.S
+            for t in mess.T
+        )
+        * dt
+    )
     blk.storage_cost_usd = pyo.Expression(
-        expr=sum(fess.cost_usd_per_mwh[u] * (fess.p_ch_mw[u, t] + fess.p_dis_mw[u, t]) for u in fess.U for t in fess.T) * dt
+        expr=sum(fess.cost_usd_per_mwh[u] * (fess.p_ch_mw[u, t] + fess.p_dis_mw[u, t]) for u in fess.U for t in fess.T)
+        * dt
         + mess_wear
     )
     blk.mess_transfer_cost_usd = pyo.Expression(
@@ -183,7 +249,9 @@ def add_objectives(m: pyo.Block, data: ScenarioData) -> pyo.Block:
     m.objective = pyo.Objective(expr=expr, sense=pyo.minimize)
     blk._refine = (float(cfg["quadratic"]["tolerance"]), int(cfg["quadratic"]["refine_rounds"]))
     # what one unit of a squared term's error moves the objective by (for exact_objective)
-    blk._sq_weight = {n: float(weights.get(n, 0.0)) * SIGN[CATALOGUE[n].sense] / float(scales.get(n, 1.0)) for n in blk._sq}
+    blk._sq_weight = {
+        n: float(weights.get(n, 0.0)) * SIGN[CATALOGUE[n].sense] / float(scales.get(n, 1.0)) for n in blk._sq
+    }
     blk._sq_bounds = {n: float(v) for n, v in cfg.get("bounds", {}).items() if n in blk._sq}
     blk._scenario = data
     return blk
@@ -205,7 +273,11 @@ def exact_score(m: pyo.Block) -> tuple[float, float]:
 
 def block_weights(settings: dict) -> dict[str, float]:
     """Weights of the $ terms priced in their own settings blocks (dr, inverters, risk), not in objective.weights."""
-    return {"dr_cost_usd": 1.0, "inverter_q_cost_usd": 1.0, "risk_cost_usd": 1.0 if settings["risk"]["enabled"] else 0.0}
+    return {
+        "dr_cost_usd": 1.0,
+        "inverter_q_cost_usd": 1.0,
+        "risk_cost_usd": 1.0 if settings["risk"]["enabled"] else 0.0,
+    }
 
 
 def _add_resource_terms(m: pyo.Block, blk: pyo.Block, data: ScenarioData) -> None:
@@ -213,7 +285,10 @@ def _add_resource_terms(m: pyo.Block, blk: pyo.Block, data: ScenarioData) -> Non
     dt = data.step_hours
     dr, risk = m.dr, m.risk
     blk.dr_cost_usd = pyo.Expression(
-        expr=sum(dr.price[u][0] * dr.p_curtail_mw[u, t] + dr.price[u][1] * dr.p_down_mw[u, t] for u in dr.U for t in dr.T) * dt
+        expr=sum(
+            dr.price[u][0] * dr.p_curtail_mw[u, t] + dr.price[u][1] * dr.p_down_mw[u, t] for u in dr.U for t in dr.T
+        )
+        * dt
     )
     blk.dr_curtailed_mwh = pyo.Expression(expr=sum(dr.p_curtail_mw[u, t] for u in dr.U for t in dr.T) * dt)
     q_abs = [v for part in (m.pv, m.fess, m.mess) if hasattr(part, "q_abs") for v in part.q_abs.values()]
@@ -223,7 +298,11 @@ def _add_resource_terms(m: pyo.Block, blk: pyo.Block, data: ScenarioData) -> Non
     blk.expected_not_served_mwh = pyo.Expression(expr=sum(risk.epns[k] for k in risk.K) * dt)
     blk.expected_curtailed_mwh = pyo.Expression(expr=sum(risk.epc[k] for k in risk.K) * dt)
     blk.risk_cost_usd = pyo.Expression(
-        expr=(risk.reserve_price * sum(risk.epns[k] for k in risk.K) - risk.curtailment_price * sum(risk.epc[k] for k in risk.K)) * dt
+        expr=(
+            risk.reserve_price * sum(risk.epns[k] for k in risk.K)
+            - risk.curtailment_price * sum(risk.epc[k] for k in risk.K)
+        )
+        * dt
     )
 
 
@@ -250,7 +329,9 @@ def exact_values(m: pyo.Block, data: ScenarioData) -> dict[str, float]:
     """Exact value of every epigraph term on the loaded solution (whether or not it was optimised)."""
     p = _net_import(m)
     width = float(data.settings["grid"]["v_max_pu"]) - float(data.settings["grid"]["v_min_pu"])
-    dev = np.array([[pyo.value(m.net.s_under[b, t]) + pyo.value(m.net.s_over[b, t]) for b in m.net.BV] for t in m.net.T])
+    dev = np.array(
+        [[pyo.value(m.net.s_under[b, t]) + pyo.value(m.net.s_over[b, t]) for b in m.net.BV] for t in m.net.T]
+    )
     return {
         "voltage_offset": float(np.sum((dev / width) ** 2)) * data.step_hours,
         "load_variance_mw2": float(np.mean((p - p.mean()) ** 2)),

@@ -34,14 +34,22 @@ def add_pv(m: pyo.Block, data: ScenarioData, p_inj: dict, q_inj: dict) -> pyo.Bl
     tan = {u["name"]: tan_phi(u["power_factor"], inverters["reactive_control"]) for u in units}
     s_mva = {u["name"]: float(u["s_mva"] if u["s_mva"] is not None else u["p_mw"]) for u in units}
     if any(tan.values()):
-        add_pq_limits(blk, (blk.U, blk.T), p_net=lambda u, t: blk.p_mw[u, t], p_abs=lambda u, t: blk.p_mw[u, t],
-                      q=lambda u, t: blk.q_mvar[u, t], s_max=lambda u, t: s_mva[u], tan_phi_of=lambda u, t: tan[u],
-                      n_sides=inverters["kva_polygon_sides"])
+        add_pq_limits(
+            blk,
+            (blk.U, blk.T),
+            p_net=lambda u, t: blk.p_mw[u, t],
+            p_abs=lambda u, t: blk.p_mw[u, t],
+            q=lambda u, t: blk.q_mvar[u, t],
+            s_max=lambda u, t: s_mva[u],
+            tan_phi_of=lambda u, t: tan[u],
+            n_sides=inverters["kva_polygon_sides"],
+        )
     else:
         for var in blk.q_mvar.values():
             var.fix(0.0)
         blk.kva = pyo.Constraint(
-            blk.U, blk.T,
+            blk.U,
+            blk.T,
             rule=lambda b, u, t: b.p_mw[u, t] <= s_mva[u] if s_mva[u] < cap[u] else pyo.Constraint.Skip,
         )
     for unit in units:

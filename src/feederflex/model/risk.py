@@ -23,7 +23,6 @@ checked. The exact EPNS and EPC of the schedule are stored in the solution whate
 
 from __future__ import annotations
 
-
 import numpy as np
 import pyomo.environ as pyo
 from scipy.stats import norm
@@ -66,8 +65,10 @@ def risk_prices(data: ScenarioData) -> tuple[float, float]:
     price = data.profiles.price_usd_per_mwh.values
     reserve = cfg["reserve_price_usd_per_mwh"]
     curtail = cfg["curtailment_price_usd_per_mwh"]
-    return (float(np.max(price)) if reserve is None else float(reserve),
-            float(np.min(price)) if curtail is None else float(curtail))
+    return (
+        float(np.max(price)) if reserve is None else float(reserve),
+        float(np.min(price)) if curtail is None else float(curtail),
+    )
 
 
 def risk_keys(m: pyo.Block, data: ScenarioData) -> list[tuple[str, str, int, float, float]]:
@@ -116,7 +117,8 @@ def add_risk(m: pyo.Block, data: ScenarioData) -> pyo.Block:
     blk.reserve_price, blk.curtailment_price = risk_prices(data)
     if blk.reserve_price < blk.curtailment_price:
         raise ValueError(
-            f"risk: reserve price {blk.reserve_price} $/MWh is below the curtailment price {blk.curtailment_price} $/MWh; "
+            f"risk: reserve price {blk.reserve_price} $/MWh is below the curtailment price "
+            f"{blk.curtailment_price} $/MWh; "
             "the risk cost would reward unserved power without bound"
         )
     return blk
@@ -127,5 +129,3 @@ def exact_risk(schedule_mw: np.ndarray, mu_mw: np.ndarray, forecast_error: np.nd
     sigma = np.asarray(forecast_error, float)[None, :] * mu_mw
     epns = expected_shortfall(schedule_mw, mu_mw, sigma)
     return epns, epns + mu_mw - schedule_mw
-
-

@@ -36,7 +36,9 @@ def add_fess(m: pyo.Block, data: ScenarioData, p_inj: dict, q_inj: dict) -> pyo.
     def e_init(u):
         return units[u]["soc_init"] * units[u]["e_mwh"]
 
-    blk.ch_limit = pyo.Constraint(blk.U, blk.T, rule=lambda b, u, t: b.p_ch_mw[u, t] <= units[u]["p_mw"] * b.charging[u, t])
+    blk.ch_limit = pyo.Constraint(
+        blk.U, blk.T, rule=lambda b, u, t: b.p_ch_mw[u, t] <= units[u]["p_mw"] * b.charging[u, t]
+    )
     blk.dis_limit = pyo.Constraint(
         blk.U, blk.T, rule=lambda b, u, t: b.p_dis_mw[u, t] <= units[u]["p_mw"] * (1 - b.charging[u, t])
     )
@@ -64,9 +66,16 @@ def add_fess(m: pyo.Block, data: ScenarioData, p_inj: dict, q_inj: dict) -> pyo.
     s_mva = {u: float(units[u]["s_mva"] if units[u]["s_mva"] is not None else units[u]["p_mw"]) for u in units}
     blk.q_mvar = pyo.Var(blk.U, blk.T, doc="reactive power injected, Mvar")
     if any(tan.values()) or any(s_mva[u] < units[u]["p_mw"] for u in units):
-        add_pq_limits(blk, (blk.U, blk.T), p_net=lambda u, t: blk.p_dis_mw[u, t] - blk.p_ch_mw[u, t],
-                      p_abs=lambda u, t: blk.p_ch_mw[u, t] + blk.p_dis_mw[u, t], q=lambda u, t: blk.q_mvar[u, t],
-                      s_max=lambda u, t: s_mva[u], tan_phi_of=lambda u, t: tan[u], n_sides=inverters["kva_polygon_sides"])
+        add_pq_limits(
+            blk,
+            (blk.U, blk.T),
+            p_net=lambda u, t: blk.p_dis_mw[u, t] - blk.p_ch_mw[u, t],
+            p_abs=lambda u, t: blk.p_ch_mw[u, t] + blk.p_dis_mw[u, t],
+            q=lambda u, t: blk.q_mvar[u, t],
+            s_max=lambda u, t: s_mva[u],
+            tan_phi_of=lambda u, t: tan[u],
+            n_sides=inverters["kva_polygon_sides"],
+        )
     else:
         for var in blk.q_mvar.values():
             var.fix(0.0)
