@@ -20,8 +20,8 @@ rule summarize:
         "../../envs/feederflex.yaml"
     threads: 1
     resources:
-        mem_mb=summarize_mem_mb,
-        runtime=summarize_runtime,
+        mem_mb=RESOURCES.summarize_mem_mb,
+        runtime=RESOURCES.summarize_runtime,
     params:
         n_scenarios=len(SCENARIOS),
         scenarios=list(SCENARIOS),
@@ -50,8 +50,8 @@ rule summarize_monte_carlo:
         "../../envs/feederflex.yaml"
     threads: 1
     resources:
-        mem_mb=summarize_mem_mb,
-        runtime=summarize_runtime,
+        mem_mb=RESOURCES.summarize_mem_mb,
+        runtime=RESOURCES.summarize_runtime,
     params:
         n_scenarios=len(OPERATED),
     message:
@@ -97,8 +97,8 @@ rule plot_study:
         "../../envs/feederflex.yaml"
     threads: 1
     resources:
-        mem_mb=plot_study_mem_mb,
-        runtime=plot_study_runtime,
+        mem_mb=RESOURCES.plot_study_mem_mb,
+        runtime=RESOURCES.plot_study_runtime,
     params:
         plots=STUDY["plots"],
     message:
@@ -127,8 +127,8 @@ rule plot_scenario:
         "../../envs/feederflex.yaml"
     threads: 1
     resources:
-        mem_mb=plot_mem_mb,
-        runtime=plot_runtime,
+        mem_mb=RESOURCES.plot_mem_mb,
+        runtime=RESOURCES.plot_runtime,
     message:
         "Drawing the voltage heatmap of scenario {wildcards.scenario}"
     script:
@@ -154,8 +154,8 @@ rule plot_storage:
         "../../envs/feederflex.yaml"
     threads: 1
     resources:
-        mem_mb=plot_mem_mb,
-        runtime=plot_runtime,
+        mem_mb=RESOURCES.plot_mem_mb,
+        runtime=RESOURCES.plot_runtime,
     message:
         "Drawing storage power and energy of scenario {wildcards.scenario}"
     script:
@@ -189,8 +189,8 @@ rule plot_mess:
         "../../envs/feederflex.yaml"
     threads: 1
     resources:
-        mem_mb=plot_mem_mb,
-        runtime=plot_runtime,
+        mem_mb=RESOURCES.plot_mem_mb,
+        runtime=RESOURCES.plot_runtime,
     params:
         step=STUDY["plots"]["mess_step"],
     message:
@@ -217,8 +217,8 @@ rule plot_fleet:
         "../../envs/feederflex.yaml"
     threads: 1
     resources:
-        mem_mb=plot_mem_mb,
-        runtime=plot_runtime,
+        mem_mb=RESOURCES.plot_mem_mb,
+        runtime=RESOURCES.plot_runtime,
     params:
         fleet=fleet_settings,
     message:
@@ -245,8 +245,8 @@ rule plot_front:
         "../../envs/feederflex.yaml"
     threads: 1
     resources:
-        mem_mb=plot_mem_mb,
-        runtime=plot_runtime,
+        mem_mb=RESOURCES.plot_mem_mb,
+        runtime=RESOURCES.plot_runtime,
     message:
         "Drawing front {wildcards.front} of study {wildcards.study}"
     script:

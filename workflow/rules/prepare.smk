@@ -12,8 +12,8 @@ rule prepare_network:
         "../../envs/feederflex.yaml"
     threads: 1
     resources:
-        mem_mb=small_mem_mb,
-        runtime=small_runtime,
+        mem_mb=RESOURCES.small_mem_mb,
+        runtime=RESOURCES.small_runtime,
     params:
         source=STUDY["network"]["source"],
     message:
@@ -35,8 +35,8 @@ rule build_profiles:
         "../../envs/feederflex.yaml"
     threads: 1
     resources:
-        mem_mb=small_mem_mb,
-        runtime=small_runtime,
+        mem_mb=RESOURCES.small_mem_mb,
+        runtime=RESOURCES.small_runtime,
     params:
         day=day_settings,
         hours=STUDY["time"]["hours"],
@@ -62,8 +62,8 @@ rule sample_ev_fleet:
         "../../envs/feederflex.yaml"
     threads: 1
     resources:
-        mem_mb=fleet_mem_mb,
-        runtime=fleet_runtime,
+        mem_mb=RESOURCES.fleet_mem_mb,
+        runtime=RESOURCES.fleet_runtime,
     params:
         fleet=fleet_settings,
         hours=STUDY["time"]["hours"],
@@ -87,8 +87,8 @@ rule build_travel:
         "../../envs/feederflex.yaml"
     threads: 1
     resources:
-        mem_mb=small_mem_mb,
-        runtime=small_runtime,
+        mem_mb=RESOURCES.small_mem_mb,
+        runtime=RESOURCES.small_runtime,
     params:
         transport=STUDY["transport"],
         n_stations=len(STUDY["transport"]["stations"]),

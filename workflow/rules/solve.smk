@@ -15,10 +15,10 @@ rule solve_scenario:
         "scenario"
     conda:
         "../../envs/feederflex.yaml"
-    threads: solve_threads
+    threads: RESOURCES.solve_threads
     resources:
-        mem_mb=solve_mem_mb,
-        runtime=solve_runtime,
+        mem_mb=RESOURCES.solve_mem_mb,
+        runtime=RESOURCES.solve_runtime,
     params:
         settings=scenario_settings,
     message:
@@ -48,10 +48,10 @@ rule solve_rolling:
         "montecarlo"
     conda:
         "../../envs/feederflex.yaml"
-    threads: solve_threads
+    threads: RESOURCES.solve_threads
     resources:
-        mem_mb=rolling_mem_mb,
-        runtime=rolling_runtime,
+        mem_mb=RESOURCES.rolling_mem_mb,
+        runtime=RESOURCES.rolling_runtime,
     params:
         settings=scenario_settings,
         uncertainty=uncertainty_spec,
@@ -80,10 +80,10 @@ rule solve_payoff_row:
         "front"
     conda:
         "../../envs/feederflex.yaml"
-    threads: solve_threads
+    threads: RESOURCES.solve_threads
     resources:
-        mem_mb=solve_mem_mb,
-        runtime=solve_runtime,
+        mem_mb=RESOURCES.solve_mem_mb,
+        runtime=RESOURCES.solve_runtime,
     params:
         settings=scenario_settings,
         penalties=MO["penalties"],
@@ -112,8 +112,8 @@ rule payoff_table:
         "../../envs/feederflex.yaml"
     threads: 1
     resources:
-        mem_mb=small_mem_mb,
-        runtime=small_runtime,
+        mem_mb=RESOURCES.small_mem_mb,
+        runtime=RESOURCES.small_runtime,
     params:
         objectives=payoff_row_names,
     message:
@@ -136,10 +136,10 @@ rule solve_front_point:
         "front"
     conda:
         "../../envs/feederflex.yaml"
-    threads: solve_threads
+    threads: RESOURCES.solve_threads
     resources:
-        mem_mb=solve_mem_mb,
-        runtime=solve_runtime,
+        mem_mb=RESOURCES.solve_mem_mb,
+        runtime=RESOURCES.solve_runtime,
     params:
         settings=front_scenario_settings,
         front=front_settings,
@@ -170,8 +170,8 @@ rule gather_front:
         "../../envs/feederflex.yaml"
     threads: 1
     resources:
-        mem_mb=small_mem_mb,
-        runtime=small_runtime,
+        mem_mb=RESOURCES.small_mem_mb,
+        runtime=RESOURCES.small_runtime,
     params:
         fractions=front_fractions,
         front=front_settings,
@@ -195,10 +195,10 @@ rule solve_compromise:
         "front"
     conda:
         "../../envs/feederflex.yaml"
-    threads: solve_threads
+    threads: RESOURCES.solve_threads
     resources:
-        mem_mb=solve_mem_mb,
-        runtime=solve_runtime,
+        mem_mb=RESOURCES.solve_mem_mb,
+        runtime=RESOURCES.solve_runtime,
     params:
         settings=compromise_scenario_settings,
         compromise=compromise_settings,

@@ -17,8 +17,8 @@ rule validate_ac:
         "../../envs/feederflex.yaml"
     threads: 1
     resources:
-        mem_mb=validate_mem_mb,
-        runtime=validate_runtime,
+        mem_mb=RESOURCES.validate_mem_mb,
+        runtime=RESOURCES.validate_runtime,
     message:
         "AC power flow of every step of scenario {wildcards.scenario}"
     script:
