@@ -48,7 +48,7 @@ def main() -> None:
         settings = study.expand_scenarios(cfg, schema)["base"]
         prof = profiles.build_profiles(feeder, cfg["days"]["summer"], 24, 60)
         solve_s, ds = timed(
-            lambda ev=ev, prof=prof, settings=settings: schedule.solve_scenario(feeder, prof, settings, ev),
+            lambda ev=ev, prof=prof, settings=settings: schedule.solve_scenario(feeder, prof, settings, fleet=ev),
             args.repeats,
         )
         highs = [ds.attrs["solver_solve_seconds"]]

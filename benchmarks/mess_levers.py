@@ -48,16 +48,13 @@ from feederflex.solve import Session, snapshot
 ROOT = Path(__file__).resolve().parents[1]
 FIXED_AS_PARAMS = [False]  # --fixed-as-params: Pyomo's default hand-over of fixed variables
 sys.path.insert(0, str(Path(__file__).parent))
-from run import _deep, load_rung, prepare  # noqa: E402  (the ladder's rungs and input preparation)
+from run import load_rung, prepare  # noqa: E402  (the ladder's rungs and input preparation)
 
 SCENARIO = "ev-peak_energy-e50_routing-optimised"
 
 
 def load_tong2021(step_minutes: int) -> tuple[dict, dict]:
-    base = study.load_yaml(ROOT / "config/config.yaml")
-    overlay = study.load_yaml(ROOT / "config/studies/tong2021.yaml")
-    cfg = _deep(base, overlay)
-    cfg["scenarios"] = overlay["scenarios"]
+    cfg = study.merge_study_files([ROOT / "config/config.yaml", ROOT / "config/studies/tong2021.yaml"])
     cfg["time"]["step_minutes"] = step_minutes
     valid, scenarios = study.load_study(cfg, ROOT / "config/schema.yaml", [ROOT / "config/config.yaml"])
     return valid, scenarios[SCENARIO]
@@ -151,10 +148,10 @@ def run(valid: dict, settings: dict, variant: str, time_limit: float, mip_gap: f
     if variant == "search_every_step":
         settings["mess"]["search"]["departure_every_minutes"] = None
     if variant in ("search", "search_every_step", "energy_flow"):
-        from feederflex.schedule import _solve_routing
+        from feederflex.routing import solve_routing
 
         clock = time.perf_counter()
-        result, parked = _solve_routing(m, dict(settings, solver=solver), session)
+        result, parked = solve_routing(m, dict(settings, solver=solver), session)
         baseline_s = parked.result.solve_seconds
         search_s = time.perf_counter() - clock - baseline_s - result.solve_seconds
     else:

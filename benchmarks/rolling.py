@@ -17,7 +17,8 @@ import statistics
 import time
 from pathlib import Path
 
-from feederflex import feeders, profiles, rolling, study
+from feederflex import feeders, operation, profiles, study
+from feederflex.forecast import actual_day
 from feederflex.model import ScenarioData, build_model
 from feederflex.solve import Session
 
@@ -36,7 +37,7 @@ def once(feeder, settings, forecast, actual) -> dict:
     result = session.solve("day-ahead plan", sync=False)
     day_ahead = build + handover + result.solve_seconds
     t = time.perf_counter()
-    ds = rolling.solve_rolling(feeder, forecast, actual, settings)
+    ds = operation.solve_rolling(feeder, forecast, actual, settings)
     whole = time.perf_counter() - t
     return {
         "day_ahead_s": day_ahead,
@@ -64,7 +65,7 @@ def main() -> None:
     settings = study.expand_scenarios(cfg, schema, bus_numbers=range(1, 34))["base"]
     feeder = feeders.build_feeder("case33bw")
     forecast = profiles.build_profiles(feeder, cfg["days"]["summer"], 24, 15, "summer")
-    actual = rolling.actual_day(
+    actual = actual_day(
         forecast, {"seed": 1, "relative_sd": {"pv": 0.25, "load": 0.125, "ev": 0.125}, "correlation": 0.5}, 0
     )
     runs = [once(feeder, settings, forecast, actual) for _ in range(args.repeat)]

@@ -34,7 +34,6 @@ Writes benchmarks/results/ladder-<UTC time>.json and benchmarks/results/ladder.m
 from __future__ import annotations
 
 import argparse
-import copy
 import datetime as dt
 import json
 import os
@@ -106,19 +105,12 @@ def rung_study(name: str, time_limit: float) -> dict:
 RUNGS = ("ieee33_lp", "ieee33_lp96", "ieee33_mess6", "ieee33_mess6_96", "ieee69_lp", "ieee33x3_mess12")
 
 
-def _deep(a: dict, b: dict) -> dict:
-    out = dict(a)
-    for k, v in b.items():
-        out[k] = _deep(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else copy.deepcopy(v)
-    return out
-
-
 def load_rung(name: str, time_limit: float) -> tuple[dict, dict]:
     """Validated study config and the settings of the rung's scenario."""
     from feederflex import study
 
     overlay = rung_study(name, time_limit)
-    cfg = _deep(study.load_yaml(ROOT / "config/config.yaml"), overlay)
+    cfg = study.merge(study.load_yaml(ROOT / "config/config.yaml"), overlay)
     cfg["scenarios"] = overlay["scenarios"]
     valid, scenarios = study.load_study(cfg, ROOT / "config/schema.yaml", [ROOT / "config/config.yaml"])
     return valid, scenarios["base"]
@@ -145,7 +137,7 @@ def measure(name: str, time_limit: float) -> dict:
     from feederflex.acpf import ac_check
     from feederflex.io import write_dataset
     from feederflex.model import ScenarioData, build_model
-    from feederflex.schedule import solution_dataset
+    from feederflex.solution import solution_dataset
     from feederflex.solve import Session
 
     out: dict = {"rung": name}

@@ -22,7 +22,7 @@ def run(make_scenario, feeder33, ev, **correction):
     settings, prof, _ = make_scenario(
         {"ev_fleet": "f", "fess": FESS, "ac_correction": correction}, hours=24, fleets={"f": {}}
     )
-    return schedule.solve_scenario(feeder33, prof, settings, ev)
+    return schedule.solve_scenario(feeder33, prof, settings, fleet=ev)
 
 
 def test_corrected_schedule_holds_the_band_in_ac_and_matches_the_ac_import(make_scenario, feeder33, peak_fleet):

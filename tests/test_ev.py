@@ -17,7 +17,7 @@ def peak_fleet(feeder33):
 
 def solve(make_scenario, feeder33, ev, **control):
     settings, prof, _ = make_scenario({"ev_fleet": "f", "ev_control": control, "fess": []}, hours=24, fleets={"f": {}})
-    return schedule.solve_scenario(feeder33, prof, settings, ev)
+    return schedule.solve_scenario(feeder33, prof, settings, fleet=ev)
 
 
 def test_envelopes_are_the_earliest_and_latest_trajectories_on_charging_windows(peak_fleet):
@@ -125,4 +125,4 @@ def test_coordinated_charging_needs_a_whole_day(make_scenario, feeder33, peak_fl
     prof = profiles.build_profiles(feeder33, cfg["days"]["summer"], 12, 60, "summer")
     short = fleet.sample_fleet(spec_of(seed=1, vehicles_per_bus=2), feeder33, 12, 60)
     with pytest.raises(fleet.FleetError, match="needs a 24-hour"):
-        schedule.solve_scenario(feeder33, prof, settings, short)
+        schedule.solve_scenario(feeder33, prof, settings, fleet=short)

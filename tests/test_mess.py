@@ -47,7 +47,7 @@ def run(make_scenario, feeder33, units, routing="optimised", transfer=None, **so
     }
     settings, prof, cfg = make_scenario(base, day=DAY, hours=8, transport=TRANSPORT)
     travel = build_travel(cfg["transport"], list(range(1, 34)), 8, 60)
-    return schedule.solve_scenario(feeder33, prof, settings, None, None, travel), settings, travel
+    return schedule.solve_scenario(feeder33, prof, settings, travel=travel), settings, travel
 
 
 def check_invariants(ds, settings, travel):
@@ -162,6 +162,6 @@ def test_routing_with_an_hourly_search_on_half_hour_steps_keeps_the_invariants(m
     day = {**DAY, "load": {**DAY["load"], "shape": shape}}
     settings, prof, cfg = make_scenario(base, day=day, hours=8, step_minutes=30, transport=TRANSPORT)
     travel = build_travel(cfg["transport"], list(range(1, 34)), 8, 30)
-    ds = schedule.solve_scenario(feeder33, prof, settings, None, None, travel)
+    ds = schedule.solve_scenario(feeder33, prof, settings, travel=travel)
     assert ds.attrs["solver_objective"] < ds.attrs["mess_fixed_objective"] - 1.0
     check_invariants(ds, settings, travel)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from feederflex import acpf, fleet, schedule
+from feederflex import acpf, checks, fleet, schedule
 from feederflex.model.objectives import CATALOGUE
 from tests.conftest import assert_proven_then_corrected
 
@@ -34,7 +34,7 @@ def solved(feeder33, schema):
     settings = study.expand_scenarios(cfg, schema, bus_numbers=range(1, 34))["base"]
     prof = profiles.build_profiles(feeder33, cfg["days"]["summer"], 24, 60, "summer")
     ev = fleet.sample_fleet(cfg["fleets"]["low"], feeder33, 24, 60, "low")
-    ds = schedule.solve_scenario(feeder33, prof, settings, ev)
+    ds = schedule.solve_scenario(feeder33, prof, settings, fleet=ev)
     assert_proven_then_corrected(ds)
     return ds, settings
 
@@ -166,7 +166,7 @@ def test_infeasible_scenario_is_recorded_not_hidden(make_scenario, feeder33):
 def test_pv_at_a_bus_the_feeder_lacks_fails_before_building(make_scenario, feeder33):
     settings, prof, _ = make_scenario({}, hours=1)
     settings["pv"] = [{"name": "x", "bus": 34, "p_mw": 1.0}]
-    with pytest.raises(schedule.InputError, match=r"pv\[0\] \(x\).bus = 34"):
+    with pytest.raises(checks.InputError, match=r"pv\[0\] \(x\).bus = 34"):
         schedule.solve_scenario(feeder33, prof, settings)
 
 
@@ -176,7 +176,7 @@ def test_quarter_hour_steps_work_through_fleet_model_and_ac(make_scenario, feede
     settings, prof, cfg = make_scenario({"fess": FESS[:1], "ev_fleet": None}, hours=24, step_minutes=15)
     spec = study.validate_config({"fleets": {"f": {"vehicles_per_bus": 5}}}, schema)["fleets"]["f"]
     ev = fleet.sample_fleet(spec, feeder33, 24, 15, "f")
-    ds = schedule.solve_scenario(feeder33, prof, settings, ev)
+    ds = schedule.solve_scenario(feeder33, prof, settings, fleet=ev)
     assert_proven_then_corrected(ds)
     assert ds.sizes["time"] == 96 and ds.attrs["step_hours"] == 0.25
     ch, dis = ds.fess_p_ch_mw.values[:, 0], ds.fess_p_dis_mw.values[:, 0]

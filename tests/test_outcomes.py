@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from feederflex import acpf, rolling, schedule
+from feederflex import acpf, operation, schedule
 from feederflex.feeders import to_pandapower
 from feederflex.kpis import scenario_kpis
 
@@ -95,7 +95,7 @@ def test_a_diverged_ac_step_is_counted_and_its_losses_are_not_summed(make_scenar
     assert row["ac_nonconverged_steps"] == 1 and np.isnan(row["ac_losses_mwh"])
     # on_violation operation treats the unverifiable step as a violation (even with any band tolerance)
     net = to_pandapower(feeder33, float(ds.attrs["substation_v_pu"]))
-    assert rolling._first_violation(feeder33, net, doctored, 0, 1.0) == 2
+    assert operation._first_violation(feeder33, net, doctored, 0, 1.0) == 2
 
 
 def test_a_diverged_step_flips_the_correction_status(make_scenario, feeder33, monkeypatch):

@@ -34,7 +34,7 @@ def results(feeder33, schema):
     settings = study.expand_scenarios(cfg, schema)["base"]
     prof = profiles.build_profiles(feeder33, cfg["days"]["summer"], 24, 60)
     trav = build_travel(cfg["transport"], list(range(1, 34)), 24, 60)
-    sol = schedule.solve_scenario(feeder33, prof, settings, None, None, trav)
+    sol = schedule.solve_scenario(feeder33, prof, settings, travel=trav)
     ac = acpf.ac_check(feeder33, sol)
     summary, table = kpis.summarize({"a": sol, "b": sol}, {"a": ac, "b": ac})
     return sol, ac, summary, table

@@ -16,7 +16,7 @@ import yaml
 from scipy import integrate
 from scipy.stats import norm
 
-from feederflex import acpf, feeders, profiles, schedule, study
+from feederflex import acpf, checks, feeders, profiles, schedule, study
 from feederflex.model.inverter import polygon_error, polygon_sides
 from feederflex.model.risk import expected_shortfall, tangent_error, tangent_points
 from tests.conftest import assert_proven_then_corrected
@@ -192,8 +192,8 @@ def test_power_factor_outside_0_1_is_a_clear_error(schema):
 def test_power_factor_outside_0_1_is_caught_by_the_library_too(feeder69):
     settings = {"pv": [dict(PV[0], power_factor=1.5)], "fess": [], "dr": [], "mess": {"units": []}}
     data = schedule.ScenarioData(feeder69, profiles.build_profiles(feeder69, DAY, 8, 60, "summer"), settings)
-    with pytest.raises(schedule.InputError, match=r"pv\[0\] \(pv11\)\.power_factor = 1\.5 is outside \(0, 1\]"):
-        schedule.check_inputs(data)
+    with pytest.raises(checks.InputError, match=r"pv\[0\] \(pv11\)\.power_factor = 1\.5 is outside \(0, 1\]"):
+        checks.check_inputs(data)
 
 
 def test_demand_response_at_a_bus_without_load_is_a_clear_error(tmp_path, root, feeder69):
@@ -213,18 +213,13 @@ def test_demand_response_at_a_bus_without_load_is_a_clear_error(tmp_path, root, 
         study.load_study(merged, root / "config" / "schema.yaml", [root / "config" / "config.yaml", path])
     settings = {"pv": [], "fess": [], "dr": [{"name": "d5", "bus": 5}], "mess": {"units": []}}
     data = schedule.ScenarioData(feeder69, profiles.build_profiles(feeder69, DAY, 8, 60, "summer"), settings)
-    with pytest.raises(schedule.InputError, match=r"dr\[0\] \(d5\)\.bus = 5 has no load in the feeder \(case69\)"):
-        schedule.check_inputs(data)
+    with pytest.raises(checks.InputError, match=r"dr\[0\] \(d5\)\.bus = 5 has no load in the feeder \(case69\)"):
+        checks.check_inputs(data)
 
 
 def test_cai2023_study_is_valid(root):
     files = [root / "config" / "config.yaml", root / "config" / "studies" / "cai2023.yaml"]
-    config = study.load_yaml(files[0])
-    for key, value in study.load_yaml(files[1]).items():
-        config[key] = (
-            {**config[key], **value} if key != "scenarios" and isinstance(value, dict) and key in config else value
-        )
-    _, scenarios = study.load_study(config, root / "config" / "schema.yaml", files)
+    _, scenarios = study.load_study(study.merge_study_files(files), root / "config" / "schema.yaml", files)
     assert len(scenarios) == 4
     assert {(s["risk"]["enabled"], s["inverters"]["reactive_control"]) for s in scenarios.values()} == {
         (False, False),

@@ -7,7 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from feederflex import rolling
+from feederflex import montecarlo, operation
+from feederflex.errors import RollingError
+from feederflex.forecast import actual_day, errors
 
 FESS = [
     {
@@ -43,17 +45,17 @@ def scenario(schema, feeder33):
 
 def test_actual_day_errors_are_seeded_scaled_and_correlated(scenario):
     _, forecast = scenario
-    same = rolling.actual_day(forecast, spec(0.0), 0)
+    same = actual_day(forecast, spec(0.0), 0)
     np.testing.assert_allclose(same.load_p_mw, forecast.load_p_mw)
     np.testing.assert_allclose(same.pv_avail_pu, forecast.pv_avail_pu)
-    a, b = rolling.actual_day(forecast, spec(0.2), 1), rolling.actual_day(forecast, spec(0.2), 1)
+    a, b = actual_day(forecast, spec(0.2), 1), actual_day(forecast, spec(0.2), 1)
     np.testing.assert_array_equal(a.load_p_mw, b.load_p_mw)
-    assert not np.allclose(a.load_p_mw, rolling.actual_day(forecast, spec(0.2), 2).load_p_mw)
+    assert not np.allclose(a.load_p_mw, actual_day(forecast, spec(0.2), 2).load_p_mw)
     assert (a.pv_avail_pu <= 1).all() and (a.pv_avail_pu >= 0).all()
     ratio = a.load_p_mw.sum("bus") / forecast.load_p_mw.sum("bus")
     np.testing.assert_allclose(ratio, 1 + a.error_load, rtol=1e-9)
     rng = np.random.default_rng(0)
-    long = rolling.errors(20000, 0.1, 0.8, rng)
+    long = errors(20000, 0.1, 0.8, rng)
     assert long.std() == pytest.approx(0.1, rel=0.05)
     assert np.corrcoef(long[1:], long[:-1])[0, 1] == pytest.approx(0.8, abs=0.03)
 
@@ -62,13 +64,13 @@ def test_actual_day_errors_are_seeded_scaled_and_correlated(scenario):
     ("kwargs", "pattern"), [({"sd": -0.1}, "cannot be negative"), ({"correlation": 1.0}, "0 <= correlation < 1")]
 )
 def test_bad_error_settings_are_named(kwargs, pattern):
-    with pytest.raises(rolling.RollingError, match=pattern):
-        rolling.errors(4, kwargs.get("sd", 0.1), kwargs.get("correlation", 0.0), np.random.default_rng(0))
+    with pytest.raises(RollingError, match=pattern):
+        errors(4, kwargs.get("sd", 0.1), kwargs.get("correlation", 0.0), np.random.default_rng(0))
 
 
 def test_zero_forecast_error_rolls_to_the_day_ahead_result(scenario, feeder33):
     settings, forecast = scenario
-    ds = rolling.solve_rolling(feeder33, forecast, rolling.actual_day(forecast, spec(0.0), 0), settings)
+    ds = operation.solve_rolling(feeder33, forecast, actual_day(forecast, spec(0.0), 0), settings)
     assert ds.attrs["rolling_status"] == "completed"
     assert ds.attrs["solver_objective"] == pytest.approx(ds.attrs["day_ahead_objective"], rel=1e-6)
     assert ds.attrs["plan_on_actual_objective"] == pytest.approx(ds.attrs["day_ahead_objective"], rel=1e-6)
@@ -84,21 +86,21 @@ def test_zero_forecast_error_rolls_to_the_day_ahead_result(scenario, feeder33):
 
 def test_without_keep_integers_each_step_is_a_milp_and_the_day_can_be_optimal(scenario, feeder33):
     settings, forecast = scenario
-    actual = rolling.actual_day(forecast, spec(0.25), 4)
-    ds = rolling.solve_rolling(feeder33, forecast, actual, settings, keep_integers=False)
+    actual = actual_day(forecast, spec(0.25), 4)
+    ds = operation.solve_rolling(feeder33, forecast, actual, settings, keep_integers=False)
     stages = json.loads(ds.attrs["solver_stages"])
     assert [s["kind"] for s in stages] == ["MILP"] * 24
     assert (ds.rolling_status.values == "optimal").all() and ds.attrs["solver_status"] == "optimal"
     assert ds.attrs["solver_gap_note"] == "" and ds.attrs["solver_mip_gap"] <= settings["solver"]["mip_gap"]
-    kept = rolling.solve_rolling(feeder33, forecast, actual, settings)
+    kept = operation.solve_rolling(feeder33, forecast, actual, settings)
     assert {s["kind"] for s in json.loads(kept.attrs["solver_stages"])} == {"LP"}
     # (free modes need not realise a better day: each re-solve is optimal for forecasts, not actuals)
 
 
 def test_realised_schedule_obeys_the_actual_day(scenario, feeder33):
     settings, forecast = scenario
-    actual = rolling.actual_day(forecast, spec(0.25), 4)
-    ds = rolling.solve_rolling(feeder33, forecast, actual, settings)
+    actual = actual_day(forecast, spec(0.25), 4)
+    ds = operation.solve_rolling(feeder33, forecast, actual, settings)
     assert ds.attrs["rolling_status"] == "completed"
     # the realised day balances with the actual loads and never uses more PV than actually there
     np.testing.assert_allclose(ds.load_p_mw, actual.load_p_mw)
@@ -127,10 +129,10 @@ def _soc_follows_powers(ds, eta: float = 0.9, hours: float = 1.0) -> None:
 
 def test_lookahead_window_keeps_the_plan_beyond_it(scenario, feeder33):
     settings, forecast = scenario
-    actual = rolling.actual_day(forecast, spec(0.25), 5)
-    shrinking = rolling.solve_rolling(feeder33, forecast, actual, settings)
-    whole_day = rolling.solve_rolling(feeder33, forecast, actual, settings, lookahead_steps=forecast.sizes["time"])
-    one, plan = rolling.run_day(feeder33, forecast, actual, settings, lookahead_steps=1)
+    actual = actual_day(forecast, spec(0.25), 5)
+    shrinking = operation.solve_rolling(feeder33, forecast, actual, settings)
+    whole_day = operation.solve_rolling(feeder33, forecast, actual, settings, lookahead_steps=forecast.sizes["time"])
+    one, plan = operation.run_day(feeder33, forecast, actual, settings, lookahead_steps=1)
     # a window as long as the day is the shrinking horizon
     assert whole_day.attrs["solver_objective"] == pytest.approx(shrinking.attrs["solver_objective"], rel=1e-7)
     np.testing.assert_allclose(whole_day.fess_e_mwh, shrinking.fess_e_mwh, atol=1e-6)
@@ -148,8 +150,8 @@ def test_lookahead_window_keeps_the_plan_beyond_it(scenario, feeder33):
 @pytest.mark.parametrize(("mode", "lookahead"), [("rolling", 0), ("rolling", 25), ("sometimes", None)])
 def test_bad_operation_is_refused_before_any_solve(scenario, feeder33, mode, lookahead):
     settings, forecast = scenario
-    with pytest.raises(rolling.RollingError, match="operation.lookahead_steps = |operation.mode = 'sometimes'"):
-        rolling.run_day(
+    with pytest.raises(RollingError, match="operation.lookahead_steps = |operation.mode = 'sometimes'"):
+        operation.run_day(
             feeder33,
             forecast,
             forecast.assign(ev_factor=("time", np.ones(24))),
@@ -184,8 +186,8 @@ def test_on_violation_without_violations_is_the_plan_on_the_actual_day(scenario,
     from feederflex.acpf import ac_check
 
     _, forecast = scenario
-    actual = rolling.actual_day(forecast, spec(0.25), 6)
-    realised, plan = rolling.run_day(feeder33, forecast, actual, banded["wide"], mode="on_violation")
+    actual = actual_day(forecast, spec(0.25), 6)
+    realised, plan = operation.run_day(feeder33, forecast, actual, banded["wide"], mode="on_violation")
     # the wide band is out of this feeder's reach: the plan on the actual day keeps a stated margin
     # to it in AC, so no optimal vertex (the battery's timing is degenerate) can touch it
     ac = ac_check(feeder33, plan, 0.001)
@@ -200,8 +202,8 @@ def test_on_violation_re_solves_where_ac_leaves_the_band(scenario, banded, feede
     from feederflex.acpf import ac_check
 
     _, forecast = scenario
-    actual = rolling.actual_day(forecast, spec(0.25), 6)
-    realised, plan = rolling.run_day(feeder33, forecast, actual, banded["tight"], mode="on_violation")
+    actual = actual_day(forecast, spec(0.25), 6)
+    realised, plan = operation.run_day(feeder33, forecast, actual, banded["tight"], mode="on_violation")
     ac = ac_check(feeder33, plan, 0.001)
     violating = np.flatnonzero(((ac.v_ac_under_pu > 0.001) | (ac.v_ac_over_pu > 0.001)).any("bus").values)
     assert violating.size, "the tight band must be violated by the plan on the actual day"
@@ -224,12 +226,12 @@ def test_monte_carlo_reuses_one_plan_and_matches_fresh_days(scenario, feeder33):
     settings, forecast = scenario
     settings = copy.deepcopy(settings)
     settings["operation"]["mode"] = "rolling"
-    days = list(rolling.monte_carlo(feeder33, forecast, settings, spec(0.25), [4, 7]))
+    days = list(montecarlo.monte_carlo(feeder33, forecast, settings, spec(0.25), [4, 7]))
     assert [d.realisation for d in days] == [4, 7] and [r["operation"] for r in days[1].kpis] == [
         "plan_on_actual",
         "rolling",
     ]
-    fresh = rolling.solve_rolling(feeder33, forecast, rolling.actual_day(forecast, spec(0.25), 7), settings)
+    fresh = operation.solve_rolling(feeder33, forecast, actual_day(forecast, spec(0.25), 7), settings)
     assert days[1].realised.attrs["solver_objective"] == pytest.approx(fresh.attrs["solver_objective"], rel=1e-7)
     np.testing.assert_allclose(days[1].realised.fess_e_mwh, fresh.fess_e_mwh, atol=1e-6)
     assert days[1].kpis[1]["energy_cost_usd"] == pytest.approx(fresh.attrs["objective_energy_cost_usd"], rel=1e-9)
@@ -248,8 +250,8 @@ def test_rolling_with_mess_keeps_the_trucks_physics(make_scenario, feeder33):
     }
     settings, forecast, cfg = make_scenario(base, day=DAY, hours=8, transport=TRANSPORT)
     travel = build_travel(cfg["transport"], list(range(1, 34)), 8, 60)
-    actual = rolling.actual_day(forecast, spec(0.2), 1)
-    realised, plan = rolling.run_day(feeder33, forecast, actual, settings, travel=travel)
+    actual = actual_day(forecast, spec(0.2), 1)
+    realised, plan = operation.run_day(feeder33, forecast, actual, settings, travel=travel)
     assert realised.attrs["rolling_status"] == "completed" and (realised.rolling_status == "optimal").all()
     assert realised.attrs["solver_status"] == "feasible"  # the plan's trips are kept
     check_invariants(realised, settings, travel)
@@ -278,8 +280,8 @@ def test_rolling_with_per_vehicle_evs_runs_the_whole_day(make_scenario, feeder33
         hours=24,
         fleets={"f": {}},
     )
-    actual = rolling.actual_day(forecast, spec(0.2), 2)
-    realised, plan = rolling.run_day(feeder33, forecast, actual, settings, fleet=ev)
+    actual = actual_day(forecast, spec(0.2), 2)
+    realised, plan = operation.run_day(feeder33, forecast, actual, settings, fleet=ev)
     assert realised.attrs["rolling_status"] == "completed" and realised.attrs["solver_status"] == "feasible"
     # every vehicle is served by the plan's start steps, which the re-solves keep
     np.testing.assert_allclose(realised.ev_p_mw.sum(), plan.ev_p_mw.sum(), rtol=1e-9)
@@ -299,8 +301,8 @@ def test_a_stopped_re_solve_with_a_solution_is_feasible_and_the_day_goes_on(scen
     )
     settings, forecast = scenario
     settings = {**settings, "solver": {**settings["solver"], "mip_gap": 0.0}}
-    actual = rolling.actual_day(forecast, spec(0.25), 4)
-    ds = rolling.solve_rolling(feeder33, forecast, actual, settings, keep_integers=False)
+    actual = actual_day(forecast, spec(0.25), 4)
+    ds = operation.solve_rolling(feeder33, forecast, actual, settings, keep_integers=False)
     steps = ds.rolling_status.values
     assert ds.attrs["rolling_status"] == "completed" and "feasible" in steps
     assert set(steps) <= {"optimal", "feasible"} and ds.attrs["solver_status"] == "feasible"

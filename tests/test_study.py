@@ -16,20 +16,8 @@ def _write(tmp_path, text: str):
 
 def _load(root, tmp_path, text: str):
     """Merge a study file over config/config.yaml as the Snakefile does, then load it."""
-    path = _write(tmp_path, text)
-    base = study.load_yaml(root / "config" / "config.yaml")
-    overlay = study.load_yaml(path)
-    merged = _deep(base, overlay)
-    if "scenarios" in overlay:
-        merged["scenarios"] = overlay["scenarios"]
-    return study.load_study(merged, root / "config" / "schema.yaml", [root / "config" / "config.yaml", path])
-
-
-def _deep(a, b):
-    out = dict(a)
-    for k, v in b.items():
-        out[k] = _deep(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
+    files = [root / "config" / "config.yaml", _write(tmp_path, text)]
+    return study.load_study(study.merge_study_files(files), root / "config" / "schema.yaml", files)
 
 
 def test_default_study_has_six_scenarios_with_all_keys(root):
@@ -249,3 +237,31 @@ def test_a_duplicate_key_is_refused_naming_file_line_and_key(root, tmp_path):
         ConfigError, match=r"study.yaml: line 5: key 'a' appears twice in the same mapping \(first on line 3\)"
     ):
         _load(root, tmp_path, text)
+
+
+SCHEMA_KEYWORDS = {
+    "$schema", "$ref", "$defs", "type", "description", "default", "enum", "const", "pattern", "items",
+    "properties", "additionalProperties", "patternProperties", "propertyNames", "required", "minimum", "maximum",
+    "exclusiveMinimum", "exclusiveMaximum", "minItems", "maxItems", "minLength", "maxLength", "minProperties",
+    "uniqueItems", "oneOf", "anyOf", "allOf", "not", "if", "then", "else", "prefixItems", "title", "examples",
+}  # fmt: skip
+
+
+def test_the_schema_uses_only_json_schema_keywords(schema):
+    """A description with an unquoted comma inside a YAML flow mapping is cut there and its tail
+    becomes a key that JSON Schema ignores: every node of the schema must use known keywords only."""
+    stray = []
+
+    def walk(node, path):
+        if isinstance(node, dict):
+            if not path or path[-1] not in ("properties", "$defs", "patternProperties"):
+                stray.extend(f"{'.'.join(map(str, path))}: {key!r}" for key in set(node) - SCHEMA_KEYWORDS)
+            for key, value in node.items():
+                if key not in ("default", "examples", "enum", "const"):  # values, not schemas
+                    walk(value, [*path, key])
+        elif isinstance(node, list):
+            for k, value in enumerate(node):
+                walk(value, [*path, k])
+
+    walk(schema, [])
+    assert not stray

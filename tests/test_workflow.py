@@ -528,7 +528,7 @@ def test_monte_carlo_summary_is_the_statistics_of_the_realisations(rolling_run):
 
 
 def test_realised_schedules_hold_the_contract_physics_and_provenance(rolling_run, project):
-    from feederflex import rolling
+    from feederflex.forecast import actual_day
 
     profiles = read_dataset(project / "resources/mc/profiles/sunny.nc")
     for k, batch in ((0, 0), (1, 0), (2, 1)):
@@ -545,7 +545,7 @@ def test_realised_schedules_hold_the_contract_physics_and_provenance(rolling_run
         assert json_attr(sol, "uncertainty")["relative_sd"]["pv"] == 0.25 and "pyomo" in json_attr(sol, "versions")
         assert (sol.rolling_resolved == 1).all() and (sol.rolling_status == "optimal").all()
         # the realised day is the realisation's actual day, recomputed from the seed
-        actual = rolling.actual_day(profiles, json_attr(sol, "uncertainty"), k)
+        actual = actual_day(profiles, json_attr(sol, "uncertainty"), k)
         np.testing.assert_allclose(sol.load_p_mw, actual.load_p_mw)
         np.testing.assert_allclose(sol.pv_avail_mw.sum("pv"), actual.pv_avail_pu * 9.49, rtol=1e-9)
         for ds in (sol, plan):

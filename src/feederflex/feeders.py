@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import xarray as xr
 
+from feederflex.errors import FeederError
+
 if TYPE_CHECKING:
     import pandapower as pp
 
@@ -25,10 +27,6 @@ S_BASE_MVA = 1.0
 BUILTIN_FEEDERS = ("case33bw", "case69", "case33bw_x3")
 _BUILTIN_BUS_COUNT = {"case33bw": 33, "case69": 69, "case33bw_x3": 97}
 _PACKAGE_TABLES = {"case69": "case69.csv"}  # built-ins shipped as tables in feederflex/data
-
-
-class FeederError(ValueError):
-    """A network that feederflex cannot use (meshed, disconnected, unsupported elements)."""
 
 
 def load_pandapower(source: str) -> pp.pandapowerNet:

@@ -37,12 +37,10 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from feederflex.errors import FleetError
+
 SAMPLERS = ("tong2021", "feng2024", "commute", "yang2015")
 UNMET_TOLERANCE_KWH = 1e-3  # 1 Wh: below this a vehicle counts as served (solver tolerances are ~1e-4 kWh)
-
-
-class FleetError(ValueError):
-    """A fleet definition that cannot be sampled."""
 
 
 def _weibull_wrapped(rng: np.random.Generator, n: int, shape: float, scale: float) -> np.ndarray:

@@ -30,16 +30,13 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from feederflex.errors import MultiObjectiveError
 from feederflex.model.objectives import CATALOGUE, SIGN
 
 log = logging.getLogger(__name__)
 
 
 HOLD_TOLERANCE = 0.01  # relative: an objective without a membership range is held this close to its best
-
-
-class MultiObjectiveError(ValueError):
-    """A multiobjective section that does not fit the study."""
 
 
 def fractions(points: int | list[float]) -> list[str]:
@@ -151,7 +148,9 @@ def scenario_solver(
     feeder, day = read_dataset(network), read_dataset(profiles)
     ev = read_dataset(fleet) if fleet else None
     trips = read_dataset(travel) if travel else None
-    return lambda settings, ac_state=None: solve_scenario(feeder, day, settings, ev, solver_log, trips, ac_state)
+    return lambda settings, ac_state=None: solve_scenario(
+        feeder, day, settings, fleet=ev, travel=trips, solver_log=solver_log, ac_state=ac_state
+    )
 
 
 def solve_payoff_row(

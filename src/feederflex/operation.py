@@ -30,6 +30,7 @@ import math
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import pyomo.environ as pyo
@@ -469,28 +470,8 @@ def _finish(
 
 
 def solve_rolling(
-    feeder: xr.Dataset,
-    forecast: xr.Dataset,
-    actual: xr.Dataset,
-    settings: dict,
-    *,
-    fleet: xr.Dataset | None = None,
-    travel: xr.Dataset | None = None,
-    solver_log: str | None = None,
-    keep_integers: bool = True,
-    mode: str = "rolling",
-    lookahead_steps: int | None = None,
+    feeder: xr.Dataset, forecast: xr.Dataset, actual: xr.Dataset, settings: dict, **options: Any
 ) -> xr.Dataset:
-    """The realised schedule of :func:`run_day` (the receding-horizon day by default)."""
-    return run_day(
-        feeder,
-        forecast,
-        actual,
-        settings,
-        fleet=fleet,
-        travel=travel,
-        solver_log=solver_log,
-        keep_integers=keep_integers,
-        mode=mode,
-        lookahead_steps=lookahead_steps,
-    )[0]
+    """The realised schedule of :func:`run_day` with the same keyword ``options`` (the
+    receding-horizon day by default)."""
+    return run_day(feeder, forecast, actual, settings, **options)[0]

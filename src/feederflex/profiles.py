@@ -20,6 +20,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from feederflex.errors import ProfileError
+
 LOAD_SHAPES: dict[str, list[float]] = {
     "rts_winter_weekday": [
         67,
@@ -90,10 +92,6 @@ TOU_TABLES: dict[str, list[tuple[float, float, float]]] = {
 }
 
 _SUBSAMPLES = 12
-
-
-class ProfileError(ValueError):
-    """A day definition that cannot be turned into profiles."""
 
 
 def time_index(date: str, hours: float, step_minutes: int) -> pd.DatetimeIndex:

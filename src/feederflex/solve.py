@@ -179,6 +179,21 @@ def restore(values: ComponentMap) -> None:
             var.set_value(value, skip_validation=True)
 
 
+def state(m: pyo.ConcreteModel) -> ComponentMap:
+    """Value and fixed flag of every variable (to put back with :func:`put_state`)."""
+    return ComponentMap((var, (var.value, var.fixed)) for var in m.component_data_objects(pyo.Var))
+
+
+def put_state(values: ComponentMap) -> None:
+    """Every variable back to a value and fixed flag of :func:`state`."""
+    for var, (value, fixed) in values.items():
+        var.set_value(value, skip_validation=True)
+        if fixed:
+            var.fix()
+        else:
+            var.unfix()
+
+
 _scheduler_threads: list[int] = []  # the thread count HiGHS's process-wide scheduler was started with
 
 

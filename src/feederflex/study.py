@@ -19,12 +19,11 @@ from typing import Any
 import yaml
 from jsonschema import Draft202012Validator
 
+from feederflex.checks import check_multiobjective, check_scenario, check_study
+from feederflex.errors import ConfigError
+
 # a name that becomes a folder or file name: no separators, no leading dot (so never "." or "..")
 PLAIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-
-
-class ConfigError(ValueError):
-    """A study config that does not match the schema or refers to things that do not exist."""
 
 
 class _StrictLoader(yaml.SafeLoader):
@@ -141,22 +140,39 @@ def validate_config(config: dict, schema: Mapping, sources: list[tuple[str, Any]
     return filled
 
 
-def _merge(base: dict, override: Mapping, path: list[str], schema: Mapping | None = None) -> dict:
-    """``base`` with ``override`` merged in; a key base does not have is a KeyError unless the
-    schema makes this object a free map (``additionalProperties`` a schema, no ``properties``),
-    such as ``objective.bounds``."""
-    out = copy.deepcopy(base)
+def merge(base: Mapping, override: Mapping, path: list[str] | None = None, schema: Mapping | None = None) -> dict:
+    """``base`` with ``override`` merged in, key by key (a copy; mappings merged, everything else replaced).
+
+    With ``path`` (where ``base`` sits, for messages) the merge is strict: a key base does not have
+    is a KeyError unless the schema makes this object a free map (``additionalProperties`` a
+    schema, no ``properties``), such as ``objective.bounds``. Without it, new keys are added, as
+    Snakemake merges config files (``snakemake.utils.update_config``).
+    """
+    out = copy.deepcopy(dict(base))
     schema = schema or {}
     free_map = "properties" not in schema and isinstance(schema.get("additionalProperties"), Mapping)
     for key, value in override.items():
-        if key not in out and not free_map:
-            raise KeyError(path + [key], sorted(out))
+        if path is not None and key not in out and not free_map:
+            raise KeyError([*path, key], sorted(out))
         sub = schema.get("properties", {}).get(key, {})
-        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value, path + [key], sub)
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = merge(out[key], value, None if path is None else [*path, key], sub)
         else:
             out[key] = copy.deepcopy(value)
     return out
+
+
+def merge_study_files(files: Iterable[str | Path]) -> dict:
+    """The study the workflow sees for ``snakemake --configfile`` of ``files`` after
+    config/config.yaml: every file merged over the ones before it, except ``scenarios``, which is
+    taken whole from the last file that sets it (a study's scenarios replace the default ones)."""
+    merged: dict = {}
+    for path in files:
+        content = load_yaml(path)
+        merged = merge(merged, {k: v for k, v in content.items() if k != "scenarios"})
+        if "scenarios" in content:
+            merged["scenarios"] = copy.deepcopy(content["scenarios"])
+    return merged
 
 
 def scenario_overrides(config: Mapping) -> dict[str, tuple[str, dict]]:
@@ -173,23 +189,13 @@ def scenario_overrides(config: Mapping) -> dict[str, tuple[str, dict]]:
             merged: dict = {}
             where = " x ".join(f"scenarios.axes.{axis}.{level}" for axis, (level, _) in zip(names, levels, strict=True))
             for _, override in levels:
-                merged = _deep_update(merged, override or {})
+                merged = merge(merged, override or {})
             if name in table:
                 raise ConfigError(f"scenarios: the name {name!r} is defined both in list and by axes")
             table[name] = (where, merged)
     if not table:
         table["base"] = ("base", {})
     return table
-
-
-def _deep_update(target: dict, override: Mapping) -> dict:
-    out = copy.deepcopy(target)
-    for key, value in override.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
-            out[key] = _deep_update(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
 
 
 def expand_scenarios(
@@ -219,7 +225,7 @@ def expand_scenarios(
                 "starting with a letter or digit): it names files under results/"
             )
         try:
-            settings = _merge(config["base"], override, [], base_schema)
+            settings = merge(config["base"], override, [], base_schema)
         except KeyError as err:
             path, known = err.args
             raise ConfigError(
@@ -230,221 +236,9 @@ def expand_scenarios(
             _first_error(settings, base_schema, file, [], [])
         except ConfigError as err:
             raise ConfigError(f"{file}: {where} (scenario {name!r}): {str(err).split(': ', 1)[1]}") from None
-        _check_references(settings, config, f"{file}: {where} (scenario {name!r})", bus_numbers, loaded_buses)
+        check_scenario(settings, config, f"{file}: {where} (scenario {name!r})", bus_numbers, loaded_buses)
         scenarios[name] = settings
     return scenarios
-
-
-def _check_references(
-    settings: dict,
-    config: Mapping,
-    where: str,
-    bus_numbers: Iterable[int] | None,
-    loaded_buses: Iterable[int] | None = None,
-) -> None:
-    if settings["day"] not in config["days"]:
-        raise ConfigError(f"{where}: day {settings['day']!r} is not defined in days (have {sorted(config['days'])})")
-    fleet = settings["ev_fleet"]
-    if fleet is not None and fleet not in config["fleets"]:
-        raise ConfigError(f"{where}: ev_fleet {fleet!r} is not defined in fleets (have {sorted(config['fleets'])})")
-    buses = set(bus_numbers) if bus_numbers is not None else None
-    lookahead = settings["operation"]["lookahead_steps"]
-    n_steps = round(float(config["time"]["hours"]) * 60 / int(config["time"]["step_minutes"]))
-    if lookahead is not None and lookahead > n_steps:
-        raise ConfigError(
-            f"{where}: operation.lookahead_steps = {lookahead} is longer than the day ({n_steps} steps of "
-            f"time.step_minutes = {config['time']['step_minutes']}) and there is no next-day data; "
-            f"expected 1..{n_steps} "
-            "or null (the rest of the day)"
-        )
-    if lookahead is not None and settings["operation"]["mode"] != "rolling":
-        raise ConfigError(
-            f"{where}: operation.lookahead_steps = {lookahead} is only used by operation.mode = rolling, "
-            f"not {settings['operation']['mode']!r}; set it to null or change the mode"
-        )
-    grid = settings["grid"]
-    if grid["v_min_pu"] >= grid["v_max_pu"]:
-        raise ConfigError(f"{where}: grid.v_min_pu {grid['v_min_pu']} must be below grid.v_max_pu {grid['v_max_pu']}")
-    if not grid["v_min_pu"] <= grid["substation_v_pu"] <= grid["v_max_pu"]:
-        raise ConfigError(
-            f"{where}: grid.substation_v_pu = {grid['substation_v_pu']} is outside the voltage band "
-            f"[grid.v_min_pu, grid.v_max_pu] = [{grid['v_min_pu']}, {grid['v_max_pu']}]: the "
-            "substation bus would violate it "
-            "at every step"
-        )
-    control = settings["ev_control"]
-    hours = float(config["time"]["hours"])
-    if fleet is not None and control["mode"] == "aggregate" and abs(hours - 24.0) > 1e-9:
-        raise ConfigError(
-            f"{where}: ev_control.mode = aggregate needs a 24-hour (periodic) day, but time.hours = {hours:g}; "
-            "use 24 hours or another ev_control.mode"
-        )
-    if control["v2g"] and fleet is None:
-        raise ConfigError(
-            f"{where}: ev_control.v2g = true, but the scenario has no ev_fleet: there are no vehicles to "
-            "discharge; set ev_fleet or v2g: false"
-        )
-    for term, ends in settings["objective"]["fuzzy"].items():
-        if float(ends[0]) == float(ends[1]):
-            raise ConfigError(
-                f"{where}: objective.fuzzy.{term} = {ends}: best and reference are equal, so the membership "
-                "is undefined; give two different values"
-            )
-    for kind in ("pv", "fess", "dr"):
-        names = [unit["name"] for unit in settings[kind]]
-        if len(set(names)) != len(names):
-            raise ConfigError(f"{where}: {kind} unit names must be unique, got {names}")
-        for k, unit in enumerate(settings[kind]):
-            if buses is not None and unit["bus"] not in buses:
-                raise ConfigError(
-                    f"{where}: {kind}[{k}] ({unit['name']}).bus = {unit['bus']} is not a bus of the feeder "
-                    f"(buses {min(buses)}..{max(buses)})"
-                )
-    loaded = set(loaded_buses) if loaded_buses is not None else None
-    for k, unit in enumerate(settings["dr"]):
-        if loaded is not None and unit["bus"] not in loaded:
-            raise ConfigError(
-                f"{where}: dr[{k}] ({unit['name']}).bus = {unit['bus']} has no load in the feeder, so demand response "
-                f"has nothing to curtail or shift (buses with load: {sorted(loaded)[:12]}...)"
-            )
-    risk = settings["risk"]
-    if None not in (risk["reserve_price_usd_per_mwh"], risk["curtailment_price_usd_per_mwh"]) and (
-        risk["reserve_price_usd_per_mwh"] < risk["curtailment_price_usd_per_mwh"]
-    ):
-        raise ConfigError(
-            f"{where}: risk.reserve_price_usd_per_mwh {risk['reserve_price_usd_per_mwh']} must be at least "
-            f"risk.curtailment_price_usd_per_mwh {risk['curtailment_price_usd_per_mwh']} (else the "
-            "risk cost is unbounded)"
-        )
-    mess_units = settings["mess"]["units"]
-    names = [unit["name"] for unit in mess_units]
-    if len(set(names)) != len(names):
-        raise ConfigError(f"{where}: mess unit names must be unique, got {names}")
-    stations = [s["bus"] for s in config["transport"]["stations"]]
-    for k, unit in enumerate(mess_units):
-        if unit["initial_station"] not in stations:
-            raise ConfigError(
-                f"{where}: mess.units[{k}] ({unit['name']}).initial_station = {unit['initial_station']} "
-                f"is not one of transport.stations {stations}"
-            )
-    for kind, units in (("fess", settings["fess"]), ("mess.units", mess_units)):
-        for k, unit in enumerate(units):
-            if not unit["soc_min"] <= unit["soc_init"] <= unit["soc_max"]:
-                raise ConfigError(
-                    f"{where}: {kind}[{k}] ({unit['name']}): initial energy outside the SOC window, need "
-                    f"soc_min <= soc_init <= soc_max, got {unit['soc_min']}, {unit['soc_init']}, {unit['soc_max']}"
-                )
-
-
-def check_study_settings(config: Mapping) -> None:
-    """Study-wide checks of values the schema cannot judge alone (no feeder needed)."""
-    import datetime
-
-    hours, step = float(config["time"]["hours"]), int(config["time"]["step_minutes"])
-    if abs(hours * 60 / step - round(hours * 60 / step)) > 1e-9:
-        raise ConfigError(
-            f"time.hours = {hours} is not a whole number of time.step_minutes = {step} steps "
-            f"({hours * 60:g} min / {step} min = {hours * 60 / step:g})"
-        )
-    for name, day in config["days"].items():
-        try:
-            datetime.date.fromisoformat(day["date"])
-        except ValueError:
-            raise ConfigError(f"days.{name}.date = {day['date']!r} is not a calendar date (YYYY-MM-DD)") from None
-    buses = [s["bus"] for s in config["transport"]["stations"]]
-    twice = sorted({b for b in buses if buses.count(b) > 1})
-    if twice:
-        raise ConfigError(f"transport.stations: bus {twice} listed more than once; each station is one bus")
-    for name, fleet in config["fleets"].items():
-        params = fleet.get("distributions", {})
-        commute = params.get("commute", {})
-        for table in ("work_arrival_table", "home_arrival_table"):
-            for k, (hour, probability) in enumerate(commute.get(table, [])):
-                if not 0.0 <= probability <= 1.0:
-                    raise ConfigError(
-                        f"fleets.{name}.distributions.commute.{table}[{k}] = [{hour}, {probability}]: "
-                        "a probability must be in [0, 1]"
-                    )
-        for k, drive in enumerate(commute.get("drive_h", [])):
-            if drive >= hours:
-                raise ConfigError(
-                    f"fleets.{name}.distributions.commute.drive_h[{k}] = {drive} h is not shorter than the "
-                    f"horizon time.hours = {hours} h: the trip could never end inside the day"
-                )
-    transport = config["transport"]
-    for k, delay in enumerate(transport["delay_h"]):
-        if delay + transport["install_h"] >= hours:
-            raise ConfigError(
-                f"transport.delay_h[{k}] = {delay} h (+ install_h {transport['install_h']} h) is not shorter "
-                f"than the horizon time.hours = {hours} h: no trip could end inside the day"
-            )
-
-
-def check_study(config: Mapping, bus_numbers: Iterable[int] | None) -> None:
-    """Study-wide checks: values (:func:`check_study_settings`) and the feeder's buses (fleet buses)."""
-    check_study_settings(config)
-    if bus_numbers is None:
-        return
-    buses = set(bus_numbers)
-    for name, fleet in config["fleets"].items():
-        bad = sorted(set(fleet["buses"]) - buses)
-        if bad:
-            raise ConfigError(
-                f"fleets.{name}.buses: {bad} are not buses of the feeder (buses {min(buses)}..{max(buses)})"
-            )
-    if config["plots"]["bus"] not in buses:
-        raise ConfigError(
-            f"plots.bus = {config['plots']['bus']} is not a bus of the feeder (buses {min(buses)}..{max(buses)})"
-        )
-    for k, station in enumerate(config["transport"]["stations"]):
-        if station["bus"] not in buses:
-            raise ConfigError(
-                f"transport.stations[{k}].bus = {station['bus']} is not a bus of the feeder (buses "
-                f"{min(buses)}..{max(buses)})"
-            )
-    for name, day in config["days"].items():
-        bad = sorted(int(b) for b in day["load"]["bus_shapes"] if int(b) not in buses)
-        if bad:
-            raise ConfigError(f"days.{name}.load.bus_shapes: {bad} are not buses of the feeder")
-
-
-def check_multiobjective(config: Mapping, scenarios: Mapping) -> None:
-    """References and choices of the multiobjective section that the schema cannot check."""
-    mo = config["multiobjective"]
-    for kind, items in (("fronts", mo["fronts"]), ("compromises", mo["compromises"])):
-        for name, item in items.items():
-            where = f"multiobjective.{kind}.{name}"
-            if item["scenario"] not in scenarios:
-                raise ConfigError(
-                    f"{where}.scenario = {item['scenario']!r} is not a scenario of the study (have {list(scenarios)})"
-                )
-            if kind == "fronts":
-                if item["optimise"] == item["sweep"]:
-                    raise ConfigError(
-                        f"{where}: optimise and sweep are both {item['sweep']!r}; a front needs two objectives"
-                    )
-                points = item["points"]
-                if not isinstance(points, int) and len({round(float(p), 4) for p in points}) < 2:
-                    raise ConfigError(f"{where}.points = {points}: a front needs at least two distinct points")
-            elif item["method"] == "fuzzy":
-                if len(set(item["objectives"])) < 2:
-                    raise ConfigError(
-                        f"{where}.objectives = {item['objectives']}: the fuzzy compromise needs at least two objectives"
-                    )
-                if item["others"] == "weighted":
-                    raise ConfigError(
-                        f"{where}.others = weighted: a fuzzy compromise minimises a dimensionless membership "
-                        "that cannot be weighed against the scenario's $ terms; use others: none"
-                    )
-                if item["reference"] != "payoff" and item["reference"] not in scenarios:
-                    raise ConfigError(
-                        f"{where}.reference = {item['reference']!r}: expected payoff or a scenario of the study "
-                        f"(have {list(scenarios)})"
-                    )
-            elif not any(w != 0 for w in item["weights"].values()):
-                raise ConfigError(
-                    f"{where}.weights = {item['weights']}: a weighted sum needs at least one non-zero weight"
-                )
 
 
 def load_study(config: dict, schema_path: str | Path, source_files: list[str | Path]) -> tuple[dict, dict[str, dict]]:

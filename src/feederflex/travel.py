@@ -16,9 +16,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-
-class TravelError(ValueError):
-    """Stations or transport settings that cannot give travel times."""
+from feederflex.errors import TravelError
 
 
 def distance_matrix(transport: dict) -> np.ndarray:

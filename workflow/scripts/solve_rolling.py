@@ -6,7 +6,7 @@ import pandas as pd
 
 from feederflex.io import read_dataset, write_dataset
 from feederflex.logs import configure
-from feederflex.rolling import monte_carlo
+from feederflex.montecarlo import monte_carlo
 
 
 def main(
@@ -35,9 +35,9 @@ def main(
         settings,
         uncertainty,
         realisations,
-        read_dataset(fleet) if fleet else None,
-        read_dataset(travel) if travel else None,
-        solver_log,
+        fleet=read_dataset(fleet) if fleet else None,
+        travel=read_dataset(travel) if travel else None,
+        solver_log=solver_log,
     )
     for day in days:
         provenance = {

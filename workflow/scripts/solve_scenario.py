@@ -21,9 +21,9 @@ def main(
         read_dataset(network),
         read_dataset(profiles),
         settings,
-        read_dataset(fleet) if fleet else None,
-        solver_log,
-        read_dataset(travel) if travel else None,
+        fleet=read_dataset(fleet) if fleet else None,
+        travel=read_dataset(travel) if travel else None,
+        solver_log=solver_log,
     )
     write_dataset(solution, output, {"scenario": scenario, "params": settings})
 

@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import numpy as np
 import pyomo.environ as pyo
+import xarray as xr
 
 from feederflex.model.data import ScenarioData
+from feederflex.model.extract import Reader, variable
 
 
 def add_dr(m: pyo.Block, data: ScenarioData, p_inj: dict, q_inj: dict) -> pyo.Block:
@@ -84,3 +86,25 @@ def forecast_mw(data: ScenarioData) -> np.ndarray:
     """Forecast deliverable response: min(bus load, curtail_max_mw + shift_max_mw), MW, shape (time, dr)."""
     limit = np.array([u["curtail_max_mw"] + u["shift_max_mw"] for u in data.settings["dr"]], float)
     return np.minimum(bus_load_mw(data), limit[None, :])
+
+
+def solution(read: Reader, data: ScenarioData) -> dict[str, xr.Variable]:
+    """Each DR unit's curtailed, moved-out and moved-in load, the bus load change and the forecast response."""
+    units, steps = [u["name"] for u in data.settings["dr"]], list(data.steps)
+    cut = read.take("dr", "p_curtail_mw", units, steps)
+    down = read.take("dr", "p_down_mw", units, steps)
+    up = read.take("dr", "p_up_mw", units, steps)
+    return {
+        "dr_p_curtail_mw": variable(("time", "dr"), cut, "MW (load curtailed)"),
+        "dr_p_down_mw": variable(("time", "dr"), down, "MW (load moved out of the step)"),
+        "dr_p_up_mw": variable(("time", "dr"), up, "MW (load moved into the step)"),
+        "dr_p_mw": variable(
+            ("time", "dr"), up - cut - down, "MW (change of the bus load by DR: up - curtailed - down)"
+        ),
+        "dr_q_mvar": variable(
+            ("time", "dr"),
+            (up - cut - down) * q_ratio(data),
+            "Mvar (change of the bus reactive load by DR, at the load's power factor)",
+        ),
+        "dr_forecast_mw": variable(("time", "dr"), forecast_mw(data), "MW (forecast deliverable response)"),
+    }

@@ -20,9 +20,11 @@ import math
 
 import numpy as np
 import pyomo.environ as pyo
+import xarray as xr
 
-from feederflex.fleet import envelopes
+from feederflex.fleet import UNMET_TOLERANCE_KWH, charging_windows, disaggregate, envelopes
 from feederflex.model.data import ScenarioData
+from feederflex.model.extract import Reader, values, variable
 
 
 def add_ev(m: pyo.Block, data: ScenarioData, p_inj: dict, q_inj: dict) -> pyo.Block:
@@ -193,4 +195,96 @@ def vehicle_schedule(blk: pyo.Block, n_vehicles: int, n_steps: int) -> np.ndarra
             if pyo.value(blk.choice[v, s]) > 0.5:
                 for j in range(length):
                     out[(s + j) % n_steps, ev] += power
+    return out
+
+
+def solution(read: Reader, data: ScenarioData) -> dict[str, xr.Variable]:
+    """Net EV load per bus (charging minus V2G), its V2G part and the uncontrolled load it replaces."""
+    net, dis = data.ev_p_mw.copy(), np.zeros_like(data.ev_p_mw)
+    m = read.m
+    if data.ev_controlled and (not read.solved or m is None):  # no schedule (perhaps no model): NaN charging
+        net[:] = np.nan
+        dis[:] = np.nan
+    elif data.ev_controlled:
+        assert data.fleet is not None  # ev_controlled says so
+        steps, buses = list(data.steps), data.buses
+        ev_buses = list(m.ev.B)
+        cols = [buses.index(b) for b in ev_buses]
+        net[:] = 0.0
+        net[:, cols] = read.take("ev", "p_ch_mw", ev_buses, steps) - read.take("ev", "p_dis_mw", ev_buses, steps)
+        dis[:, cols] = read.take("ev", "p_dis_mw", ev_buses, steps)
+        for v in getattr(m.ev, "I", []):
+            col = buses.index(int(data.fleet.ev_bus.values[v]))
+            v_dis = read.take("ev", "p_vehicle_dis_mw", [v], steps)[:, 0]
+            net[:, col] += read.take("ev", "p_vehicle_mw", [v], steps)[:, 0] - v_dis
+            dis[:, col] += v_dis
+    return {
+        "ev_p_mw": variable(("time", "bus"), net, "MW (net EV load: charging - V2G discharging)"),
+        "ev_p_dis_mw": variable(("time", "bus"), dis, "MW (V2G injection)"),
+        "ev_uncontrolled_p_mw": variable(
+            ("time", "bus"), data.ev_p_mw, "MW (the fleet charging on arrival, for comparison)"
+        ),
+    }
+
+
+def pool_keys(fleet: xr.Dataset, step_hours: float, n_steps: int) -> np.ndarray:
+    """An id per vehicle of its envelope pool: its bus and the step it leaves in."""
+    _, departure = charging_windows(fleet)
+    leave = np.rint(departure / step_hours).astype(int) % n_steps
+    return fleet.ev_bus.values.astype(int) * (n_steps + 1) + leave
+
+
+def vehicle_solution(
+    m: pyo.ConcreteModel, data: ScenarioData, solved: bool, individual: np.ndarray
+) -> dict[str, xr.Variable]:
+    """Per-vehicle delivery of a coordinated schedule: power, energy delivered and unmet by departure.
+
+    Per-vehicle mode: as chosen. Aggregate mode: vehicles modelled one by one keep their own
+    schedule; the others share their bus's envelope schedule (:func:`feederflex.fleet.disaggregate`).
+    """
+    fleet = data.fleet
+    assert fleet is not None, "vehicle schedules need the scenario's fleet"
+    steps, n_ev = list(data.steps), fleet.sizes["ev"]
+    delivered = np.full(n_ev, np.nan)
+    unmet = np.full(n_ev, np.nan)
+    per_vehicle = np.zeros((len(steps), n_ev))
+    need = fleet.energy_kwh.values
+    if solved and m.ev.mode == "per_vehicle":
+        per_vehicle = vehicle_schedule(m.ev, n_ev, len(steps)) * 1000  # kW
+        delivered = per_vehicle.sum(axis=0) * data.step_hours
+        unmet = np.where(need - delivered > UNMET_TOLERANCE_KWH, need - delivered, 0.0)
+    elif solved:
+        control = data.settings["ev_control"]
+        eta = float(control["v2g_efficiency"])
+        into_cars = np.zeros((len(steps), len(data.buses)))
+        for bus in m.ev.B:
+            into_cars[:, data.buses.index(bus)] = [
+                pyo.value(m.ev.p_ch_mw[bus, t]) - pyo.value(m.ev.p_dis_mw[bus, t]) / eta for t in steps
+            ]
+        pooled = np.flatnonzero(~individual)
+        shares = disaggregate(
+            fleet.isel(ev=pooled),
+            into_cars,
+            data.buses,
+            int(round(data.step_hours * 60)),
+            control["v2g_soc_min"] if control["v2g"] else None,
+        )
+        per_vehicle[:, pooled] = shares.ev_vehicle_p_kw.values
+        delivered[pooled] = shares.ev_delivered_kwh.values
+        unmet[pooled] = shares.ev_unmet_kwh.values
+        for v in m.ev.I:
+            charge = values(m.ev.p_vehicle_mw, [[v], steps])[0] - values(m.ev.p_vehicle_dis_mw, [[v], steps])[0] / eta
+            per_vehicle[:, v] = charge * 1000
+            delivered[v] = per_vehicle[:, v].sum() * data.step_hours
+            gap = float(need[v]) - delivered[v]
+            unmet[v] = gap if gap > UNMET_TOLERANCE_KWH else 0.0
+    out = {
+        "ev_delivered_kwh": variable("ev", delivered, "kWh (delivered by departure)"),
+        "ev_unmet_kwh": variable("ev", unmet, "kWh (need not delivered by departure)"),
+        "ev_bus": variable("ev", fleet.ev_bus.values, "bus number"),
+        "ev_energy_need_kwh": variable("ev", need, "kWh"),
+        "ev_individual": variable("ev", individual.astype(int), "1 where the vehicle was modelled on its own"),
+    }
+    if n_ev <= 5000:  # per-vehicle profiles of large fleets stay out of the file
+        out["ev_vehicle_p_kw"] = variable(("time", "ev"), per_vehicle, "kW (into the car; V2G negative)")
     return out

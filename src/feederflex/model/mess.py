@@ -28,6 +28,7 @@ import pyomo.environ as pyo
 import xarray as xr
 
 from feederflex.model.data import ScenarioData
+from feederflex.model.extract import Reader, values, variable
 from feederflex.model.inverter import add_pq_limits, tan_phi
 
 
@@ -232,3 +233,47 @@ def forbid_moves(m: pyo.Block) -> None:
     """Fix every trip variable to zero: the units stay at their initial stations."""
     for var in m.mess.depart.values():
         var.fix(0)
+
+
+def solution(read: Reader, data: ScenarioData) -> dict[str, xr.Variable]:
+    """Each mobile unit's powers and energy (summed over stations), where it is parked (-1 on
+    the road or installing) and its trips and kilometres in the day."""
+    units = data.settings["mess"]["units"]
+    names, steps = [u["name"] for u in units], list(data.steps)
+    shape = (len(steps), len(names))
+    p_ch, p_dis, q, e = (np.full(shape, np.nan) for _ in range(4))
+    station = np.full(shape, -1, dtype=int)
+    moves, km = np.zeros(len(names)), np.zeros(len(names))
+    m = read.m
+    if read.solved and m is not None and names:
+        stations = list(m.mess.S)
+        at_station = [names, stations, steps]
+        p_ch = values(m.mess.p_ch_mw, at_station).sum(axis=1).T
+        p_dis = values(m.mess.p_dis_mw, at_station).sum(axis=1).T
+        q = values(m.mess.q_mvar, at_station).sum(axis=1).T
+        e = values(m.mess.e_mwh, [names, steps]).T
+        parked = values(m.mess.parked, at_station) > 0.5  # unit, station, time
+        station = np.where(parked.any(axis=1), np.array(stations)[parked.argmax(axis=1)], -1).T
+        for k, unit in enumerate(names):
+            for a, arc in enumerate(m.mess.arc_list):
+                if pyo.value(m.mess.depart[unit, a]) > 0.5:
+                    moves[k] += 1
+                    km[k] += arc.km
+    elif names:
+        moves[:] = np.nan
+        km[:] = np.nan
+    return {
+        "mess_p_ch_mw": variable(("time", "mess"), p_ch, "MW"),
+        "mess_p_dis_mw": variable(("time", "mess"), p_dis, "MW"),
+        "mess_q_mvar": variable(("time", "mess"), q, "Mvar (injected)"),
+        "mess_e_mwh": variable(("time", "mess"), e, "MWh (end of step)"),
+        "mess_station": variable(("time", "mess"), station, "bus number, -1 while travelling or installing"),
+        "mess_moves": variable("mess", moves, "trips in the day"),
+        "mess_km": variable("mess", km, "km driven in the day"),
+        "mess_e_init_mwh": variable(
+            "mess", np.array([u["soc_init"] * u["e_mwh"] for u in units], float), "MWh (before the first step)"
+        ),
+        "mess_initial_station": variable(
+            "mess", np.array([u["initial_station"] for u in units], dtype=int), "bus number at the start of the day"
+        ),
+    }

@@ -14,9 +14,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import numpy as np
 import pyomo.environ as pyo
+import xarray as xr
 
 from feederflex.model.data import ScenarioData
+from feederflex.model.extract import Reader, values, variable
 
 
 def add_network(m: pyo.Block, data: ScenarioData, p_inj: Mapping, q_inj: Mapping) -> pyo.Block:
@@ -121,3 +124,46 @@ def add_network(m: pyo.Block, data: ScenarioData, p_inj: Mapping, q_inj: Mapping
     )
     net.branch_into = branch_into
     return net
+
+
+def solution(read: Reader, data: ScenarioData) -> dict[str, xr.Variable]:
+    """Voltages, band slacks, branch flows and the substation import; the day's loads and prices;
+    the AC losses and voltage band the last solve held (when a model exists)."""
+    steps, buses = list(data.steps), data.buses
+    branches = [int(b) for b in data.feeder.branch.values]
+    non_root = [b for b in buses if b != data.root]
+    idx = [buses.index(b) for b in non_root]
+    s_under = np.zeros((len(steps), len(buses)))
+    s_over = np.zeros((len(steps), len(buses)))
+    s_under[:, idx] = read.take("net", "s_under", non_root, steps)
+    s_over[:, idx] = read.take("net", "s_over", non_root, steps)
+    pr = data.profiles
+    out = {
+        "v_pu": variable(("time", "bus"), np.sqrt(read.take("net", "w", buses, steps)), "pu"),
+        "v_under_pu": variable(("time", "bus"), s_under, "pu"),
+        "v_over_pu": variable(("time", "bus"), s_over, "pu"),
+        "p_branch_mw": variable(("time", "branch"), read.take("net", "p_mw", branches, steps), "MW"),
+        "q_branch_mvar": variable(("time", "branch"), read.take("net", "q_mvar", branches, steps), "Mvar"),
+        "p_grid_mw": variable(
+            "time", read.take("net", "p_import", steps) - read.take("net", "p_export", steps), "MW (import positive)"
+        ),
+        "load_p_mw": variable(("time", "bus"), pr.load_p_mw.values, "MW"),
+        "load_q_mvar": variable(("time", "bus"), pr.load_q_mvar.values, "Mvar"),
+        "price_usd_per_mwh": variable("time", pr.price_usd_per_mwh.values, "$/MWh"),
+    }
+    if read.m is None:
+        return out
+    net = read.m.net
+    out["loss_load_p_mw"] = variable(
+        ("time", "bus"),
+        values(net.loss_p_mw, [buses, steps]).T,
+        "MW (AC losses booked as load at sending buses; 0 without AC correction)",
+    )
+    out["loss_load_q_mvar"] = variable(
+        ("time", "bus"), values(net.loss_q_mvar, [buses, steps]).T, "Mvar (AC losses booked as load at sending buses)"
+    )
+    for name, param in (("v_min_band_pu", net.v_min_pu), ("v_max_band_pu", net.v_max_pu)):
+        band = np.full((len(steps), len(buses)), np.nan)  # the band the model held (moved by the AC correction)
+        band[:, idx] = values(param, [non_root, steps]).T
+        out[name] = variable(("time", "bus"), band, "pu (voltage band of the last solve; NaN at the substation)")
+    return out

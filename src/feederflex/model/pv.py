@@ -9,9 +9,12 @@ kVA circle (``feederflex.model.inverter``). A unit at power factor 1, or every u
 
 from __future__ import annotations
 
+import numpy as np
 import pyomo.environ as pyo
+import xarray as xr
 
 from feederflex.model.data import ScenarioData
+from feederflex.model.extract import Reader, variable
 from feederflex.model.inverter import add_pq_limits, tan_phi
 
 
@@ -58,3 +61,14 @@ def add_pv(m: pyo.Block, data: ScenarioData, p_inj: dict, q_inj: dict) -> pyo.Bl
             if tan[unit["name"]]:
                 q_inj.setdefault((unit["bus"], t), []).append(blk.q_mvar[unit["name"], t])
     return blk
+
+
+def solution(read: Reader, data: ScenarioData) -> dict[str, xr.Variable]:
+    """PV available, used and its reactive injection per unit."""
+    units, steps = [u["name"] for u in data.settings["pv"]], list(data.steps)
+    capacity = np.array([u["p_mw"] for u in data.settings["pv"]], float)
+    return {
+        "pv_avail_mw": variable(("time", "pv"), data.profiles.pv_avail_pu.values[:, None] * capacity[None, :], "MW"),
+        "pv_p_mw": variable(("time", "pv"), read.take("pv", "p_mw", units, steps), "MW"),
+        "pv_q_mvar": variable(("time", "pv"), read.take("pv", "q_mvar", units, steps), "Mvar (injected)"),
+    }

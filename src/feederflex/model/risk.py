@@ -23,11 +23,15 @@ checked. The exact EPNS and EPC of the schedule are stored in the solution whate
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pyomo.environ as pyo
+import xarray as xr
 from scipy.stats import norm
 
 from feederflex.model.data import ScenarioData
+from feederflex.model.extract import variable
 
 Z_FLOOR = -4.0  # below this EPNS < 1e-5 sigma
 
@@ -124,8 +128,30 @@ def add_risk(m: pyo.Block, data: ScenarioData) -> pyo.Block:
     return blk
 
 
-def exact_risk(schedule_mw: np.ndarray, mu_mw: np.ndarray, forecast_error: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def exact_risk(
+    schedule_mw: np.ndarray, mu_mw: np.ndarray, forecast_error: Sequence[float] | np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Exact EPNS and EPC (MW) of scheduled powers, shape (time, unit), forecast errors per unit."""
     sigma = np.asarray(forecast_error, float)[None, :] * mu_mw
     epns = expected_shortfall(schedule_mw, mu_mw, sigma)
     return epns, epns + mu_mw - schedule_mw
+
+
+def solution(data: ScenarioData, parts: dict[str, xr.Variable]) -> dict[str, xr.Variable]:
+    """Exact expected power not served and curtailment of the scheduled PV and DR (from the PV
+    and DR parts of the solution), whether or not the model priced them."""
+    pv_epns, pv_epc = exact_risk(
+        parts["pv_p_mw"].values, parts["pv_avail_mw"].values, [u["forecast_error"] for u in data.settings["pv"]]
+    )
+    dr_epns, dr_epc = exact_risk(
+        parts["dr_p_curtail_mw"].values + parts["dr_p_down_mw"].values,
+        parts["dr_forecast_mw"].values,
+        [u["forecast_error"] for u in data.settings["dr"]],
+    )
+    exact = "under the forecast error, exact"
+    return {
+        "pv_epns_mw": variable(("time", "pv"), pv_epns, f"MW (expected power not served {exact})"),
+        "pv_epc_mw": variable(("time", "pv"), pv_epc, f"MW (expected curtailment {exact})"),
+        "dr_epns_mw": variable(("time", "dr"), dr_epns, "MW (expected response not delivered, exact)"),
+        "dr_epc_mw": variable(("time", "dr"), dr_epc, "MW (expected response beyond the schedule, exact)"),
+    }

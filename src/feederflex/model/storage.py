@@ -10,9 +10,12 @@ factor 1 or when ``inverters.reactive_control`` is false.
 
 from __future__ import annotations
 
+import numpy as np
 import pyomo.environ as pyo
+import xarray as xr
 
 from feederflex.model.data import ScenarioData
+from feederflex.model.extract import Reader, variable
 from feederflex.model.inverter import add_pq_limits, tan_phi
 
 
@@ -85,3 +88,18 @@ def add_fess(m: pyo.Block, data: ScenarioData, p_inj: dict, q_inj: dict) -> pyo.
             if tan[name]:
                 q_inj.setdefault((unit["bus"], t), []).append(blk.q_mvar[name, t])
     return blk
+
+
+def solution(read: Reader, data: ScenarioData) -> dict[str, xr.Variable]:
+    """Charging, discharging, energy and reactive injection of each fixed battery."""
+    fess, steps = data.settings["fess"], list(data.steps)
+    units = [u["name"] for u in fess]
+    return {
+        "fess_p_ch_mw": variable(("time", "fess"), read.take("fess", "p_ch_mw", units, steps), "MW"),
+        "fess_p_dis_mw": variable(("time", "fess"), read.take("fess", "p_dis_mw", units, steps), "MW"),
+        "fess_e_mwh": variable(("time", "fess"), read.take("fess", "e_mwh", units, steps), "MWh (end of step)"),
+        "fess_q_mvar": variable(("time", "fess"), read.take("fess", "q_mvar", units, steps), "Mvar (injected)"),
+        "fess_e_init_mwh": variable(
+            "fess", np.array([u["soc_init"] * u["e_mwh"] for u in fess], float), "MWh (before the first step)"
+        ),
+    }

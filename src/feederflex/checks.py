@@ -1,0 +1,299 @@
+"""Every rule about a study's values and references that the JSON schema cannot state, in one place.
+
+Parse time (:func:`feederflex.study.load_study`, when the workflow is parsed) calls
+:func:`check_study`, :func:`check_scenario` and :func:`check_multiobjective`; the library calls
+:func:`check_inputs` (prepared datasets against a scenario's settings) and
+:func:`check_operation` before it builds a model. The rules both need (a unit's bus, demand
+response on a loaded bus, a mobile unit's station, the look-ahead window) are written once, below,
+and raise the error class of their caller.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
+
+from feederflex.errors import ConfigError, FeederflexError, InputError, RollingError
+
+if TYPE_CHECKING:  # the parse-time checks must not import Pyomo
+    from feederflex.model import ScenarioData
+
+MODES = ("day_ahead", "rolling", "on_violation")  # operation.mode
+
+
+def _prefix(where: str) -> str:
+    return f"{where}: " if where else ""
+
+
+def check_unit_buses(settings: Mapping, buses: Iterable[int], where: str, error: type[FeederflexError]) -> None:
+    """Every PV, fixed storage and DR unit sits on a bus of the feeder; unit names are unique."""
+    buses = set(buses)
+    for kind in ("pv", "fess", "dr"):
+        names = [unit["name"] for unit in settings[kind]]
+        if len(set(names)) != len(names):
+            raise error(f"{_prefix(where)}{kind} unit names must be unique, got {names}")
+        for k, unit in enumerate(settings[kind]):
+            if unit["bus"] not in buses:
+                raise error(
+                    f"{_prefix(where)}{kind}[{k}] ({unit['name']}).bus = {unit['bus']} is not a bus of the feeder "
+                    f"(buses {min(buses)}..{max(buses)})"
+                )
+
+
+def check_dr_loads(
+    settings: Mapping, loaded: Iterable[int], source: str, where: str, error: type[FeederflexError]
+) -> None:
+    """Demand response sits on buses with load (``loaded``) of the feeder ``source``."""
+    loaded = set(loaded)
+    for k, unit in enumerate(settings["dr"]):
+        if unit["bus"] not in loaded:
+            raise error(
+                f"{_prefix(where)}dr[{k}] ({unit['name']}).bus = {unit['bus']} has no load in the feeder "
+                f"({source}): demand response needs load to curtail or shift (buses with load: "
+                f"{sorted(loaded)[:12]}...)"
+            )
+
+
+def check_mess_stations(units: list, stations: list[int], where: str, error: type[FeederflexError]) -> None:
+    """Mobile units have unique names and start at a station."""
+    names = [unit["name"] for unit in units]
+    if len(set(names)) != len(names):
+        raise error(f"{_prefix(where)}mess unit names must be unique, got {names}")
+    for k, unit in enumerate(units):
+        if unit["initial_station"] not in stations:
+            raise error(
+                f"{_prefix(where)}mess.units[{k}] ({unit['name']}).initial_station = {unit['initial_station']} "
+                f"is not one of transport.stations {stations}"
+            )
+
+
+def check_operation(
+    operation: Mapping,
+    n_steps: int,
+    where: str = "",
+    error: type[FeederflexError] = RollingError,
+    step_minutes: int | None = None,
+) -> None:
+    """A known ``operation.mode``; ``lookahead_steps`` null or 1..the day's steps, and only when rolling."""
+    mode, lookahead = operation["mode"], operation["lookahead_steps"]
+    if mode not in MODES:
+        raise error(f"{_prefix(where)}operation.mode = {mode!r}: expected one of {list(MODES)}")
+    if lookahead is not None and not 1 <= int(lookahead) <= n_steps:
+        steps = f"{n_steps} steps" + (f" of time.step_minutes = {step_minutes}" if step_minutes else "")
+        what = "is longer than the day" if int(lookahead) > n_steps else "is not a window of the day"
+        raise error(
+            f"{_prefix(where)}operation.lookahead_steps = {lookahead} {what} ({steps}) "
+            f"and there is no next-day data; expected 1..{n_steps} or null (the rest of the day)"
+        )
+    if lookahead is not None and mode != "rolling":
+        raise error(
+            f"{_prefix(where)}operation.lookahead_steps = {lookahead} is only used by operation.mode = rolling, "
+            f"not {mode!r}; set it to null or change the mode"
+        )
+
+
+def check_scenario(
+    settings: dict,
+    config: Mapping,
+    where: str,
+    bus_numbers: Iterable[int] | None,
+    loaded_buses: Iterable[int] | None = None,
+) -> None:
+    """A scenario's effective settings against the study (days, fleets, stations) and, where
+    known, the feeder's buses and loaded buses; ``where`` names the file and scenario."""
+    if settings["day"] not in config["days"]:
+        raise ConfigError(f"{where}: day {settings['day']!r} is not defined in days (have {sorted(config['days'])})")
+    fleet = settings["ev_fleet"]
+    if fleet is not None and fleet not in config["fleets"]:
+        raise ConfigError(f"{where}: ev_fleet {fleet!r} is not defined in fleets (have {sorted(config['fleets'])})")
+    step_minutes = int(config["time"]["step_minutes"])
+    n_steps = round(float(config["time"]["hours"]) * 60 / step_minutes)
+    check_operation(settings["operation"], n_steps, where, ConfigError, step_minutes)
+    grid = settings["grid"]
+    if grid["v_min_pu"] >= grid["v_max_pu"]:
+        raise ConfigError(f"{where}: grid.v_min_pu {grid['v_min_pu']} must be below grid.v_max_pu {grid['v_max_pu']}")
+    if not grid["v_min_pu"] <= grid["substation_v_pu"] <= grid["v_max_pu"]:
+        raise ConfigError(
+            f"{where}: grid.substation_v_pu = {grid['substation_v_pu']} is outside the voltage band "
+            f"[grid.v_min_pu, grid.v_max_pu] = [{grid['v_min_pu']}, {grid['v_max_pu']}]: the "
+            "substation bus would violate it "
+            "at every step"
+        )
+    control = settings["ev_control"]
+    hours = float(config["time"]["hours"])
+    if fleet is not None and control["mode"] == "aggregate" and abs(hours - 24.0) > 1e-9:
+        raise ConfigError(
+            f"{where}: ev_control.mode = aggregate needs a 24-hour (periodic) day, but time.hours = {hours:g}; "
+            "use 24 hours or another ev_control.mode"
+        )
+    if control["v2g"] and fleet is None:
+        raise ConfigError(
+            f"{where}: ev_control.v2g = true, but the scenario has no ev_fleet: there are no vehicles to "
+            "discharge; set ev_fleet or v2g: false"
+        )
+    for term, ends in settings["objective"]["fuzzy"].items():
+        if float(ends[0]) == float(ends[1]):
+            raise ConfigError(
+                f"{where}: objective.fuzzy.{term} = {ends}: best and reference are equal, so the membership "
+                "is undefined; give two different values"
+            )
+    if bus_numbers is not None:
+        check_unit_buses(settings, bus_numbers, where, ConfigError)
+    if loaded_buses is not None:
+        check_dr_loads(settings, loaded_buses, config["network"]["source"], where, ConfigError)
+    risk = settings["risk"]
+    if None not in (risk["reserve_price_usd_per_mwh"], risk["curtailment_price_usd_per_mwh"]) and (
+        risk["reserve_price_usd_per_mwh"] < risk["curtailment_price_usd_per_mwh"]
+    ):
+        raise ConfigError(
+            f"{where}: risk.reserve_price_usd_per_mwh {risk['reserve_price_usd_per_mwh']} must be at least "
+            f"risk.curtailment_price_usd_per_mwh {risk['curtailment_price_usd_per_mwh']} (else the "
+            "risk cost is unbounded)"
+        )
+    mess_units = settings["mess"]["units"]
+    check_mess_stations(mess_units, [s["bus"] for s in config["transport"]["stations"]], where, ConfigError)
+    for kind, units in (("fess", settings["fess"]), ("mess.units", mess_units)):
+        for k, unit in enumerate(units):
+            if not unit["soc_min"] <= unit["soc_init"] <= unit["soc_max"]:
+                raise ConfigError(
+                    f"{where}: {kind}[{k}] ({unit['name']}): initial energy outside the SOC window, need "
+                    f"soc_min <= soc_init <= soc_max, got {unit['soc_min']}, {unit['soc_init']}, {unit['soc_max']}"
+                )
+
+
+def check_study_settings(config: Mapping) -> None:
+    """Study-wide checks of values the schema cannot judge alone (no feeder needed)."""
+    hours, step = float(config["time"]["hours"]), int(config["time"]["step_minutes"])
+    if abs(hours * 60 / step - round(hours * 60 / step)) > 1e-9:
+        raise ConfigError(
+            f"time.hours = {hours} is not a whole number of time.step_minutes = {step} steps "
+            f"({hours * 60:g} min / {step} min = {hours * 60 / step:g})"
+        )
+    for name, day in config["days"].items():
+        try:
+            datetime.date.fromisoformat(day["date"])
+        except ValueError:
+            raise ConfigError(f"days.{name}.date = {day['date']!r} is not a calendar date (YYYY-MM-DD)") from None
+    buses = [s["bus"] for s in config["transport"]["stations"]]
+    twice = sorted({b for b in buses if buses.count(b) > 1})
+    if twice:
+        raise ConfigError(f"transport.stations: bus {twice} listed more than once; each station is one bus")
+    for name, fleet in config["fleets"].items():
+        params = fleet.get("distributions", {})
+        commute = params.get("commute", {})
+        for table in ("work_arrival_table", "home_arrival_table"):
+            for k, (hour, probability) in enumerate(commute.get(table, [])):
+                if not 0.0 <= probability <= 1.0:
+                    raise ConfigError(
+                        f"fleets.{name}.distributions.commute.{table}[{k}] = [{hour}, {probability}]: "
+                        "a probability must be in [0, 1]"
+                    )
+        for k, drive in enumerate(commute.get("drive_h", [])):
+            if drive >= hours:
+                raise ConfigError(
+                    f"fleets.{name}.distributions.commute.drive_h[{k}] = {drive} h is not shorter than the "
+                    f"horizon time.hours = {hours} h: the trip could never end inside the day"
+                )
+    transport = config["transport"]
+    for k, delay in enumerate(transport["delay_h"]):
+        if delay + transport["install_h"] >= hours:
+            raise ConfigError(
+                f"transport.delay_h[{k}] = {delay} h (+ install_h {transport['install_h']} h) is not shorter "
+                f"than the horizon time.hours = {hours} h: no trip could end inside the day"
+            )
+
+
+def check_study(config: Mapping, bus_numbers: Iterable[int] | None) -> None:
+    """Study-wide checks: values (:func:`check_study_settings`) and the feeder's buses (fleet buses)."""
+    check_study_settings(config)
+    if bus_numbers is None:
+        return
+    buses = set(bus_numbers)
+    for name, fleet in config["fleets"].items():
+        bad = sorted(set(fleet["buses"]) - buses)
+        if bad:
+            raise ConfigError(
+                f"fleets.{name}.buses: {bad} are not buses of the feeder (buses {min(buses)}..{max(buses)})"
+            )
+    if config["plots"]["bus"] not in buses:
+        raise ConfigError(
+            f"plots.bus = {config['plots']['bus']} is not a bus of the feeder (buses {min(buses)}..{max(buses)})"
+        )
+    for k, station in enumerate(config["transport"]["stations"]):
+        if station["bus"] not in buses:
+            raise ConfigError(
+                f"transport.stations[{k}].bus = {station['bus']} is not a bus of the feeder (buses "
+                f"{min(buses)}..{max(buses)})"
+            )
+    for name, day in config["days"].items():
+        bad = sorted(int(b) for b in day["load"]["bus_shapes"] if int(b) not in buses)
+        if bad:
+            raise ConfigError(f"days.{name}.load.bus_shapes: {bad} are not buses of the feeder")
+
+
+def check_multiobjective(config: Mapping, scenarios: Mapping) -> None:
+    """References and choices of the multiobjective section that the schema cannot check."""
+    mo = config["multiobjective"]
+    for kind, items in (("fronts", mo["fronts"]), ("compromises", mo["compromises"])):
+        for name, item in items.items():
+            where = f"multiobjective.{kind}.{name}"
+            if item["scenario"] not in scenarios:
+                raise ConfigError(
+                    f"{where}.scenario = {item['scenario']!r} is not a scenario of the study (have {list(scenarios)})"
+                )
+            if kind == "fronts":
+                if item["optimise"] == item["sweep"]:
+                    raise ConfigError(
+                        f"{where}: optimise and sweep are both {item['sweep']!r}; a front needs two objectives"
+                    )
+                points = item["points"]
+                if not isinstance(points, int) and len({round(float(p), 4) for p in points}) < 2:
+                    raise ConfigError(f"{where}.points = {points}: a front needs at least two distinct points")
+            elif item["method"] == "fuzzy":
+                if len(set(item["objectives"])) < 2:
+                    raise ConfigError(
+                        f"{where}.objectives = {item['objectives']}: the fuzzy compromise needs at least two objectives"
+                    )
+                if item["others"] == "weighted":
+                    raise ConfigError(
+                        f"{where}.others = weighted: a fuzzy compromise minimises a dimensionless membership "
+                        "that cannot be weighed against the scenario's $ terms; use others: none"
+                    )
+                if item["reference"] != "payoff" and item["reference"] not in scenarios:
+                    raise ConfigError(
+                        f"{where}.reference = {item['reference']!r}: expected payoff or a scenario of the study "
+                        f"(have {list(scenarios)})"
+                    )
+            elif not any(w != 0 for w in item["weights"].values()):
+                raise ConfigError(
+                    f"{where}.weights = {item['weights']}: a weighted sum needs at least one non-zero weight"
+                )
+
+
+def check_inputs(data: ScenarioData) -> None:
+    """Raise :class:`InputError` naming the key and value if the scenario cannot be built from
+    its prepared datasets (the same reference rules as at parse time, against the datasets)."""
+    settings = data.settings
+    check_unit_buses(settings, data.buses, "", InputError)
+    for kind, units in (("pv", settings["pv"]), ("fess", settings["fess"]), ("mess.units", settings["mess"]["units"])):
+        for k, unit in enumerate(units):
+            if not 0.0 < float(unit["power_factor"]) <= 1.0:
+                raise InputError(
+                    f"{kind}[{k}] ({unit['name']}).power_factor = {unit['power_factor']} is outside (0, 1]"
+                )
+    load = data.feeder.p_load_mw
+    loaded = [int(b) for b in load.bus.values[load.values > 0]]
+    check_dr_loads(settings, loaded, str(data.feeder.attrs.get("source", "feeder")), "", InputError)
+    units = settings["mess"]["units"]
+    if units:
+        if data.travel is None:
+            raise InputError("mess.units are given but no travel dataset (transport.stations) was passed")
+        check_mess_stations(units, [int(b) for b in data.travel.station.values], "", InputError)
+        if data.travel.sizes["time"] != data.profiles.sizes["time"]:
+            raise InputError("travel times and profiles have different numbers of steps")
+    if data.ev_p_mw.shape != (data.profiles.sizes["time"], data.feeder.sizes["bus"]):
+        raise InputError(
+            f"EV load has shape {data.ev_p_mw.shape}, expected (time, bus) = "
+            f"({data.profiles.sizes['time']}, {data.feeder.sizes['bus']}): fleet and day steps differ"
+        )
