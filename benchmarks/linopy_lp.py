@@ -18,8 +18,8 @@ from feederflex.model import ScenarioData
 def build_linopy(data: ScenarioData):
     import linopy
 
-    fd, grid = data.feeder, data.settings["grid"]
-    weights = data.settings["objective"]["weights"]
+    fd, grid = data.feeder, data.settings.grid
+    weights = data.settings.objective.weights
     s_base = float(fd.attrs["s_base_mva"])
     dt = data.step_hours
     steps = pd.RangeIndex(len(data.steps), name="time")
@@ -30,12 +30,12 @@ def build_linopy(data: ScenarioData):
     x = dict(zip(branches, fd.x_pu.values, strict=True))
     buses, root = data.buses, data.root
     non_root = pd.Index([b for b in buses if b != root], name="bus")
-    units = data.settings["pv"]
+    units = data.settings.pv
     load_p = xr.DataArray(data.profiles.load_p_mw.values, coords=[steps, pd.Index(buses, name="bus")])
     load_q = xr.DataArray(data.profiles.load_q_mvar.values, coords=[steps, pd.Index(buses, name="bus")])
     avail = xr.DataArray(
-        [[u["p_mw"] * a for a in data.profiles.pv_avail_pu.values] for u in units],
-        coords=[pd.Index([u["name"] for u in units], name="pv"), steps],
+        [[u.p_mw * a for a in data.profiles.pv_avail_pu.values] for u in units],
+        coords=[pd.Index([u.name for u in units], name="pv"), steps],
     )
     price = xr.DataArray(data.profiles.price_usd_per_mwh.values, coords=[steps])
 
@@ -48,13 +48,13 @@ def build_linopy(data: ScenarioData):
     inf = float("inf")
     p_import = m.add_variables(
         lower=0,
-        upper=inf if grid["max_import_mw"] is None else float(grid["max_import_mw"]),
+        upper=inf if grid.max_import_mw is None else float(grid.max_import_mw),
         coords=[steps],
         name="p_import",
     )
     p_export = m.add_variables(
         lower=0,
-        upper=inf if grid["max_export_mw"] is None else float(grid["max_export_mw"]),
+        upper=inf if grid.max_export_mw is None else float(grid.max_export_mw),
         coords=[steps],
         name="p_export",
     )
@@ -68,7 +68,7 @@ def build_linopy(data: ScenarioData):
     out = xr.DataArray(
         [[1.0 if parent[br] == b else 0.0 for br in branches] for b in buses], coords=[bus_idx, branch_idx]
     )
-    at = xr.DataArray([[1.0 if u["bus"] == b else 0.0 for u in units] for b in buses], coords=[bus_idx, avail.pv])
+    at = xr.DataArray([[1.0 if u.bus == b else 0.0 for u in units] for b in buses], coords=[bus_idx, avail.pv])
     flow_p = (out * p).sum("branch")
     flow_q = (out * q).sum("branch")
     gen = (at * pv).sum("pv")
@@ -92,12 +92,12 @@ def build_linopy(data: ScenarioData):
     m.add_constraints(
         p_import - p_export - flow_p.sel(bus=root) + gen.sel(bus=root) == load_p.sel(bus=root), name="substation"
     )
-    m.add_constraints(w.sel(bus=root) == float(grid["substation_v_pu"]) ** 2, name="slack_voltage")
-    v_min, v_max = float(grid["v_min_pu"]), float(grid["v_max_pu"])
+    m.add_constraints(w.sel(bus=root) == float(grid.substation_v_pu) ** 2, name="slack_voltage")
+    v_min, v_max = float(grid.v_min_pu), float(grid.v_max_pu)
     w_nr = w.sel(bus=non_root)
     m.add_constraints(w_nr + 2 * v_min * s_under >= v_min**2, name="v_lower")
     m.add_constraints(w_nr - 2 * v_max * s_over <= v_max**2, name="v_upper")
-    export_factor = float(grid["export_price_factor"])
+    export_factor = float(grid.export_price_factor)
     m.add_objective(
         -float(weights["pv_used_mwh"]) * dt * pv.sum()
         + float(weights["energy_cost_usd"]) * dt * (price * p_import - export_factor * price * p_export).sum()

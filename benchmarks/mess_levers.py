@@ -149,9 +149,10 @@ def run(valid: dict, settings: dict, variant: str, time_limit: float, mip_gap: f
         settings["mess"]["search"]["departure_every_minutes"] = None
     if variant in ("search", "search_every_step", "energy_flow"):
         from feederflex.routing import solve_routing
+        from feederflex.settings import as_settings
 
         clock = time.perf_counter()
-        result, parked = solve_routing(m, dict(settings, solver=solver), session)
+        result, parked = solve_routing(m, as_settings(dict(settings, solver=solver)), session)
         baseline_s = parked.result.solve_seconds
         search_s = time.perf_counter() - clock - baseline_s - result.solve_seconds
     else:

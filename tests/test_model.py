@@ -165,7 +165,7 @@ def test_infeasible_scenario_is_recorded_not_hidden(make_scenario, feeder33):
 
 def test_pv_at_a_bus_the_feeder_lacks_fails_before_building(make_scenario, feeder33):
     settings, prof, _ = make_scenario({}, hours=1)
-    settings["pv"] = [{"name": "x", "bus": 34, "p_mw": 1.0}]
+    settings["pv"] = [dict(settings["pv"][0], name="x", bus=34)]
     with pytest.raises(checks.InputError, match=r"pv\[0\] \(x\).bus = 34"):
         schedule.solve_scenario(feeder33, prof, settings)
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -10,6 +12,7 @@ import pytest
 from feederflex import multiobjective as mo
 from feederflex import schedule
 from feederflex.model.objectives import CATALOGUE
+from feederflex.settings import Quadratic, as_settings
 from feederflex.study import ConfigError
 from tests.test_study import _load
 
@@ -27,7 +30,7 @@ def test_the_schema_names_exactly_the_catalogue(schema):
     # terms priced in their own blocks (dr, inverters, risk) count with weight 1 unless weighted here
     from feederflex.model.objectives import block_weights
 
-    assert set(weights) | set(block_weights({"risk": {"enabled": True}})) | {
+    assert set(weights) | set(block_weights(SimpleNamespace(risk=SimpleNamespace(enabled=True)))) | {
         "dr_curtailed_mwh",
         "expected_not_served_mwh",
         "expected_curtailed_mwh",
@@ -62,7 +65,7 @@ def scenario(schema, feeder33):
         },
         schema,
     )
-    settings = study.expand_scenarios(cfg, schema, bus_numbers=range(1, 34))["base"]
+    settings = as_settings(study.expand_scenarios(cfg, schema, bus_numbers=range(1, 34))["base"])
     day = profiles.build_profiles(feeder33, cfg["days"]["summer"], 6, 60, "summer")
     return settings, (lambda s, ac_state=None: schedule.solve_scenario(feeder33, day, s, ac_state=ac_state))
 
@@ -71,16 +74,11 @@ def test_squared_terms_are_exact_after_refinement_and_loose_without(scenario):
     settings, solve = scenario
     chosen = mo._objective(settings, {"load_variance_mw2": 1.0, "power_deviation_mw2": 1.0}, ["voltage_violation_pu_h"])
     refined = solve(chosen)
-    rough = solve(
-        {
-            **chosen,
-            "objective": {**chosen["objective"], "quadratic": {"tangents": 3, "refine_rounds": 0, "tolerance": 1e-5}},
-        }
-    )
+    rough = solve(replace(chosen, objective=replace(chosen.objective, quadratic=Quadratic(3, 0, 1e-5))))
     assert refined.attrs["solver_refinements"] >= 1
     # the rounds share one time budget: each is given what the earlier ones left, from one start
     rounds = [s for s in json.loads(refined.attrs["solver_stages"]) if s["name"].startswith("scenario")]
-    assert len(rounds) >= 2 and rounds[0]["time_limit_s"] == chosen["solver"]["time_limit_s"]
+    assert len(rounds) >= 2 and rounds[0]["time_limit_s"] == chosen.solver.time_limit_s
     assert all(b["time_limit_s"] < a["time_limit_s"] for a, b in zip(rounds, rounds[1:], strict=False))
     assert rounds[-1]["time_limit_s"] <= rounds[0]["time_limit_s"] - sum(r["wall_seconds"] for r in rounds[:-1]) + 1e-6
     cells = 6  # variance: 6 squared deviations, mean over steps; deviation: 5 squared changes
@@ -112,14 +110,12 @@ def test_peak_import_and_bounds_are_honoured(scenario):
     assert lowest.attrs["solver_status"] == "optimal" and floor == pytest.approx(float(lowest.p_grid_mw.max()))
     assert free.attrs["objective_peak_import_mw"] == pytest.approx(float(free.p_grid_mw.max()))
     assert float(free.p_grid_mw.max()) >= floor - 1e-6
-    capped = mo._objective(settings, {"energy_cost_usd": 1.0}, pen)
-    capped["objective"]["bounds"] = {"peak_import_mw": floor + 0.05}
+    capped = mo._objective(settings, {"energy_cost_usd": 1.0}, pen, bounds={"peak_import_mw": floor + 0.05})
     held = solve(capped)
     assert held.attrs["solver_status"] == "optimal"
     assert float(held.p_grid_mw.max()) <= floor + 0.05 + 1e-6
     assert held.attrs["objective_energy_cost_usd"] >= free.attrs["objective_energy_cost_usd"] - 1e-6
-    capped["objective"]["bounds"] = {"peak_import_mw": floor - 0.05}
-    below = solve(capped)
+    below = solve(mo._objective(settings, {"energy_cost_usd": 1.0}, pen, bounds={"peak_import_mw": floor - 0.05}))
     assert below.attrs["solver_status"] == "infeasible" and np.isnan(below.p_grid_mw.values).all()
 
 
@@ -160,10 +156,10 @@ def test_payoff_front_and_compromises_on_a_battery_day(scenario):
     # fuzzy compromise: its largest membership is no larger than any single-objective solution's
     comp = {"objectives": names, "others": "none"}
     fuzzy, chosen = mo.solve_compromise(solve, settings, {**comp, "method": "fuzzy"}, payoff, pen)
-    worst_mu = mo.memberships(fuzzy, chosen["objective"]["fuzzy"])
+    worst_mu = mo.memberships(fuzzy, chosen.objective.fuzzy)
     assert fuzzy.attrs["membership_max"] == pytest.approx(max(worst_mu.values()))
     for n in names:
-        mu_row = mo.memberships(rows[n], chosen["objective"]["fuzzy"])
+        mu_row = mo.memberships(rows[n], chosen.objective.fuzzy)
         assert max(worst_mu.values()) <= max(mu_row.values()) + 1e-6, n
     assert max(worst_mu.values()) < 1.0
 
@@ -242,19 +238,18 @@ def test_an_objective_without_range_is_held_at_its_best_not_judged(scenario):
         payoff,
         ["voltage_violation_pu_h"],
     )
-    assert chosen["objective"]["fuzzy"] == {"energy_cost_usd": [400.0, 500.0]}
+    assert chosen.objective.fuzzy == {"energy_cost_usd": (400.0, 500.0)}
     # a maximised term is held at least within 1 % below its best
-    assert chosen["objective"]["bounds"]["pv_used_mwh"] == pytest.approx(72.5 * 0.99)
+    assert chosen.objective.bounds["pv_used_mwh"] == pytest.approx(72.5 * 0.99)
 
 
 def test_the_scenario_bounds_hold_the_other_objectives_fixed_at_every_front_point(scenario):
     import xarray as xr
 
     settings, _ = scenario
-    capped = {
-        **settings,
-        "objective": {**settings["objective"], "bounds": {"peak_import_mw": 3.0, "load_variance_mw2": 1.0}},
-    }
+    capped = replace(
+        settings, objective=replace(settings.objective, bounds={"peak_import_mw": 3.0, "load_variance_mw2": 1.0})
+    )
     attrs = {f"objective_{t}": 1.0 for t in CATALOGUE} | {"solver_status": "optimal"}
     payoff = mo.payoff_table(
         {
@@ -265,4 +260,4 @@ def test_the_scenario_bounds_hold_the_other_objectives_fixed_at_every_front_poin
     front = {"optimise": "energy_cost_usd", "sweep": "load_variance_mw2", "others": "none"}
     point = mo.front_point_settings(capped, front, payoff, 0.5, ["voltage_violation_pu_h"])
     # the swept objective's bound is the epsilon (not the scenario's), the untraded one is kept
-    assert point["objective"]["bounds"] == {"peak_import_mw": 3.0, "load_variance_mw2": pytest.approx(2.5)}
+    assert point.objective.bounds == {"peak_import_mw": 3.0, "load_variance_mw2": pytest.approx(2.5)}

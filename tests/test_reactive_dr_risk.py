@@ -8,6 +8,7 @@ and the study's 0.97-1.03 pu band, which unity power factor cannot hold at the p
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 
 import numpy as np
@@ -19,6 +20,7 @@ from scipy.stats import norm
 from feederflex import acpf, checks, feeders, profiles, schedule, study
 from feederflex.model.inverter import polygon_error, polygon_sides
 from feederflex.model.risk import expected_shortfall, tangent_error, tangent_points
+from feederflex.settings import as_settings
 from tests.conftest import assert_proven_then_corrected
 
 PV = [
@@ -189,14 +191,22 @@ def test_power_factor_outside_0_1_is_a_clear_error(schema):
             study.validate_config({"base": {"pv": pv}}, schema, [("study.yaml", {"base": {"pv": pv}})])
 
 
-def test_power_factor_outside_0_1_is_caught_by_the_library_too(feeder69):
-    settings = {"pv": [dict(PV[0], power_factor=1.5)], "fess": [], "dr": [], "mess": {"units": []}}
+def _settings_with(schema, **units):
+    """Valid settings (no units) with ``units`` put in afterwards, past the schema's checks, as a
+    library caller could construct them."""
+    plain = study.expand_scenarios(study.validate_config({"base": {"pv": [], "fess": []}}, schema), schema)["base"]
+    return dataclasses.replace(as_settings(plain), **units)
+
+
+def test_power_factor_outside_0_1_is_caught_by_the_library_too(feeder69, schema):
+    valid = as_settings(study.expand_scenarios(study.validate_config({"base": {"pv": PV}}, schema), schema)["base"])
+    settings = _settings_with(schema, pv=(dataclasses.replace(valid.pv[0], power_factor=1.5),))
     data = schedule.ScenarioData(feeder69, profiles.build_profiles(feeder69, DAY, 8, 60, "summer"), settings)
     with pytest.raises(checks.InputError, match=r"pv\[0\] \(pv11\)\.power_factor = 1\.5 is outside \(0, 1\]"):
         checks.check_inputs(data)
 
 
-def test_demand_response_at_a_bus_without_load_is_a_clear_error(tmp_path, root, feeder69):
+def test_demand_response_at_a_bus_without_load_is_a_clear_error(tmp_path, root, feeder69, schema):
     config = study.load_yaml(root / "config" / "config.yaml")
     path = tmp_path / "dr_study.yaml"
     override = {
@@ -211,7 +221,8 @@ def test_demand_response_at_a_bus_without_load_is_a_clear_error(tmp_path, root, 
     merged["base"]["dr"] = override["base"]["dr"]
     with pytest.raises(study.ConfigError, match=r"dr_study\.yaml: .*dr\[0\] \(d5\)\.bus = 5 has no load"):
         study.load_study(merged, root / "config" / "schema.yaml", [root / "config" / "config.yaml", path])
-    settings = {"pv": [], "fess": [], "dr": [{"name": "d5", "bus": 5}], "mess": {"units": []}}
+    dr = {"base": {"pv": [], "fess": [], "dr": [{"name": "d5", "bus": 5}]}}
+    settings = as_settings(study.expand_scenarios(study.validate_config(dr, schema), schema)["base"])
     data = schedule.ScenarioData(feeder69, profiles.build_profiles(feeder69, DAY, 8, 60, "summer"), settings)
     with pytest.raises(checks.InputError, match=r"dr\[0\] \(d5\)\.bus = 5 has no load in the feeder \(case69\)"):
         checks.check_inputs(data)

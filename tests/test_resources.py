@@ -9,6 +9,7 @@ import pytest
 from feederflex.model import ScenarioData, build_model
 from feederflex.model.size import model_scale
 from feederflex.resources import BASE_MEM_MB, JobResources
+from feederflex.settings import as_settings
 
 FESS = {"name": "b", "bus": 18, "p_mw": 1.0, "e_mwh": 2.0, "soc_init": 0.5}
 PV = {"name": "p", "bus": 25, "p_mw": 1.0}
@@ -24,7 +25,7 @@ def test_model_scale_tracks_the_built_models_columns(make_scenario, feeder33, ba
     for b, minutes in (({}, 60), (base, step_minutes)):
         settings, prof, _ = make_scenario(base=b, step_minutes=minutes)
         m = build_model(ScenarioData(feeder33, prof, settings))
-        scale = model_scale(settings, buses=feeder33.sizes["bus"], steps=prof.sizes["time"], stations=0)
+        scale = model_scale(as_settings(settings), buses=feeder33.sizes["bus"], steps=prof.sizes["time"], stations=0)
         ratios.append(m.nvariables() / scale)
     assert 0.5 < ratios[1] / ratios[0] < 2.0
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -309,6 +310,34 @@ def test_every_solution_of_the_tiny_studies_is_labelled_honestly(tiny_run, trade
         for folder in (tiny_run / "results/tiny", tradeoffs_run / "results/tiny_tradeoffs", rolling_run)
     )
     assert counted >= 20
+
+
+def test_the_tiny_studies_give_the_reference_numbers(tiny_run, tradeoffs_run, rolling_run):
+    """Every schedule of the tiny studies equals tests/data/tiny_reference.json (made before the
+    modules moved, see tests/reference.py) within solver tolerance: status, objective, import,
+    voltages and storage energy. The rolling run has the real-time scenario only."""
+    from tests.reference import REFERENCE, collect
+
+    reference = json.loads(REFERENCE.read_text())
+    runs = {
+        "tiny": tiny_run / "results/tiny",
+        "tiny_tradeoffs": tradeoffs_run / "results/tiny_tradeoffs",
+        "tiny_rolling": rolling_run,
+    }
+    compared = 0
+    for study, folder in runs.items():
+        fresh = collect(folder)
+        for name, expected in reference[study].items():
+            if name not in fresh:
+                continue
+            got, where = fresh[name], f"{study}/{name}"
+            assert got["status"] == expected["status"], where
+            assert got["objective"] == pytest.approx(expected["objective"], rel=1e-6, abs=1e-6, nan_ok=True), where
+            assert set(got) == set(expected), where
+            for key in set(expected) - {"status", "objective"}:
+                np.testing.assert_allclose(got[key], expected[key], rtol=1e-6, atol=1e-6, err_msg=where)
+            compared += 1
+    assert compared >= 20
 
 
 def shrink(study: dict, hours: float, step_minutes: int | None = None) -> dict:

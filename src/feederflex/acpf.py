@@ -69,7 +69,7 @@ def ac_check(feeder: xr.Dataset, solution: xr.Dataset, tolerance_pu: float | Non
     more than ``tolerance_pu``) and pu x h, and the "unexpected" ones: AC violations where the
     model's slacks say the band holds. A solution without a schedule gives NaN and its status.
     ``net``: the feeder's pandapower net at the solution's substation voltage, when the caller
-    checks many schedules of one feeder (building it takes ~0.4 s); its loads are overwritten.
+    checks many schedules of one feeder (building it costs more than a power flow); its loads are overwritten.
     """
     if tolerance_pu is None:
         tolerance_pu = float(solution.attrs.get("ac_tolerance_pu", 1e-4))

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from feederflex.errors import ConfigError, FeederflexError, InputError, RollingError
+from feederflex.settings import FessUnit, MessUnit, PVUnit, Settings, as_settings
 
 if TYPE_CHECKING:  # the parse-time checks must not import Pyomo
     from feederflex.model import ScenarioData
@@ -26,57 +27,59 @@ def _prefix(where: str) -> str:
     return f"{where}: " if where else ""
 
 
-def check_unit_buses(settings: Mapping, buses: Iterable[int], where: str, error: type[FeederflexError]) -> None:
+def check_unit_buses(settings: Settings, buses: Iterable[int], where: str, error: type[FeederflexError]) -> None:
     """Every PV, fixed storage and DR unit sits on a bus of the feeder; unit names are unique."""
     buses = set(buses)
     for kind in ("pv", "fess", "dr"):
-        names = [unit["name"] for unit in settings[kind]]
+        names = [unit.name for unit in getattr(settings, kind)]
         if len(set(names)) != len(names):
             raise error(f"{_prefix(where)}{kind} unit names must be unique, got {names}")
-        for k, unit in enumerate(settings[kind]):
-            if unit["bus"] not in buses:
+        for k, unit in enumerate(getattr(settings, kind)):
+            if unit.bus not in buses:
                 raise error(
-                    f"{_prefix(where)}{kind}[{k}] ({unit['name']}).bus = {unit['bus']} is not a bus of the feeder "
+                    f"{_prefix(where)}{kind}[{k}] ({unit.name}).bus = {unit.bus} is not a bus of the feeder "
                     f"(buses {min(buses)}..{max(buses)})"
                 )
 
 
 def check_dr_loads(
-    settings: Mapping, loaded: Iterable[int], source: str, where: str, error: type[FeederflexError]
+    settings: Settings, loaded: Iterable[int], source: str, where: str, error: type[FeederflexError]
 ) -> None:
     """Demand response sits on buses with load (``loaded``) of the feeder ``source``."""
     loaded = set(loaded)
-    for k, unit in enumerate(settings["dr"]):
-        if unit["bus"] not in loaded:
+    for k, unit in enumerate(settings.dr):
+        if unit.bus not in loaded:
             raise error(
-                f"{_prefix(where)}dr[{k}] ({unit['name']}).bus = {unit['bus']} has no load in the feeder "
+                f"{_prefix(where)}dr[{k}] ({unit.name}).bus = {unit.bus} has no load in the feeder "
                 f"({source}): demand response needs load to curtail or shift (buses with load: "
                 f"{sorted(loaded)[:12]}...)"
             )
 
 
-def check_mess_stations(units: list, stations: list[int], where: str, error: type[FeederflexError]) -> None:
+def check_mess_stations(
+    units: tuple[MessUnit, ...], stations: list[int], where: str, error: type[FeederflexError]
+) -> None:
     """Mobile units have unique names and start at a station."""
-    names = [unit["name"] for unit in units]
+    names = [unit.name for unit in units]
     if len(set(names)) != len(names):
         raise error(f"{_prefix(where)}mess unit names must be unique, got {names}")
     for k, unit in enumerate(units):
-        if unit["initial_station"] not in stations:
+        if unit.initial_station not in stations:
             raise error(
-                f"{_prefix(where)}mess.units[{k}] ({unit['name']}).initial_station = {unit['initial_station']} "
+                f"{_prefix(where)}mess.units[{k}] ({unit.name}).initial_station = {unit.initial_station} "
                 f"is not one of transport.stations {stations}"
             )
 
 
 def check_operation(
-    operation: Mapping,
+    mode: str,
+    lookahead: int | None,
     n_steps: int,
     where: str = "",
     error: type[FeederflexError] = RollingError,
     step_minutes: int | None = None,
 ) -> None:
     """A known ``operation.mode``; ``lookahead_steps`` null or 1..the day's steps, and only when rolling."""
-    mode, lookahead = operation["mode"], operation["lookahead_steps"]
     if mode not in MODES:
         raise error(f"{_prefix(where)}operation.mode = {mode!r}: expected one of {list(MODES)}")
     if lookahead is not None and not 1 <= int(lookahead) <= n_steps:
@@ -94,7 +97,7 @@ def check_operation(
 
 
 def check_scenario(
-    settings: dict,
+    settings: Settings | Mapping[str, Any],
     config: Mapping,
     where: str,
     bus_numbers: Iterable[int] | None,
@@ -102,63 +105,65 @@ def check_scenario(
 ) -> None:
     """A scenario's effective settings against the study (days, fleets, stations) and, where
     known, the feeder's buses and loaded buses; ``where`` names the file and scenario."""
-    if settings["day"] not in config["days"]:
-        raise ConfigError(f"{where}: day {settings['day']!r} is not defined in days (have {sorted(config['days'])})")
-    fleet = settings["ev_fleet"]
+    settings = as_settings(settings)
+    if settings.day not in config["days"]:
+        raise ConfigError(f"{where}: day {settings.day!r} is not defined in days (have {sorted(config['days'])})")
+    fleet = settings.ev_fleet
     if fleet is not None and fleet not in config["fleets"]:
         raise ConfigError(f"{where}: ev_fleet {fleet!r} is not defined in fleets (have {sorted(config['fleets'])})")
     step_minutes = int(config["time"]["step_minutes"])
     n_steps = round(float(config["time"]["hours"]) * 60 / step_minutes)
-    check_operation(settings["operation"], n_steps, where, ConfigError, step_minutes)
-    grid = settings["grid"]
-    if grid["v_min_pu"] >= grid["v_max_pu"]:
-        raise ConfigError(f"{where}: grid.v_min_pu {grid['v_min_pu']} must be below grid.v_max_pu {grid['v_max_pu']}")
-    if not grid["v_min_pu"] <= grid["substation_v_pu"] <= grid["v_max_pu"]:
+    check_operation(
+        settings.operation.mode, settings.operation.lookahead_steps, n_steps, where, ConfigError, step_minutes
+    )
+    grid = settings.grid
+    if grid.v_min_pu >= grid.v_max_pu:
+        raise ConfigError(f"{where}: grid.v_min_pu {grid.v_min_pu} must be below grid.v_max_pu {grid.v_max_pu}")
+    if not grid.v_min_pu <= grid.substation_v_pu <= grid.v_max_pu:
         raise ConfigError(
-            f"{where}: grid.substation_v_pu = {grid['substation_v_pu']} is outside the voltage band "
-            f"[grid.v_min_pu, grid.v_max_pu] = [{grid['v_min_pu']}, {grid['v_max_pu']}]: the "
+            f"{where}: grid.substation_v_pu = {grid.substation_v_pu} is outside the voltage band "
+            f"[grid.v_min_pu, grid.v_max_pu] = [{grid.v_min_pu}, {grid.v_max_pu}]: the "
             "substation bus would violate it "
             "at every step"
         )
-    control = settings["ev_control"]
+    control = settings.ev_control
     hours = float(config["time"]["hours"])
-    if fleet is not None and control["mode"] == "aggregate" and abs(hours - 24.0) > 1e-9:
+    if fleet is not None and control.mode == "aggregate" and abs(hours - 24.0) > 1e-9:
         raise ConfigError(
             f"{where}: ev_control.mode = aggregate needs a 24-hour (periodic) day, but time.hours = {hours:g}; "
             "use 24 hours or another ev_control.mode"
         )
-    if control["v2g"] and fleet is None:
+    if control.v2g and fleet is None:
         raise ConfigError(
             f"{where}: ev_control.v2g = true, but the scenario has no ev_fleet: there are no vehicles to "
             "discharge; set ev_fleet or v2g: false"
         )
-    for term, ends in settings["objective"]["fuzzy"].items():
+    for term, ends in settings.objective.fuzzy.items():
         if float(ends[0]) == float(ends[1]):
             raise ConfigError(
-                f"{where}: objective.fuzzy.{term} = {ends}: best and reference are equal, so the membership "
+                f"{where}: objective.fuzzy.{term} = {list(ends)}: best and reference are equal, so the membership "
                 "is undefined; give two different values"
             )
     if bus_numbers is not None:
         check_unit_buses(settings, bus_numbers, where, ConfigError)
     if loaded_buses is not None:
         check_dr_loads(settings, loaded_buses, config["network"]["source"], where, ConfigError)
-    risk = settings["risk"]
-    if None not in (risk["reserve_price_usd_per_mwh"], risk["curtailment_price_usd_per_mwh"]) and (
-        risk["reserve_price_usd_per_mwh"] < risk["curtailment_price_usd_per_mwh"]
-    ):
+    risk = settings.risk
+    reserve, curtailment = risk.reserve_price_usd_per_mwh, risk.curtailment_price_usd_per_mwh
+    if reserve is not None and curtailment is not None and reserve < curtailment:
         raise ConfigError(
-            f"{where}: risk.reserve_price_usd_per_mwh {risk['reserve_price_usd_per_mwh']} must be at least "
-            f"risk.curtailment_price_usd_per_mwh {risk['curtailment_price_usd_per_mwh']} (else the "
+            f"{where}: risk.reserve_price_usd_per_mwh {risk.reserve_price_usd_per_mwh} must be at least "
+            f"risk.curtailment_price_usd_per_mwh {risk.curtailment_price_usd_per_mwh} (else the "
             "risk cost is unbounded)"
         )
-    mess_units = settings["mess"]["units"]
+    mess_units = settings.mess.units
     check_mess_stations(mess_units, [s["bus"] for s in config["transport"]["stations"]], where, ConfigError)
-    for kind, units in (("fess", settings["fess"]), ("mess.units", mess_units)):
+    for kind, units in (("fess", settings.fess), ("mess.units", mess_units)):
         for k, unit in enumerate(units):
-            if not unit["soc_min"] <= unit["soc_init"] <= unit["soc_max"]:
+            if not unit.soc_min <= unit.soc_init <= unit.soc_max:
                 raise ConfigError(
-                    f"{where}: {kind}[{k}] ({unit['name']}): initial energy outside the SOC window, need "
-                    f"soc_min <= soc_init <= soc_max, got {unit['soc_min']}, {unit['soc_init']}, {unit['soc_max']}"
+                    f"{where}: {kind}[{k}] ({unit.name}): initial energy outside the SOC window, need "
+                    f"soc_min <= soc_init <= soc_max, got {unit.soc_min}, {unit.soc_init}, {unit.soc_max}"
                 )
 
 
@@ -276,16 +281,19 @@ def check_inputs(data: ScenarioData) -> None:
     its prepared datasets (the same reference rules as at parse time, against the datasets)."""
     settings = data.settings
     check_unit_buses(settings, data.buses, "", InputError)
-    for kind, units in (("pv", settings["pv"]), ("fess", settings["fess"]), ("mess.units", settings["mess"]["units"])):
+    inverters: tuple[tuple[str, tuple[PVUnit | FessUnit | MessUnit, ...]], ...] = (
+        ("pv", settings.pv),
+        ("fess", settings.fess),
+        ("mess.units", settings.mess.units),
+    )
+    for kind, units in inverters:
         for k, unit in enumerate(units):
-            if not 0.0 < float(unit["power_factor"]) <= 1.0:
-                raise InputError(
-                    f"{kind}[{k}] ({unit['name']}).power_factor = {unit['power_factor']} is outside (0, 1]"
-                )
+            if not 0.0 < float(unit.power_factor) <= 1.0:
+                raise InputError(f"{kind}[{k}] ({unit.name}).power_factor = {unit.power_factor} is outside (0, 1]")
     load = data.feeder.p_load_mw
     loaded = [int(b) for b in load.bus.values[load.values > 0]]
     check_dr_loads(settings, loaded, str(data.feeder.attrs.get("source", "feeder")), "", InputError)
-    units = settings["mess"]["units"]
+    units = settings.mess.units
     if units:
         if data.travel is None:
             raise InputError("mess.units are given but no travel dataset (transport.stations) was passed")

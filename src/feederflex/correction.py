@@ -11,6 +11,7 @@ import json
 import logging
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pyomo.environ as pyo
@@ -18,6 +19,7 @@ import xarray as xr
 
 from feederflex.model import ScenarioData
 from feederflex.routing import Parked
+from feederflex.settings import Settings
 from feederflex.solution import solution_dataset
 from feederflex.solve import Session, SolveResult, put_state, state
 
@@ -56,7 +58,7 @@ def ac_correct(
     data: ScenarioData,
     result: SolveResult,
     ds: xr.Dataset,
-    settings: dict,
+    settings: Settings,
     session: Session,
     label: str = "AC correction",
 ) -> Corrected:
@@ -75,93 +77,35 @@ def ac_correct(
     """
     from feederflex.acpf import ac_check
 
-    cfg = settings["ac_correction"]
-    tolerance = float(cfg["tolerance_pu"])
-    net = m.net
-    steps = list(data.steps)
-    buses = data.buses
-    fd = data.feeder
-    parent = fd.from_bus.values.astype(int)
-    v_min, v_max = float(settings["grid"]["v_min_pu"]), float(settings["grid"]["v_max_pu"])
+    cfg = settings.ac_correction
+    tolerance = float(cfg.tolerance_pu)
     first_stage = result.stages[-1].name if result.stages else "scenario"
-    kept: list[str] = []  # what the re-solves keep fixed from the first solve
-    if cfg["keep_integers"]:
-        fixed = [
-            var
-            for var in m.component_data_objects(pyo.Var)
-            if var.is_integer() and not var.fixed and var.value is not None
-        ]
-        for var in fixed:
-            var.fix(round(var.value))
-        if fixed:
-            kept.append("integers")
-    # the pooled EV plan was checked car by car: keep it (vehicles modelled one by one stay free)
-    pools = (
-        [var for name in ("pool_ch_mw", "pool_dis_mw") for var in getattr(m.ev, name, {}).values()]
-        if any(hasattr(m.ev, n) for n in ("pool_ch_mw", "pool_dis_mw"))
-        else []
-    )
-    for var in pools:
-        var.fix(var.value)
-    if pools:
-        kept.append("pooled EV plan")
-    history = []
+    kept = _hold_decisions(m, bool(cfg.keep_integers))  # what the re-solves keep from the first solve
+    history: list[dict[str, Any]] = []
     status = "not_converged"
     fixed_from = None  # the written schedule is the first solve's until a re-solve replaces it
-    for iteration in range(int(cfg["max_iterations"]) + 1):
+    for iteration in range(int(cfg.max_iterations) + 1):
         ds.attrs["ac_tolerance_pu"] = tolerance
         ac = ac_check(data.feeder, ds, tolerance)
-        p_ac = ac.p_grid_ac_mw.values
-        import_gap = np.abs(ds.p_grid_mw.values - p_ac)
-        diverged = int(ac.attrs["ac_nonconverged_steps"])
-        import_ok = bool((import_gap <= 0.01 * np.abs(p_ac) + 1e-3).all()) and not diverged
-        unexpected = int(ac.attrs["ac_unexpected_violation_bus_steps"])
-        history.append(
-            {
-                "iteration": iteration,
-                "objective": float(result.objective),
-                "ac_violation_bus_steps": int(ac.attrs["ac_violation_bus_steps"]),
-                "ac_unexpected_violation_bus_steps": unexpected,
-                "ac_nonconverged_steps": diverged,
-                "max_abs_v_error_pu": float(ac.attrs["max_abs_v_error_pu"]),
-                "ac_loss_mwh": float(ac.attrs["loss_mwh"]),
-                "max_import_gap_mw": float(np.nanmax(import_gap)) if np.isfinite(import_gap).any() else math.nan,
-            }
-        )
+        row = _iteration_record(iteration, result, ds, ac)
+        history.append(row)
         log.info(
             "%s %d: %d unexpected AC violations, %d diverged steps, largest voltage error %.4f pu",
             label,
             iteration,
-            unexpected,
-            diverged,
-            ac.attrs["max_abs_v_error_pu"],
+            row["ac_unexpected_violation_bus_steps"],
+            row["ac_nonconverged_steps"],
+            row["max_abs_v_error_pu"],
         )
-        if diverged:
+        if row["ac_nonconverged_steps"]:
             status = "ac_diverged"
             break
-        if unexpected == 0 and import_ok:
+        if row["ac_unexpected_violation_bus_steps"] == 0 and row["import_ok"]:
             status = "converged"
             break
-        if iteration == int(cfg["max_iterations"]):
+        if iteration == int(cfg.max_iterations):
             break
-        loss_p = np.zeros((len(steps), len(buses)))
-        loss_q = np.zeros_like(loss_p)
-        for k, bus in enumerate(parent):
-            loss_p[:, buses.index(int(bus))] += ac.loss_branch_mw.values[:, k]
-            loss_q[:, buses.index(int(bus))] += ac.loss_branch_mvar.values[:, k]
-        # the error of the current model (which already books the previous losses) against AC
-        error = ds.v_pu.values - ac.v_ac_pu.values
-        for t in steps:
-            for b in net.BV:
-                col = buses.index(b)
-                net.loss_p_mw[b, t] = float(loss_p[t, col])
-                net.loss_q_mvar[b, t] = float(loss_q[t, col])
-                if np.isfinite(error[t, col]):
-                    net.v_min_pu[b, t] = v_min + max(0.0, float(error[t, col]))
-                    net.v_max_pu[b, t] = v_max + min(0.0, float(error[t, col]))
-            root = data.root
-            net.loss_p_mw[root, t] = float(loss_p[t, buses.index(root)])
-            net.loss_q_mvar[root, t] = float(loss_q[t, buses.index(root)])
+        _book_ac(m, data, ds, ac, settings)
         trial = session.solve(f"{label} {iteration + 1}")
         if not trial.status.has_solution:
             history.append({"iteration": iteration + 1, "status": trial.status.value})
@@ -190,12 +134,78 @@ def ac_correct(
     return Corrected(ds, result, fixed_from)
 
 
+def _hold_decisions(m: pyo.ConcreteModel, keep_integers: bool) -> list[str]:
+    """Fix what the re-solves keep from the first solve: its integers (``keep_integers``) and a
+    pooled EV plan, which was checked car by car (vehicles modelled one by one stay free)."""
+    kept = []
+    if keep_integers:
+        fixed = [
+            var
+            for var in m.component_data_objects(pyo.Var)
+            if var.is_integer() and not var.fixed and var.value is not None
+        ]
+        for var in fixed:
+            var.fix(round(var.value))
+        if fixed:
+            kept.append("integers")
+    pools = [var for name in ("pool_ch_mw", "pool_dis_mw") for var in getattr(m.ev, name, {}).values()]
+    for var in pools:
+        var.fix(var.value)
+    if pools:
+        kept.append("pooled EV plan")
+    return kept
+
+
+def _iteration_record(iteration: int, result: SolveResult, ds: xr.Dataset, ac: xr.Dataset) -> dict[str, Any]:
+    """One row of ``ac_iterations``: the schedule's objective and how its AC check came out;
+    ``import_ok``: the model's substation import within 1 % (+ 1 kW) of the AC import."""
+    p_ac = ac.p_grid_ac_mw.values
+    import_gap = np.abs(ds.p_grid_mw.values - p_ac)
+    diverged = int(ac.attrs["ac_nonconverged_steps"])
+    return {
+        "iteration": iteration,
+        "objective": float(result.objective),
+        "ac_violation_bus_steps": int(ac.attrs["ac_violation_bus_steps"]),
+        "ac_unexpected_violation_bus_steps": int(ac.attrs["ac_unexpected_violation_bus_steps"]),
+        "ac_nonconverged_steps": diverged,
+        "max_abs_v_error_pu": float(ac.attrs["max_abs_v_error_pu"]),
+        "ac_loss_mwh": float(ac.attrs["loss_mwh"]),
+        "max_import_gap_mw": float(np.nanmax(import_gap)) if np.isfinite(import_gap).any() else math.nan,
+        "import_ok": bool((import_gap <= 0.01 * np.abs(p_ac) + 1e-3).all()) and not diverged,
+    }
+
+
+def _book_ac(m: pyo.ConcreteModel, data: ScenarioData, ds: xr.Dataset, ac: xr.Dataset, settings: Settings) -> None:
+    """Book every branch's AC losses as load at its sending bus and move each bus's voltage band
+    by the current model's LinDistFlow-minus-AC error (raised where LinDistFlow is optimistic)."""
+    net, steps, buses = m.net, list(data.steps), data.buses
+    v_min, v_max = float(settings.grid.v_min_pu), float(settings.grid.v_max_pu)
+    loss_p = np.zeros((len(steps), len(buses)))
+    loss_q = np.zeros_like(loss_p)
+    for k, bus in enumerate(data.feeder.from_bus.values.astype(int)):
+        loss_p[:, buses.index(int(bus))] += ac.loss_branch_mw.values[:, k]
+        loss_q[:, buses.index(int(bus))] += ac.loss_branch_mvar.values[:, k]
+    # the error of the current model (which already books the previous losses) against AC
+    error = ds.v_pu.values - ac.v_ac_pu.values
+    root = data.root
+    for t in steps:
+        for b in net.BV:
+            col = buses.index(b)
+            net.loss_p_mw[b, t] = float(loss_p[t, col])
+            net.loss_q_mvar[b, t] = float(loss_q[t, col])
+            if np.isfinite(error[t, col]):
+                net.v_min_pu[b, t] = v_min + max(0.0, float(error[t, col]))
+                net.v_max_pu[b, t] = v_max + min(0.0, float(error[t, col]))
+        net.loss_p_mw[root, t] = float(loss_p[t, buses.index(root)])
+        net.loss_q_mvar[root, t] = float(loss_q[t, buses.index(root)])
+
+
 def no_worse_than_parked(
     m: pyo.ConcreteModel,
     data: ScenarioData,
     routed: Corrected,
     parked: Parked,
-    settings: dict,
+    settings: Settings,
     session: Session,
     ac_start: list,
 ) -> Corrected:

@@ -123,24 +123,9 @@ def _in_service_lines(net: pp.pandapowerNet):
     return lines
 
 
-def feeder_from_pandapower(net: pp.pandapowerNet, source: str = "pandapower net") -> xr.Dataset:
-    """Convert a radial pandapower net into a Feeder dataset.
-
-    Raises
-    ------
-    FeederError
-        If the in-service lines do not form one tree spanning every in-service bus.
-    """
-    _check_supported(net, source)
-    buses = net.bus[net.bus.in_service].index.to_numpy()
-    lines = _in_service_lines(net)
-    root = int(net.ext_grid[net.ext_grid.in_service].bus.iloc[0])
-    if len(lines) != len(buses) - 1:
-        kind = "meshed" if len(lines) > len(buses) - 1 else "disconnected"
-        raise FeederError(
-            f"network {source!r} is {kind}: {len(lines)} in-service lines for {len(buses)} buses; "
-            f"a radial feeder has exactly {len(buses) - 1}"
-        )
+def _tree_from(root: int, buses: np.ndarray, lines, source: str) -> tuple[dict[int, tuple[int, int]], list[int]]:
+    """Breadth-first tree from the substation: each bus's (parent bus, line) and the buses in
+    radial order; a bus the tree cannot reach is a :class:`FeederError`."""
     neighbours: dict[int, list[tuple[int, int]]] = {int(b): [] for b in buses}
     for idx, line in lines.iterrows():
         neighbours[int(line.from_bus)].append((int(line.to_bus), int(idx)))
@@ -164,6 +149,28 @@ def feeder_from_pandapower(net: pp.pandapowerNet, source: str = "pandapower net"
             f"network {source!r} is meshed or disconnected: buses {missing[:10]} "
             "cannot be reached from the substation along a tree"
         )
+    return parent_line, order
+
+
+def feeder_from_pandapower(net: pp.pandapowerNet, source: str = "pandapower net") -> xr.Dataset:
+    """Convert a radial pandapower net into a Feeder dataset.
+
+    Raises
+    ------
+    FeederError
+        If the in-service lines do not form one tree spanning every in-service bus.
+    """
+    _check_supported(net, source)
+    buses = net.bus[net.bus.in_service].index.to_numpy()
+    lines = _in_service_lines(net)
+    root = int(net.ext_grid[net.ext_grid.in_service].bus.iloc[0])
+    if len(lines) != len(buses) - 1:
+        kind = "meshed" if len(lines) > len(buses) - 1 else "disconnected"
+        raise FeederError(
+            f"network {source!r} is {kind}: {len(lines)} in-service lines for {len(buses)} buses; "
+            f"a radial feeder has exactly {len(buses) - 1}"
+        )
+    parent_line, order = _tree_from(root, buses, lines, source)
 
     vn_kv = net.bus.loc[buses, "vn_kv"].to_numpy(float)
     z_base = net.bus.vn_kv.loc[order].to_numpy(float) ** 2 / S_BASE_MVA

@@ -248,7 +248,7 @@ def sample_fleet(spec: dict, feeder: xr.Dataset, hours: float, step_minutes: int
     ev_bus = np.repeat(buses, n_per_bus)
     load_kw = uncontrolled_load_kw(frame, ev_bus, bus_list, step_hours, n_steps)
     times = pd.timedelta_range(0, periods=n_steps, freq=f"{step_minutes}min")
-    data = {col: ("ev", frame[col].to_numpy()) for col in frame.columns}
+    data: dict[str, tuple] = {col: ("ev", frame[col].to_numpy()) for col in frame.columns}
     data["ev_bus"] = ("ev", ev_bus)
     data["ev_p_mw"] = (("time", "bus"), load_kw / 1000.0)
     return xr.Dataset(

@@ -55,7 +55,7 @@ def lock_pins(lock: str | Path = LOCK_FILE) -> dict[str, str]:
         specs = list(req.specifier)
         if len(specs) != 1 or specs[0].operator != "==":
             raise ValueError(f"{lock}: {line!r} pins no single version (a lock has name==version on every line)")
-        pins[canonicalize_name(req.name)] = specs[0].version
+        pins[str(canonicalize_name(req.name))] = specs[0].version
     return pins
 
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import xarray as xr
 
 from feederflex.forecast import actual_day
 from feederflex.operation import DayAheadPlan, plan_day, run_day
+from feederflex.settings import Settings, as_settings
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +34,7 @@ class Realisation:
 def monte_carlo(
     feeder: xr.Dataset,
     forecast: xr.Dataset,
-    settings: dict,
+    settings: Settings | Mapping[str, Any],
     uncertainty: dict,
     realisations: Iterable[int],
     *,
@@ -40,7 +42,7 @@ def monte_carlo(
     travel: xr.Dataset | None = None,
     solver_log: str | None = None,
 ) -> Iterator[Realisation]:
-    """Operate the scenario on each realisation's actual day (``settings["operation"]``).
+    """Operate the scenario on each realisation's actual day (``settings.operation``).
 
     ``uncertainty`` holds ``seed``, ``relative_sd`` and ``correlation`` (:func:`actual_day`).
     Yields one :class:`Realisation` at a time, so a batch of many realisations never holds more
@@ -51,8 +53,9 @@ def monte_carlo(
     from feederflex.feeders import to_pandapower
     from feederflex.kpis import scenario_kpis
 
-    op = settings["operation"]
-    net = to_pandapower(feeder, float(settings["grid"]["substation_v_pu"]))
+    settings = as_settings(settings)
+    op = settings.operation
+    net = to_pandapower(feeder, float(settings.grid.substation_v_pu))
     day_ahead: DayAheadPlan | None = None  # solved once, reset for every realisation
     for k in realisations:
         started = time.perf_counter()
@@ -66,12 +69,12 @@ def monte_carlo(
             fleet=fleet,
             travel=travel,
             solver_log=solver_log,
-            keep_integers=bool(op["keep_integers"]),
-            mode=op["mode"],
-            lookahead_steps=op["lookahead_steps"],
+            keep_integers=bool(op.keep_integers),
+            mode=op.mode,
+            lookahead_steps=op.lookahead_steps,
             plan=day_ahead,
         )
-        tolerance = float(settings["ac_correction"]["tolerance_pu"])
+        tolerance = float(settings.ac_correction.tolerance_pu)
         realised.attrs["ac_tolerance_pu"] = plan.attrs["ac_tolerance_pu"] = tolerance
         plan_ac, realised_ac = ac_check(feeder, plan, tolerance, net), ac_check(feeder, realised, tolerance, net)
         seconds = time.perf_counter() - started
@@ -79,7 +82,7 @@ def monte_carlo(
             {"realisation": int(k), "operation": "plan_on_actual", **scenario_kpis(plan, plan_ac), "resolves": 0},
             {
                 "realisation": int(k),
-                "operation": op["mode"],
+                "operation": op.mode,
                 **scenario_kpis(realised, realised_ac),
                 "resolves": int(realised.attrs.get("rolling_resolves", 0)),
             },

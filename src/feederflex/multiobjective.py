@@ -20,11 +20,12 @@ those settings, and gather the solved points into datasets.
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -32,6 +33,7 @@ import xarray as xr
 
 from feederflex.errors import MultiObjectiveError
 from feederflex.model.objectives import CATALOGUE, SIGN
+from feederflex.settings import Settings, as_settings
 
 log = logging.getLogger(__name__)
 
@@ -62,47 +64,54 @@ def payoff_objectives(mo: Mapping, scenario: str) -> list[str]:
 
 
 def _objective(
-    settings: dict, weights: Mapping[str, float], penalties: list[str], others: str = "none", traded: tuple = ()
-) -> dict:
+    settings: Settings,
+    weights: Mapping[str, float],
+    penalties: Sequence[str],
+    others: str = "none",
+    traded: tuple = (),
+    **changes: Any,
+) -> Settings:
     """Settings with a new objective block: ``weights``, plus the scenario's weights of the
-    penalty terms (and of every other term with ``others: weighted``) that are not traded."""
-    out = copy.deepcopy(settings)
-    base = settings["objective"]["weights"]
+    penalty terms (and of every other term with ``others: weighted``) that are not traded;
+    ``changes`` replace further parts of the block (``bounds`` are added to the kept ones)."""
+    base = settings.objective.weights
     keep = set(penalties) | (set(base) if others == "weighted" else set())
     new = {n: float(base[n]) for n in keep if n not in traded and n in base and base[n] != 0}
     new.update({n: float(w) for n, w in weights.items()})
     # the scenario's own bounds hold the other objectives fixed ("others fixed"), unless traded
-    bounds = {n: v for n, v in settings["objective"]["bounds"].items() if n not in traded}
-    out["objective"] = dict(settings["objective"], weights=new, bounds=bounds, scales={}, fuzzy={})
-    return out
+    bounds = {n: v for n, v in settings.objective.bounds.items() if n not in traded}
+    bounds.update(changes.pop("bounds", {}))
+    objective = replace(settings.objective, weights=new, bounds=bounds, scales={}, fuzzy={})
+    return replace(settings, objective=replace(objective, **changes))
 
 
-def payoff_settings(settings: dict, objective: str, penalties: list[str]) -> dict:
+def payoff_settings(settings: Settings, objective: str, penalties: list[str]) -> Settings:
     """First stage of a payoff row: ``objective`` alone, penalties kept."""
     return _objective(settings, {objective: 1.0}, penalties, traded=(objective,))
 
 
-def second_stage(first: dict, solution: xr.Dataset, weights: Mapping[str, float], penalties: list[str]) -> dict:
+def second_stage(first: Settings, solution: xr.Dataset, weights: Mapping[str, float], penalties: list[str]) -> Settings:
     """Lexicographic second stage: optimise ``weights`` while every term weighted in ``first`` is no
     worse than it was in ``solution`` (plus the MIP gap and 1e-6 relative), ``first``'s bounds kept.
     ``penalties`` (soft constraints that are not traded here) are not bounded: they keep their weight."""
-    out = copy.deepcopy(first)
-    gap = max(float(first["solver"]["mip_gap"]), 1e-6)
-    bounds = dict(first["objective"]["bounds"])
-    kept = {n: w for n, w in first["objective"]["weights"].items() if n in penalties}
-    for name, weight in first["objective"]["weights"].items():
+    gap = max(float(first.solver.mip_gap), 1e-6)
+    bounds = dict(first.objective.bounds)
+    kept = {n: w for n, w in first.objective.weights.items() if n in penalties}
+    for name, weight in first.objective.weights.items():
         if weight == 0 or name in kept:
             continue
         value = float(solution.attrs[f"objective_{name}"])
         slack = gap * max(1.0, abs(value))
         bounds[name] = value + SIGN[CATALOGUE[name].sense] * slack
     chosen = kept | {n: float(w) for n, w in weights.items() if w != 0}
-    out["objective"] = dict(first["objective"], weights=chosen, bounds=bounds, fuzzy={})
-    return out
+    return replace(first, objective=replace(first.objective, weights=chosen, bounds=bounds, fuzzy={}))
 
 
 def solve_lexicographic(
-    solve: Callable[..., xr.Dataset], first: dict, weights: Mapping[str, float] | None, penalties: list[str] = ()
+    solve: Callable[..., xr.Dataset],
+    first: Settings,
+    weights: Mapping[str, float] | None,
+    penalties: Sequence[str] = (),
 ) -> xr.Dataset:
     """Solve ``first``; with ``weights``, solve the second stage from it (see :func:`second_stage`),
     starting from the first stage's booked AC losses and voltage band (``ac_state``).
@@ -154,28 +163,33 @@ def scenario_solver(
 
 
 def solve_payoff_row(
-    solve: Callable[..., xr.Dataset], settings: dict, objective: str, penalties: list[str], lexicographic: bool
-) -> tuple[xr.Dataset, dict]:
+    solve: Callable[..., xr.Dataset],
+    settings: Settings | Mapping[str, Any],
+    objective: str,
+    penalties: list[str],
+    lexicographic: bool,
+) -> tuple[xr.Dataset, Settings]:
     """One payoff row: ``objective`` alone (penalties kept), then, when ``lexicographic``, the
     scenario's weighted objective without worsening it. Returns the solution and first-stage settings."""
+    settings = as_settings(settings)
     first = payoff_settings(settings, objective, penalties)
     untraded = [n for n in penalties if n != objective]
-    second = settings["objective"]["weights"] if lexicographic else None
+    second = settings.objective.weights if lexicographic else None
     return solve_lexicographic(solve, first, second, untraded), first
 
 
 def solve_front_point(
     solve: Callable[..., xr.Dataset],
-    settings: dict,
+    settings: Settings | Mapping[str, Any],
     front: Mapping,
     payoff: xr.Dataset,
     fraction: float,
     penalties: list[str],
     lexicographic: bool,
-) -> tuple[xr.Dataset, dict]:
+) -> tuple[xr.Dataset, Settings]:
     """One epsilon-constraint point (see :func:`front_point_settings`), then, when ``lexicographic``,
     the swept objective improved without worsening the first stage. Returns solution and settings."""
-    first = front_point_settings(settings, front, payoff, fraction, penalties)
+    first = front_point_settings(as_settings(settings), front, payoff, fraction, penalties)
     untraded = [n for n in penalties if n not in (front["optimise"], front["sweep"])]
     second = {front["sweep"]: 1.0} if lexicographic else None
     return solve_lexicographic(solve, first, second, untraded), first
@@ -183,20 +197,23 @@ def solve_front_point(
 
 def solve_compromise(
     solve: Callable[..., xr.Dataset],
-    settings: dict,
+    settings: Settings | Mapping[str, Any],
     comp: Mapping,
     payoff: xr.Dataset | None,
     penalties: list[str],
     reference: xr.Dataset | None = None,
-) -> tuple[xr.Dataset, dict]:
+) -> tuple[xr.Dataset, Settings]:
     """A fuzzy min-max or weighted-sum compromise; a fuzzy one records ``membership_<term>`` and
     ``membership_max`` on the solution. Returns the solution and the settings solved."""
+    settings = as_settings(settings)
     if comp["method"] == "fuzzy":
+        if payoff is None:
+            raise MultiObjectiveError("a fuzzy compromise needs the scenario's payoff table")
         chosen = fuzzy_settings(settings, comp, payoff, penalties, reference)
     else:
         chosen = weighted_settings(settings, comp, payoff, penalties)
     solution = solve(chosen)
-    fuzzy = chosen["objective"]["fuzzy"]
+    fuzzy = chosen.objective.fuzzy
     if fuzzy:
         mu = memberships(solution, fuzzy)
         solution.attrs.update({f"membership_{k}": v for k, v in mu.items()})
@@ -257,52 +274,48 @@ def _range(payoff: xr.Dataset, name: str) -> tuple[float, float]:
 
 
 def front_point_settings(
-    settings: dict, front: Mapping, payoff: xr.Dataset, fraction: float, penalties: list[str]
-) -> dict:
+    settings: Settings, front: Mapping, payoff: xr.Dataset, fraction: float, penalties: list[str]
+) -> Settings:
     """First stage of the front point at ``fraction`` of the swept objective's payoff range."""
     optimise, sweep = front["optimise"], front["sweep"]
     best, worst = _range(payoff, sweep)
     epsilon = best + float(fraction) * (worst - best)
-    weight = float(settings["objective"]["weights"].get(optimise, 0.0)) or 1.0
+    weight = float(settings.objective.weights.get(optimise, 0.0)) or 1.0
     weights = {optimise: weight if front["others"] == "weighted" else 1.0}
-    out = _objective(settings, weights, penalties, front["others"], traded=(optimise, sweep))
-    out["objective"]["bounds"] = {**out["objective"]["bounds"], sweep: epsilon}
-    return out
+    return _objective(settings, weights, penalties, front["others"], (optimise, sweep), bounds={sweep: epsilon})
 
 
 def fuzzy_settings(
-    settings: dict, comp: Mapping, payoff: xr.Dataset, penalties: list[str], reference: xr.Dataset | None = None
-) -> dict:
+    settings: Settings, comp: Mapping, payoff: xr.Dataset, penalties: list[str], reference: xr.Dataset | None = None
+) -> Settings:
     """Fuzzy min-max compromise: best from the payoff table, reference from the payoff table's
     worst value or, with a reference scenario, from its solution."""
-    fuzzy, held = {}, {}
+    fuzzy: dict[str, tuple[float, float]] = {}
+    held: dict[str, float] = {}
     for name in comp["objectives"]:
         best, worst = _range(payoff, name)
         ref = float(reference.attrs[f"objective_{name}"]) if reference is not None else worst
         if SIGN[CATALOGUE[name].sense] * (ref - best) > 1e-9 * max(1.0, abs(best)):
-            fuzzy[name] = [best, ref]
+            fuzzy[name] = (best, ref)
         else:  # no range to judge (every row reaches the best): hold it within 1 % of there instead
             held[name] = best + SIGN[CATALOGUE[name].sense] * HOLD_TOLERANCE * max(1.0, abs(best))
-    out = _objective(settings, {}, penalties, comp["others"], traded=tuple(comp["objectives"]))
-    out["objective"]["fuzzy"] = fuzzy
-    out["objective"]["bounds"] = {**out["objective"]["bounds"], **held}
-    return out
+    return _objective(settings, {}, penalties, comp["others"], tuple(comp["objectives"]), fuzzy=fuzzy, bounds=held)
 
 
-def weighted_settings(settings: dict, comp: Mapping, payoff: xr.Dataset | None, penalties: list[str]) -> dict:
+def weighted_settings(settings: Settings, comp: Mapping, payoff: xr.Dataset | None, penalties: list[str]) -> Settings:
     """Weighted sum of ``comp['weights']``, each term divided by its payoff range when ``normalise``."""
     weights = {n: float(w) for n, w in comp["weights"].items() if w != 0}
-    out = _objective(settings, weights, penalties, comp["others"], traded=tuple(comp["weights"]))
+    scales = {}
     if comp["normalise"]:
-        scales = {}
+        if payoff is None:
+            raise MultiObjectiveError("a normalised weighted sum needs the scenario's payoff table")
         for name in weights:
             best, worst = _range(payoff, name)
             scales[name] = abs(worst - best) if abs(worst - best) > 1e-9 else 1.0
-        out["objective"]["scales"] = scales
-    return out
+    return _objective(settings, weights, penalties, comp["others"], tuple(comp["weights"]), scales=scales)
 
 
-def memberships(solution: xr.Dataset, fuzzy: Mapping[str, list[float]]) -> dict[str, float]:
+def memberships(solution: xr.Dataset, fuzzy: Mapping[str, Sequence[float]]) -> dict[str, float]:
     """Membership of each fuzzy objective (003 eq. 21, not clipped) on a solution."""
     out = {}
     for name, (best, ref) in fuzzy.items():

@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -40,6 +40,7 @@ from pyomo.common.collections import ComponentMap
 from feederflex.checks import check_operation
 from feederflex.forecast import SOURCES
 from feederflex.model import ScenarioData, build_model
+from feederflex.settings import Settings, as_settings
 from feederflex.solve import Session, SolveResult, SolveStatus, outcome, snapshot, weakest
 
 log = logging.getLogger(__name__)
@@ -82,8 +83,8 @@ def _set_data(m: pyo.ConcreteModel, data: ScenarioData, load_p: np.ndarray, step
         for col, bus in enumerate(data.buses):
             m.net.load_p_mw[bus, t] = float(load_p[t, col])
             m.net.load_q_mvar[bus, t] = float(load_q[t, col])
-        for unit in data.settings["pv"]:
-            m.pv.avail_mw[unit["name"], t] = float(unit["p_mw"]) * float(avail[t])
+        for unit in data.settings.pv:
+            m.pv.avail_mw[unit.name, t] = float(unit.p_mw) * float(avail[t])
 
 
 def _rows_by_step(m: pyo.ConcreteModel) -> dict[int, list]:
@@ -286,7 +287,7 @@ class DayAheadPlan:
 def plan_day(
     feeder: xr.Dataset,
     forecast: xr.Dataset,
-    settings: dict,
+    settings: Settings | Mapping[str, Any],
     *,
     fleet: xr.Dataset | None = None,
     travel: xr.Dataset | None = None,
@@ -296,6 +297,7 @@ def plan_day(
     from feederflex.checks import check_inputs
     from feederflex.model.objectives import term_values
 
+    settings = as_settings(settings)
     ev = None if fleet is None else fleet.ev_p_mw.transpose("time", "bus").values
     fc = ScenarioData(feeder, forecast, settings, ev, travel, fleet)
     check_inputs(fc)
@@ -303,7 +305,7 @@ def plan_day(
     m = build_model(fc)
     build_seconds = time.perf_counter() - started
     fixed = {id(v) for v in m.component_data_objects(pyo.Var) if v.fixed}
-    session = Session(m, settings["solver"], solver_log)
+    session = Session(m, settings.solver, solver_log)
     result = session.solve("day-ahead plan")
     terms = term_values(m, fc) if result.status.has_solution else {}
     return DayAheadPlan(m, fc, result, build_seconds, snapshot(m), fixed, terms, session, _rows_by_step(m))
@@ -313,7 +315,7 @@ def run_day(
     feeder: xr.Dataset,
     forecast: xr.Dataset,
     actual: xr.Dataset,
-    settings: dict,
+    settings: Settings | Mapping[str, Any],
     *,
     fleet: xr.Dataset | None = None,
     travel: xr.Dataset | None = None,
@@ -348,23 +350,68 @@ def run_day(
     Attributes of both: the day-ahead and plan-on-actual objective terms (``day_ahead_objective_*``,
     ``plan_on_actual_objective_*``).
     """
-    from feederflex.model.objectives import term_values
     from feederflex.solution import solution_dataset
 
-    check_operation({"mode": mode, "lookahead_steps": lookahead_steps}, forecast.sizes["time"])
+    settings = as_settings(settings)
+    check_operation(mode, lookahead_steps, forecast.sizes["time"])
     if plan is None:
         plan = plan_day(feeder, forecast, settings, fleet=fleet, travel=travel, solver_log=solver_log)
     else:
         plan.reset()
     m, fc, build_seconds, session = plan.m, plan.forecast, plan.build_seconds, plan.session
     first_stage = len(session.stages)
-    ev_actual = None if fc.ev_p_mw is None or fleet is None else fc.ev_p_mw * actual.ev_factor.values[:, None]
+    ev_actual = None if fleet is None else fc.ev_p_mw * actual.ev_factor.values[:, None]
     act = ScenarioData(feeder, actual, settings, ev_actual, travel, fleet)
     load_fc = fc.profiles.load_p_mw.values + fc.fixed_ev_p_mw
     load_act = act.profiles.load_p_mw.values + act.fixed_ev_p_mw
     steps = list(fc.steps)
-    plan, day_ahead = plan.result, plan
-    attrs: dict = {
+    day_ahead, plan_result = plan, plan.result
+    attrs = _day_attrs(plan_result, build_seconds, actual, settings, fleet, mode, lookahead_steps, keep_integers)
+    if not plan_result.status.has_solution:
+        plan_ds = solution_dataset(None, act, plan_result)
+        return _finish(solution_dataset(None, act, plan_result), plan_ds, _empty_stats(len(steps)), actual, attrs, mode)
+    attrs.update({f"day_ahead_objective_{k}": v for k, v in day_ahead.terms.items()})
+    planned = day_ahead.planned
+    by_step = [list(_step_variables(m, t)) for t in steps]
+    pv_ids = {id(v) for v in m.pv.p_mw.values()}
+    kept = "day-ahead plan (integers)" if keep_integers and plan_result.integers else None
+    day = _Day(m, session, day_ahead.rows, fc, act, load_fc, load_act, by_step, pv_ids, plan_result, kept)
+    controls = day.controls(steps)
+    on_actual, plan_ds, on_actual_values = _plan_on_actual(day, controls, attrs)
+    # the real-time day starts from the plan again: controls free, forecast data
+    session.release(controls)
+    day.use("forecast", steps)
+    for var, value in planned.items():
+        if not var.fixed:
+            var.set_value(value, skip_validation=True)
+    if keep_integers:
+        session.relax_integers()
+    if mode == "on_violation" and on_actual.status.has_solution:
+        tolerance = float(settings.ac_correction.tolerance_pu)
+        stats, realised = _on_violation(day, feeder, plan_ds, on_actual_values, tolerance, on_actual)
+    elif mode == "day_ahead":  # the plan as it is, on the actual day
+        stats, realised = _empty_stats(len(steps)), plan_ds.copy()
+        stats["status"][:] = "plan"
+    else:
+        stats, realised = _receding(day, lookahead_steps)
+    if realised is None:
+        realised = _stopped(stats, session.stages[first_stage:], act)
+    return _finish(realised, plan_ds, stats, actual, attrs, mode)
+
+
+def _day_attrs(
+    plan: SolveResult,
+    build_seconds: float,
+    actual: xr.Dataset,
+    settings: Settings,
+    fleet: xr.Dataset | None,
+    mode: str,
+    lookahead_steps: int | None,
+    keep_integers: bool,
+) -> dict[str, Any]:
+    """What both datasets of a day record: the day-ahead plan's outcome, the operation and the
+    realisation (seed and error levels)."""
+    attrs: dict[str, Any] = {
         "build_seconds": build_seconds,
         "day_ahead_status": plan.status.value,
         "day_ahead_objective": plan.objective,
@@ -376,65 +423,51 @@ def run_day(
         "rolling_keep_integers": int(keep_integers),
         "realisation": int(actual.attrs.get("realisation", 0)),
         "forecast_seed": int(actual.attrs.get("seed", 0)),
-        "ev_fleet": settings["ev_fleet"] or "none",
+        "ev_fleet": settings.ev_fleet or "none",
     }
     if fleet is not None:
         attrs["seed"] = int(fleet.attrs["seed"])
     for source in SOURCES:
         if f"error_{source}" in actual:
             attrs[f"relative_sd_{source}"] = float(actual.attrs[f"relative_sd_{source}"])
-    if not plan.status.has_solution:
-        plan_ds = solution_dataset(None, act, plan)
-        return _finish(solution_dataset(None, act, plan), plan_ds, _empty_stats(len(steps)), actual, attrs, mode)
-    attrs.update({f"day_ahead_objective_{k}": v for k, v in day_ahead.terms.items()})
-    planned = day_ahead.planned
-    by_step = [list(_step_variables(m, t)) for t in steps]
-    pv_ids = {id(v) for v in m.pv.p_mw.values()}
-    kept = "day-ahead plan (integers)" if keep_integers and plan.integers else None
-    day = _Day(m, session, day_ahead.rows, fc, act, load_fc, load_act, by_step, pv_ids, plan, kept)
-    # the day-ahead plan on the actual day: its storage, MESS and EV decisions, PV and the grid react
-    controls = day.controls(steps)
-    session.fix(controls, "model")
-    day.use("actual", steps)
+    return attrs
+
+
+def _plan_on_actual(day: _Day, controls: list, attrs: dict[str, Any]) -> tuple[SolveResult, xr.Dataset, ComponentMap]:
+    """The day-ahead plan on the actual day: its storage, MESS and EV decisions (``controls``)
+    fixed, PV and the grid react. Returns the solve, its dataset and the variable values."""
+    from feederflex.model.objectives import term_values
+    from feederflex.solution import solution_dataset
+
+    day.session.fix(controls, "model")
+    day.use("actual", range(len(day.by_step)))
     on_actual = day.run("plan on the actual day")
     if on_actual.status.has_solution:
         plan_ds = day.dataset([on_actual], "day-ahead plan (controls)" if controls else None)
-        attrs.update({f"plan_on_actual_objective_{k}": v for k, v in term_values(m, act).items()})
+        attrs.update({f"plan_on_actual_objective_{k}": v for k, v in term_values(day.m, day.actual).items()})
     else:
-        plan_ds = solution_dataset(None, act, on_actual)
+        plan_ds = solution_dataset(None, day.actual, on_actual)
     attrs["plan_on_actual_status"] = plan_ds.attrs["solver_status"]
     attrs["plan_on_actual_objective"] = on_actual.objective
-    on_actual_values = snapshot(m)
-    # the real-time day starts from the plan again: controls free, forecast data
-    session.release(controls)
-    day.use("forecast", steps)
-    for var, value in planned.items():
-        if not var.fixed:
-            var.set_value(value, skip_validation=True)
-    if keep_integers:
-        session.relax_integers()
-    if mode == "on_violation" and on_actual.status.has_solution:
-        tolerance = float(settings["ac_correction"]["tolerance_pu"])
-        stats, realised = _on_violation(day, feeder, plan_ds, on_actual_values, tolerance, on_actual)
-    elif mode == "day_ahead":  # the plan as it is, on the actual day
-        stats, realised = _empty_stats(len(steps)), plan_ds.copy()
-        stats["status"][:] = "plan"
-    else:
-        stats, realised = _receding(day, lookahead_steps)
-    if realised is None:
-        labels = {status.value for status in SolveStatus}
-        failed = weakest(SolveStatus(s) for s in stats["status"] if s in labels)
-        # the day stopped: the weakest re-solve says why (a failed plan on the actual day, if none did)
-        result = outcome(
-            SolveResult(
-                failed if not failed.has_solution else SolveStatus.ERROR,
-                "rolling stopped",
-                diagnostics=[f"rolling steps: {list(stats['status'])}"],
-            ),
-            session.stages[first_stage:],
-        )
-        realised = solution_dataset(None, act, result)
-    return _finish(realised, plan_ds, stats, actual, attrs, mode)
+    return on_actual, plan_ds, snapshot(day.m)
+
+
+def _stopped(stats: dict, stages: list, act: ScenarioData) -> xr.Dataset:
+    """The dataset of a day that stopped: the weakest re-solve says why (a failed plan on the
+    actual day, if none did); every stage of the day is on record."""
+    from feederflex.solution import solution_dataset
+
+    labels = {status.value for status in SolveStatus}
+    failed = weakest(SolveStatus(s) for s in stats["status"] if s in labels)
+    result = outcome(
+        SolveResult(
+            failed if not failed.has_solution else SolveStatus.ERROR,
+            "rolling stopped",
+            diagnostics=[f"rolling steps: {list(stats['status'])}"],
+        ),
+        stages,
+    )
+    return solution_dataset(None, act, result)
 
 
 def _finish(
@@ -470,7 +503,7 @@ def _finish(
 
 
 def solve_rolling(
-    feeder: xr.Dataset, forecast: xr.Dataset, actual: xr.Dataset, settings: dict, **options: Any
+    feeder: xr.Dataset, forecast: xr.Dataset, actual: xr.Dataset, settings: Settings | Mapping[str, Any], **options: Any
 ) -> xr.Dataset:
     """The realised schedule of :func:`run_day` with the same keyword ``options`` (the
     receding-horizon day by default)."""

@@ -164,7 +164,7 @@ def tou_price(times: pd.DatetimeIndex, table: str | Sequence[Sequence[float]], k
             raise ProfileError(f"{key}: unknown price table {table!r}; expected one of {sorted(TOU_TABLES)} or rows")
         rows = TOU_TABLES[table]
     else:
-        rows = [tuple(map(float, row)) for row in table]
+        rows = [(float(row[0]), float(row[1]), float(row[2])) for row in table]
     covered = np.zeros(24 * 60, dtype=int)
     for start_h, end_h, _ in rows:
         if not 0 <= start_h < end_h <= 24:

@@ -16,12 +16,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from feederflex.model.size import model_scale
+from feederflex.settings import Settings, as_settings
 
 BASE_MEM_MB = 300  # Python with the scientific stack imported, rounded up
 MB_PER_SCALE = 0.01  # solve jobs: MB per unit of model_scale
 MB_PER_BUS_STEP_AC = 0.05  # AC checks: pandapower net and one result row per bus-step
 AC_MIN_PER_BUS_STEP = 0.02 / 60  # one AC check of a bus-step, taken 3 times over
 RESOLVE_MIN = 0.5 / 60  # one rolling re-solve of a step
+PLOT_MB = 100  # matplotlib on top of the base stack
 
 
 @dataclass(frozen=True)
@@ -30,8 +32,11 @@ class JobResources:
     on a feeder of ``buses`` buses."""
 
     study: Mapping[str, Any]
-    scenarios: Mapping[str, Mapping[str, Any]]
+    scenarios: Mapping[str, Settings]
     buses: int
+
+    def __post_init__(self) -> None:  # typed settings of every scenario, converted once
+        object.__setattr__(self, "scenarios", {name: as_settings(s) for name, s in self.scenarios.items()})
 
     # --- sizes -------------------------------------------------------------------------------
     @property
@@ -54,7 +59,7 @@ class JobResources:
 
     def model_scale(self, scenario: str) -> int:
         settings = self.scenarios[scenario]
-        fleet = settings["ev_fleet"]
+        fleet = settings.ev_fleet
         return model_scale(
             settings,
             buses=self.buses,
@@ -73,7 +78,7 @@ class JobResources:
 
     # --- solve jobs --------------------------------------------------------------------------
     def solve_threads(self, wildcards: Any) -> int:
-        return int(self.scenarios[self.scenario_of(wildcards)]["solver"]["threads"])
+        return int(self.scenarios[self.scenario_of(wildcards)].solver.threads)
 
     def solve_mem_mb(self, wildcards: Any, attempt: int) -> int:
         return int((200 + MB_PER_SCALE * self.model_scale(self.scenario_of(wildcards))) * 2 ** (attempt - 1))
@@ -86,17 +91,17 @@ class JobResources:
         settings = self.scenarios[self.scenario_of(wildcards)]
         two_stage = getattr(wildcards, "front", None) is not None or getattr(wildcards, "objective", None) is not None
         stages = 2 if two_stage and self.study["multiobjective"]["lexicographic"] else 1
-        limit_min = settings["solver"]["time_limit_s"] / 60
+        limit_min = settings.solver.time_limit_s / 60
         solve_min = 1.2 * limit_min
-        mess = settings["mess"]
-        routed = bool(mess["units"]) and mess["routing"] == "optimised"
+        mess = settings.mess
+        routed = bool(mess.units) and mess.routing == "optimised"
         if routed:
-            search = mess["search"]
-            solve_min += 1.2 * limit_min + search["rounds"] * len(mess["units"]) * search["unit_time_s"] / 60
-        correction = settings["ac_correction"]
-        iterations = correction["max_iterations"] if correction["enabled"] else 0
+            search = mess.search
+            solve_min += 1.2 * limit_min + search.rounds * len(mess.units) * search.unit_time_s / 60
+        correction = settings.ac_correction
+        iterations = correction.max_iterations if correction.enabled else 0
         # re-solves that keep the integers are LPs (a tenth of the limit is generous); else MILPs
-        per_resolve = 0.1 * limit_min if correction["keep_integers"] else 1.2 * limit_min
+        per_resolve = 0.1 * limit_min if correction.keep_integers else 1.2 * limit_min
         solve_min += (2 if routed else 1) * iterations * (self.ac_check_minutes() + per_resolve)
         return int((5 + stages * solve_min) * attempt)
 
@@ -108,7 +113,7 @@ class JobResources:
     def rolling_runtime(self, wildcards: Any, attempt: int) -> int:
         """Minutes of a batch: per realisation the day-ahead plan and the plan on the actual day
         (each up to the time limit), a re-solve per step and three AC checks."""
-        limit_min = self.scenarios[wildcards.scenario]["solver"]["time_limit_s"] / 60
+        limit_min = self.scenarios[wildcards.scenario].solver.time_limit_s / 60
         per_realisation = 2 * 1.2 * limit_min + self.steps * RESOLVE_MIN + 3 * self.ac_check_minutes()
         uncertainty = self.study["uncertainty"]
         first = int(wildcards.batch) * uncertainty["batch_size"]
@@ -144,12 +149,12 @@ class JobResources:
         return int((2 + len(self.scenarios) * 0.01) * attempt + 0.999)
 
     def plot_mem_mb(self, wildcards: Any, attempt: int) -> int:
-        """matplotlib (about 100 MB) over one scenario's (or one fleet's) data."""
-        return int((BASE_MEM_MB + 100 + 2e-4 * self.buses * self.steps) * 2 ** (attempt - 1))
+        """matplotlib over one scenario's (or one fleet's) data."""
+        return int((BASE_MEM_MB + PLOT_MB + 2e-4 * self.buses * self.steps) * 2 ** (attempt - 1))
 
     def plot_study_mem_mb(self, wildcards: Any, attempt: int) -> int:
         """matplotlib over every scenario's voltages and KPIs."""
-        return int((BASE_MEM_MB + 100 + 2e-4 * self._study_values()) * 2 ** (attempt - 1))
+        return int((BASE_MEM_MB + PLOT_MB + 2e-4 * self._study_values()) * 2 ** (attempt - 1))
 
     def plot_runtime(self, wildcards: Any, attempt: int) -> int:
         return 2 * attempt

@@ -10,6 +10,7 @@ import pyomo.environ as pyo
 from pyomo.common.collections import ComponentMap
 
 from feederflex.model.mess import allow_moves, departure_stride, forbid_moves, keep_routes
+from feederflex.settings import Settings
 from feederflex.solve import Session, SolveResult, SolveStatus, relative_gap, restore, snapshot, state
 
 log = logging.getLogger(__name__)
@@ -24,7 +25,7 @@ class Parked:
 
 
 def solve_routing(
-    m: pyo.ConcreteModel, settings: dict, session: Session, prefix: str = ""
+    m: pyo.ConcreteModel, settings: Settings, session: Session, prefix: str = ""
 ) -> tuple[SolveResult, Parked]:
     """Route the mobile units: fixed baseline, unit-by-unit neighbourhood search, full model.
 
@@ -40,8 +41,8 @@ def solve_routing(
     The result is never worse than the baseline: every solve starts from the incumbent (HiGHS
     setSolution) and a solve that ends worse is discarded. Returns the result and the baseline.
     """
-    solver = settings["solver"]
-    search = settings["mess"]["search"]
+    solver = settings.solver
+    search = settings.mess.search
     forbid_moves(m)
     baseline = session.solve(f"{prefix}MESS parked baseline")
     parked = Parked(baseline, state(m))
@@ -52,13 +53,13 @@ def solve_routing(
     best = baseline.objective
     incumbent = snapshot(m)
     units = list(m.mess.U)
-    every = departure_stride(search["departure_every_minutes"], m.mess.step_minutes)
-    for round_no in range(int(search["rounds"])):
+    every = departure_stride(search.departure_every_minutes, m.mess.step_minutes)
+    for round_no in range(int(search.rounds)):
         improved = False
         for unit in units:
             allow_moves(m, unit, every)
             trial = session.solve(
-                f"{prefix}MESS search {round_no + 1} {unit}", start=incumbent, time_limit_s=float(search["unit_time_s"])
+                f"{prefix}MESS search {round_no + 1} {unit}", start=incumbent, time_limit_s=float(search.unit_time_s)
             )
             if trial.status.has_solution and trial.objective < best - 1e-6 * max(1.0, abs(best)):
                 best, incumbent, improved = trial.objective, snapshot(m), True
@@ -86,7 +87,7 @@ def solve_routing(
         # the search's schedule is a solution of the full routing model: that model's bound holds for it
         result.objective = best
         result.mip_gap = relative_gap(best, result.bound)
-        result.status = SolveStatus.OPTIMAL if result.mip_gap <= float(solver["mip_gap"]) else SolveStatus.FEASIBLE
+        result.status = SolveStatus.OPTIMAL if result.mip_gap <= float(solver.mip_gap) else SolveStatus.FEASIBLE
         if not math.isfinite(result.mip_gap):
             result.gap_note = "the full routing model gave no bound"
     return result, parked

@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyomo.environ as pyo
@@ -28,6 +30,7 @@ from feederflex.correction import ac_correct, ac_parameters, no_worse_than_parke
 from feederflex.model import ScenarioData, build_model
 from feederflex.model.ev import pool_keys
 from feederflex.routing import Parked, solve_routing
+from feederflex.settings import Settings, as_settings
 from feederflex.solution import add_vehicle_schedules, solution_dataset
 from feederflex.solve import Session, SolveResult, SolveStatus, Stage, outcome
 
@@ -37,7 +40,7 @@ log = logging.getLogger(__name__)
 def solve_scenario(
     feeder: xr.Dataset,
     profiles: xr.Dataset,
-    settings: dict,
+    settings: Settings | Mapping[str, Any],
     *,
     fleet: xr.Dataset | None = None,
     travel: xr.Dataset | None = None,
@@ -71,6 +74,7 @@ def solve_scenario(
     Every HiGHS run is a stage in ``solver_stages``; status, gap and seconds follow
     :func:`feederflex.solve.outcome`.
     """
+    settings = as_settings(settings)
     ev = None if fleet is None else fleet.ev_p_mw.transpose("time", "bus").values
     check_inputs(ScenarioData(feeder, profiles, settings, ev, travel, fleet))
     if solver_log is not None:  # HiGHS appends: start each job's log afresh
@@ -100,7 +104,7 @@ class _Solved:
 def _solve_with_ev_repair(
     feeder: xr.Dataset,
     profiles: xr.Dataset,
-    settings: dict,
+    settings: Settings,
     fleet: xr.Dataset | None,
     ev: np.ndarray | None,
     travel: xr.Dataset | None,
@@ -113,9 +117,9 @@ def _solve_with_ev_repair(
     modelled one by one in the next round; in the last round, every vehicle of the buses
     concerned (exact there). ``ev_control.repair_iterations`` rounds at most.
     """
-    control = settings["ev_control"]
+    control = settings.ev_control
     individual = np.zeros(fleet.sizes["ev"] if fleet is not None else 0, dtype=bool)
-    rounds = int(control["repair_iterations"])
+    rounds = int(control.repair_iterations)
     stages: list[Stage] = []
     build_seconds = 0.0
     for attempt in range(rounds + 1):
@@ -125,7 +129,7 @@ def _solve_with_ev_repair(
         )
         stages += session.stages
         build_seconds += float(ds.attrs["build_seconds"])
-        if fleet is None or not (data.ev_controlled and control["mode"] == "aggregate" and result.status.has_solution):
+        if fleet is None or not (data.ev_controlled and control.mode == "aggregate" and result.status.has_solution):
             break
         add_vehicle_schedules(ds, m, data, result, individual)
         short = ds.ev_unmet_kwh.values > 0
@@ -155,9 +159,9 @@ def _solve_once(
         set_ac_state(m, data, ac_state)
     build_seconds = time.perf_counter() - started
     log.info("built model in %.2f s", build_seconds)
-    session = Session(m, settings["solver"], solver_log)
+    session = Session(m, settings.solver, solver_log)
     parked: Parked | None = None
-    if settings["mess"]["units"] and settings["mess"]["routing"] == "optimised":
+    if settings.mess.units and settings.mess.routing == "optimised":
         result, parked = solve_routing(m, settings, session, prefix)
     else:
         result = session.solve(f"{prefix}scenario")
@@ -171,7 +175,7 @@ def _solve_once(
     )
     ds = solution_dataset(m, data, result)
     ds.attrs["build_seconds"] = build_seconds
-    ds.attrs["ev_fleet"] = settings["ev_fleet"] or "none"
+    ds.attrs["ev_fleet"] = settings.ev_fleet or "none"
     if data.fleet is not None:
         ds.attrs["seed"] = int(data.fleet.attrs["seed"])
     return ds, m, session, result, parked
@@ -181,7 +185,7 @@ def _correct(solved: _Solved) -> str | None:
     """The AC correction of the solved schedule, in place; returns the stage whose decisions the
     written schedule's model kept fixed (None when it is the scenario's own model)."""
     s = solved
-    if not (s.data.settings["ac_correction"]["enabled"] and s.result.status.has_solution):
+    if not (s.data.settings.ac_correction.enabled and s.result.status.has_solution):
         s.ds.attrs["ac_correction_status"] = "disabled" if s.result.status.has_solution else "no schedule"
         if s.parked is not None:
             s.ds.attrs["mess_routing_outcome"] = "routed" if s.result.status.has_solution else "no schedule"

@@ -242,7 +242,7 @@ def as_settings(settings: Settings | Mapping[str, Any]) -> Settings:
 def _build(kind: Any, value: Any, where: str) -> Any:
     """``value`` as the type ``kind`` (a settings class, a tuple of one, a mapping or a scalar)."""
     origin = typing.get_origin(kind)
-    if dataclasses.is_dataclass(kind):
+    if isinstance(kind, type) and dataclasses.is_dataclass(kind):
         hints = typing.get_type_hints(kind)
         names = [f.name for f in dataclasses.fields(kind)]
         missing = [n for n in names if n not in value]

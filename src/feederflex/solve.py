@@ -30,12 +30,14 @@ import json
 import logging
 import math
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Set
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import pyomo.environ as pyo
 from pyomo.common.collections import ComponentMap
+
+from feederflex.settings import Solver
 
 log = logging.getLogger(__name__)
 
@@ -226,14 +228,14 @@ class Session:
     def __init__(
         self,
         model: pyo.ConcreteModel,
-        solver: Mapping,
+        solver: Solver | Mapping,
         log_file: str | Path | None = None,
         fixed_as_params: bool = False,
     ) -> None:
         from pyomo.contrib.solver.common.factory import SolverFactory
 
         self.model = model
-        self.solver = dict(solver)
+        self.solver = solver if isinstance(solver, Solver) else Solver(**solver)
         self.log_file = None if log_file is None else str(log_file)
         # fixed_as_params=True is Pyomo's default (rows re-added when a fixed variable is freed): for benchmarks only
         self._opt = SolverFactory("highs", treat_fixed_vars_as_params=fixed_as_params)
@@ -289,7 +291,7 @@ class Session:
             if col is not None:
                 self._h.changeColBounds(col, value, value)
 
-    def release(self, variables: Iterable[pyo.Var], keep: set[int] = frozenset()) -> None:
+    def release(self, variables: Iterable[pyo.Var], keep: Set[int] = frozenset()) -> None:
         """Give ``variables`` their own bounds back, except those whose ``id`` is in ``keep``
         (and integers held by :meth:`relax_integers`)."""
         cols = self._cols
@@ -401,9 +403,9 @@ class Session:
         return int(integer.sum()), bool((integer & free).any())
 
     def _options(self, time_limit_s: float, milp: bool) -> dict:
-        threads = int(self.solver["threads"])
+        threads = int(self.solver.threads)
         options = {
-            "mip_rel_gap": float(self.solver["mip_gap"]),
+            "mip_rel_gap": float(self.solver.mip_gap),
             "threads": threads,
             "output_flag": True,
             "log_to_console": False,
@@ -432,7 +434,7 @@ class Session:
         ``refine``, tangents are added where the solution sits and the model is re-solved from it,
         all rounds within the one ``time_limit_s`` (default ``solver.time_limit_s``); the round
         with the best exact objective is kept. Returns the result with this call's stages."""
-        budget = float(self.solver["time_limit_s"] if time_limit_s is None else time_limit_s)
+        budget = float(self.solver.time_limit_s if time_limit_s is None else time_limit_s)
         began = time.perf_counter()
         if not self.available:
             return SolveResult(SolveStatus.ERROR, "solver not available", diagnostics=["highspy is not installed"])
@@ -469,7 +471,7 @@ class Session:
         # HiGHS measures its time limit on the run clock of the whole session, which keeps counting
         # over every earlier run: give this run its own budget on top of what the clock shows
         h.setOptionValue("time_limit", float(options["time_limit"]) + float(h.getRunTime()))
-        _use_threads(int(self.solver["threads"]))
+        _use_threads(int(self.solver.threads))
         if start:
             self.set_start(start)
         highs_began = h.getRunTime()
@@ -488,7 +490,7 @@ class Session:
                 float(info.mip_dual_bound) if status.has_solution or math.isfinite(info.mip_dual_bound) else math.nan
             )
         gap = relative_gap(objective, bound) if status.has_solution else math.nan
-        if milp and status is SolveStatus.OPTIMAL and not gap <= float(self.solver["mip_gap"]) + 1e-9:
+        if milp and status is SolveStatus.OPTIMAL and not gap <= float(self.solver.mip_gap) + 1e-9:
             status = SolveStatus.FEASIBLE  # HiGHS may stop on its absolute gap: the relative one is the claim
         result = SolveResult(
             status=status,
@@ -578,7 +580,7 @@ def _better(score: tuple[float, float], than: tuple[float, float]) -> bool:
 
 def solve(
     model: pyo.ConcreteModel,
-    solver: Mapping,
+    solver: Solver | Mapping,
     log_file: str | Path | None = None,
     *,
     session: Session | None = None,

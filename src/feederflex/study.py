@@ -54,9 +54,13 @@ def load_yaml(path: str | Path) -> Any:
 
 
 def _fill_defaults(instance: Any, schema: Mapping, root: Mapping) -> None:
-    """Insert schema defaults for missing properties, recursively (objects and array items)."""
+    """Insert schema defaults for missing properties, recursively (objects and array items).
+
+    Not ``snakemake.utils.validate(set_default=True)``: that validates one config against a schema
+    file from inside a running workflow and cannot say which of the merged study files a bad key
+    came from, nor fill the defaults of each scenario's settings (which are not the config)."""
     if "$ref" in schema:
-        schema = _resolve(schema["$ref"], root) | {k: v for k, v in schema.items() if k != "$ref"}
+        schema = {**_resolve(schema["$ref"], root), **{k: v for k, v in schema.items() if k != "$ref"}}
     if isinstance(instance, dict):
         for key, sub in schema.get("properties", {}).items():
             if key not in instance and "default" in sub:

@@ -213,7 +213,7 @@ def tradeoff_targets():
 #             Slurm job takes a few batches (group-components), not one per realisation
 #   study     summary, KPIs, study and fleet figures, Monte Carlo summary
 
-# Resources of every rule (mem_mb, runtime, solve threads): feederflex.resources, sized by the
+# Resources of the rules (mem_mb, runtime, solve threads) come from feederflex.resources, sized by the
 # model-size formula of the model package; rules name them as RESOURCES.<rule kind>_<resource>.
 RESOURCES = JobResources(STUDY, SCENARIOS, N_BUSES)
 

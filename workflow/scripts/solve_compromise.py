@@ -25,7 +25,12 @@ def main(
     write_dataset(
         solution,
         output,
-        {"compromise": name, "method": compromise["method"], "scenario": compromise["scenario"], "params": chosen},
+        {
+            "compromise": name,
+            "method": compromise["method"],
+            "scenario": compromise["scenario"],
+            "params": chosen.to_dict(),
+        },
     )
 
 

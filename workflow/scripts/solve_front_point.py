@@ -24,7 +24,9 @@ def main(
     )
     solution, first = solve_front_point(solve, settings, front, payoff, float(fraction), penalties, lexicographic)
     write_dataset(
-        solution, output, {"front": name, "fraction": float(fraction), "scenario": front["scenario"], "params": first}
+        solution,
+        output,
+        {"front": name, "fraction": float(fraction), "scenario": front["scenario"], "params": first.to_dict()},
     )
 
 

@@ -21,7 +21,7 @@ def main(
         inputs["network"], inputs["profiles"], inputs.get("fleet"), inputs.get("travel"), solver_log
     )
     solution, first = solve_payoff_row(solve, settings, objective, penalties, lexicographic)
-    write_dataset(solution, output, {"scenario": scenario, "payoff_objective": objective, "params": first})
+    write_dataset(solution, output, {"scenario": scenario, "payoff_objective": objective, "params": first.to_dict()})
 
 
 if __name__ == "__main__":

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 
 import numpy as np
 import xarray as xr
+
+from feederflex.settings import Settings, as_settings
 
 
 @dataclass
@@ -21,8 +23,9 @@ class ScenarioData:
         ``price_usd_per_mwh`` over ``time``).
     settings
         The scenario's effective, validated settings (``base`` of the schema plus overrides).
-    ev_p_mw
-        Uncontrolled EV charging per step and bus, MW, shape (time, bus).
+    ev, ev_p_mw
+        Uncontrolled EV charging per step and bus, MW, shape (time, bus) (given as ``ev``; zero
+        without a fleet).
     travel
         MESS stations and travel times (``build_travel``), or None without mobile storage.
     fleet
@@ -35,19 +38,21 @@ class ScenarioData:
 
     feeder: xr.Dataset
     profiles: xr.Dataset
-    settings: dict
-    ev_p_mw: np.ndarray = field(default=None)  # type: ignore[assignment]
+    settings: Settings
+    ev: InitVar[np.ndarray | None] = None  # uncontrolled EV load (time, bus), MW; None: no fleet
     travel: xr.Dataset | None = None
     fleet: xr.Dataset | None = None
     individual: np.ndarray | None = None
+    ev_p_mw: np.ndarray = field(init=False)
 
-    def __post_init__(self) -> None:
-        if self.ev_p_mw is None:
-            self.ev_p_mw = np.zeros((self.profiles.sizes["time"], self.feeder.sizes["bus"]))
+    def __post_init__(self, ev: np.ndarray | None) -> None:
+        self.settings = as_settings(self.settings)  # a validated mapping is accepted too
+        shape = (self.profiles.sizes["time"], self.feeder.sizes["bus"])
+        self.ev_p_mw = np.zeros(shape) if ev is None else ev
 
     @property
     def ev_controlled(self) -> bool:
-        return self.fleet is not None and self.settings["ev_control"]["mode"] != "uncontrolled"
+        return self.fleet is not None and self.settings.ev_control.mode != "uncontrolled"
 
     @property
     def fixed_ev_p_mw(self) -> np.ndarray:

@@ -25,12 +25,13 @@ import xarray as xr
 from feederflex.fleet import UNMET_TOLERANCE_KWH, charging_windows, disaggregate, envelopes
 from feederflex.model.data import ScenarioData
 from feederflex.model.extract import Reader, values, variable
+from feederflex.settings import EVControl
 
 
 def add_ev(m: pyo.Block, data: ScenarioData, p_inj: dict, q_inj: dict) -> pyo.Block:
     """Add ``m.ev`` with ``p_ch_mw[b, t]`` and ``p_dis_mw[b, t]`` per bus (zero-size when uncontrolled)."""
-    control = data.settings["ev_control"]
-    mode = control["mode"] if data.fleet is not None else "uncontrolled"
+    control = data.settings.ev_control
+    mode = control.mode if data.fleet is not None else "uncontrolled"
     blk = pyo.Block()
     m.ev = blk
     blk.mode = mode
@@ -45,10 +46,11 @@ def add_ev(m: pyo.Block, data: ScenarioData, p_inj: dict, q_inj: dict) -> pyo.Bl
     hours = len(steps) * dt
     step_minutes = int(round(dt * 60))
     if mode == "aggregate":
-        v2g = control["v2g"]
+        assert data.fleet is not None  # a mode other than uncontrolled needs the fleet
+        v2g = control.v2g
         individual = data.individual if data.individual is not None else np.zeros(data.fleet.sizes["ev"], dtype=bool)
         pooled = data.fleet.isel(ev=np.flatnonzero(~individual))
-        env = envelopes(pooled, data.buses, hours, step_minutes, control["v2g_soc_min"] if v2g else None)
+        env = envelopes(pooled, data.buses, hours, step_minutes, control.v2g_soc_min if v2g else None)
         blk.envelope = env
         p_max = env.p_max_mw.values
         order = [int(t) for t in env.order.values]
@@ -60,7 +62,7 @@ def add_ev(m: pyo.Block, data: ScenarioData, p_inj: dict, q_inj: dict) -> pyo.Bl
             ordered=True,
         )
         blk.K = pyo.Set(initialize=range(len(order) + 1), ordered=True)
-        frac = float(control["v2g_power_fraction"]) if v2g else 0.0
+        frac = float(control.v2g_power_fraction) if v2g else 0.0
         blk.pool_ch_mw = pyo.Var(blk.P, blk.T, bounds=lambda b, q, t: (0, float(p_max[position[t], q])))
         blk.pool_dis_mw = pyo.Var(blk.P, blk.T, bounds=lambda b, q, t: (0, frac * float(p_max[position[t], q])))
         e_min, e_max = env.e_min_mwh.values, env.e_max_mwh.values
@@ -70,7 +72,7 @@ def add_ev(m: pyo.Block, data: ScenarioData, p_inj: dict, q_inj: dict) -> pyo.Bl
             bounds=lambda b, q, k: (float(e_min[k, q]) - 1e-9, float(e_max[k, q]) + 1e-9),
             doc="cumulative energy delivered to the pool's cars after k steps from the cut",
         )
-        eta = float(control["v2g_efficiency"])
+        eta = float(control.v2g_efficiency)
         blk.start = pyo.Constraint(blk.P, rule=lambda b, q: b.e_mwh[q, 0] == 0)
         blk.cumulate = pyo.Constraint(
             blk.P,
@@ -108,7 +110,7 @@ def add_ev(m: pyo.Block, data: ScenarioData, p_inj: dict, q_inj: dict) -> pyo.Bl
 
 
 def _add_individual(
-    blk: pyo.Block, fleet, vehicles: np.ndarray, dt: float, n_steps: int, p_inj: dict, control: dict
+    blk: pyo.Block, fleet, vehicles: np.ndarray, dt: float, n_steps: int, p_inj: dict, control: EVControl
 ) -> None:
     """Vehicles modelled one by one next to the envelope: power within the charger while connected
     (on the periodic day), their whole need by departure; with V2G they may discharge down to the
@@ -119,8 +121,8 @@ def _add_individual(
     arrival, departure = charging_windows(fleet)
     connected = {int(v): charging_load(arrival[[v]], departure[[v]], np.ones(1), dt, n_steps) for v in vehicles}
     power = {int(v): float(fleet.charger_kw.values[v]) / 1000 for v in vehicles}
-    frac = float(control["v2g_power_fraction"]) if control["v2g"] else 0.0
-    eta = float(control["v2g_efficiency"])
+    frac = float(control.v2g_power_fraction) if control.v2g else 0.0
+    eta = float(control.v2g_efficiency)
     blk.p_vehicle_mw = pyo.Var(blk.I, blk.T, bounds=lambda b, v, t: (0, power[v] * connected[v][t]))
     blk.p_vehicle_dis_mw = pyo.Var(blk.I, blk.T, bounds=lambda b, v, t: (0, frac * power[v] * connected[v][t]))
     need = {int(v): float(fleet.energy_kwh.values[v]) / 1000 for v in vehicles}
@@ -132,7 +134,7 @@ def _add_individual(
         first = {int(v): int(np.floor(arrival[v] / dt)) % n_steps for v in vehicles}
         spare = {
             int(v): float(fleet.battery_kwh.values[v] - fleet.energy_kwh.values[v]) / 1000
-            - float(control["v2g_soc_min"]) * float(fleet.battery_kwh.values[v]) / 1000
+            - float(control.v2g_soc_min) * float(fleet.battery_kwh.values[v]) / 1000
             for v in vehicles
         }
         blk.vehicle_floor = pyo.Constraint(
@@ -205,7 +207,7 @@ def solution(read: Reader, data: ScenarioData) -> dict[str, xr.Variable]:
     if data.ev_controlled and (not read.solved or m is None):  # no schedule (perhaps no model): NaN charging
         net[:] = np.nan
         dis[:] = np.nan
-    elif data.ev_controlled:
+    elif data.ev_controlled and m is not None:
         assert data.fleet is not None  # ev_controlled says so
         steps, buses = list(data.steps), data.buses
         ev_buses = list(m.ev.B)
@@ -254,8 +256,8 @@ def vehicle_solution(
         delivered = per_vehicle.sum(axis=0) * data.step_hours
         unmet = np.where(need - delivered > UNMET_TOLERANCE_KWH, need - delivered, 0.0)
     elif solved:
-        control = data.settings["ev_control"]
-        eta = float(control["v2g_efficiency"])
+        control = data.settings.ev_control
+        eta = float(control.v2g_efficiency)
         into_cars = np.zeros((len(steps), len(data.buses)))
         for bus in m.ev.B:
             into_cars[:, data.buses.index(bus)] = [
@@ -267,7 +269,7 @@ def vehicle_solution(
             into_cars,
             data.buses,
             int(round(data.step_hours * 60)),
-            control["v2g_soc_min"] if control["v2g"] else None,
+            control.v2g_soc_min if control.v2g else None,
         )
         per_vehicle[:, pooled] = shares.ev_vehicle_p_kw.values
         delivered[pooled] = shares.ev_delivered_kwh.values

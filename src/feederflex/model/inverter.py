@@ -24,6 +24,8 @@ from collections.abc import Callable, Sequence
 
 import pyomo.environ as pyo
 
+from feederflex.settings import FessUnit, MessUnit, PVUnit
+
 
 def polygon_sides(n_sides: int) -> list[tuple[float, float, float]]:
     """(cos, sin, scale) of each side of a regular polygon inscribed in the unit circle, a vertex at angle 0."""
@@ -40,6 +42,11 @@ def polygon_sides(n_sides: int) -> list[tuple[float, float, float]]:
 def polygon_error(n_sides: int) -> float:
     """Largest shortfall of the inscribed polygon against the circle, as a fraction of the radius."""
     return 1.0 - math.cos(math.pi / n_sides)
+
+
+def apparent_rating(unit: PVUnit | FessUnit | MessUnit) -> float:
+    """The inverter's apparent-power rating, MVA: ``s_mva``, or the active rating when it is null."""
+    return float(unit.p_mw if unit.s_mva is None else unit.s_mva)
 
 
 def tan_phi(power_factor: float, reactive_control: bool = True) -> float:

@@ -21,6 +21,7 @@ transfer per move, per km and per hour on the road (000 eq. 7, 002 eq. 33f, in
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,7 +30,8 @@ import xarray as xr
 
 from feederflex.model.data import ScenarioData
 from feederflex.model.extract import Reader, values, variable
-from feederflex.model.inverter import add_pq_limits, tan_phi
+from feederflex.model.inverter import add_pq_limits, apparent_rating, tan_phi
+from feederflex.settings import MessUnit
 
 
 @dataclass(frozen=True)
@@ -62,9 +64,13 @@ def arcs(travel: xr.Dataset, n_steps: int) -> list[Arc]:
 
 
 def add_mess(m: pyo.Block, data: ScenarioData, p_inj: dict, q_inj: dict) -> pyo.Block:
-    """Add ``m.mess``; a scenario without units gets an empty block (all sums are zero)."""
-    cfg = data.settings["mess"]
-    units = {u["name"]: u for u in cfg["units"]}
+    """Add ``m.mess``; a scenario without units gets an empty block (all sums are zero).
+
+    Long by design: one statement per equation of the module docstring, in its order, so that the
+    block reads as the model it writes.
+    """
+    cfg = data.settings.mess
+    units = {u.name: u for u in cfg.units}
     dt = data.step_hours
     steps = list(data.steps)
     blk = pyo.Block()
@@ -74,7 +80,7 @@ def add_mess(m: pyo.Block, data: ScenarioData, p_inj: dict, q_inj: dict) -> pyo.
     travel = data.travel
     stations = [int(s) for s in travel.station.values] if travel is not None and units else []
     blk.S = pyo.Set(initialize=stations, ordered=True)
-    arc_list = arcs(travel, len(steps)) if stations else []
+    arc_list = arcs(travel, len(steps)) if travel is not None and stations else []
     blk.arc_list = arc_list
     blk.step_minutes = int(round(dt * 60))
     blk.A = pyo.Set(initialize=range(len(arc_list)), ordered=True)
@@ -88,7 +94,7 @@ def add_mess(m: pyo.Block, data: ScenarioData, p_inj: dict, q_inj: dict) -> pyo.
     blk.e_mwh = pyo.Var(
         blk.U,
         blk.T,
-        bounds=lambda b, u, t: (units[u]["soc_min"] * units[u]["e_mwh"], units[u]["soc_max"] * units[u]["e_mwh"]),
+        bounds=lambda b, u, t: (units[u].soc_min * units[u].e_mwh, units[u].soc_max * units[u].e_mwh),
     )
 
     leaving: dict[tuple[int, int], list[int]] = {}
@@ -98,14 +104,14 @@ def add_mess(m: pyo.Block, data: ScenarioData, p_inj: dict, q_inj: dict) -> pyo.
         arriving.setdefault((arc.dest, arc.arrive), []).append(a)
 
     def conservation(b, u, s, t):
-        before = (1.0 if s == units[u]["initial_station"] else 0.0) if t == b.T.first() else b.parked[u, s, t - 1]
+        before = (1.0 if s == units[u].initial_station else 0.0) if t == b.T.first() else b.parked[u, s, t - 1]
         out = sum(b.depart[u, a] for a in leaving.get((s, t), []))
         into = sum(b.depart[u, a] for a in arriving.get((s, t), []))
         return b.parked[u, s, t] == before - out + into
 
     blk.conservation = pyo.Constraint(blk.U, blk.S, blk.T, rule=conservation)
 
-    p_rated = {u: float(units[u]["p_mw"]) for u in units}
+    p_rated = {u: float(units[u].p_mw) for u in units}
     blk.power_parked = pyo.Constraint(
         blk.U,
         blk.S,
@@ -119,7 +125,8 @@ def add_mess(m: pyo.Block, data: ScenarioData, p_inj: dict, q_inj: dict) -> pyo.
         blk.U, blk.T, rule=lambda b, u, t: sum(b.p_dis_mw[u, s, t] for s in b.S) <= p_rated[u] * (1 - b.charging[u, t])
     )
 
-    limits = {int(s): float(v) for s, v in zip(stations, travel.p_max_mw.values if stations else [], strict=True)}
+    hosting_mw = travel.p_max_mw.values if travel is not None and stations else []
+    limits = {int(s): float(v) for s, v in zip(stations, hosting_mw, strict=True)}
 
     def hosting(b, s, t):
         if not np.isfinite(limits[s]):
@@ -128,9 +135,9 @@ def add_mess(m: pyo.Block, data: ScenarioData, p_inj: dict, q_inj: dict) -> pyo.
 
     blk.hosting = pyo.Constraint(blk.S, blk.T, rule=hosting)
 
-    reactive = data.settings["inverters"]["reactive_control"]
-    tan = {u: tan_phi(units[u]["power_factor"], reactive) for u in units}
-    s_rated = {u: float(units[u]["s_mva"] if units[u]["s_mva"] is not None else units[u]["p_mw"]) for u in units}
+    reactive = data.settings.inverters.reactive_control
+    tan = {u: tan_phi(units[u].power_factor, reactive) for u in units}
+    s_rated = {u: apparent_rating(units[u]) for u in units}
     add_pq_limits(
         blk,
         (blk.U, blk.S, blk.T),
@@ -139,51 +146,51 @@ def add_mess(m: pyo.Block, data: ScenarioData, p_inj: dict, q_inj: dict) -> pyo.
         q=lambda u, s, t: blk.q_mvar[u, s, t],
         s_max=lambda u, s, t: s_rated[u] * blk.parked[u, s, t],
         tan_phi_of=lambda u, s, t: tan[u],
-        n_sides=cfg["kva_polygon_sides"],
+        n_sides=cfg.kva_polygon_sides,
     )
 
     def e_init(u):
-        return units[u]["soc_init"] * units[u]["e_mwh"]
+        return units[u].soc_init * units[u].e_mwh
 
     def balance(b, u, t):
         previous = e_init(u) if t == b.T.first() else b.e_mwh[u, t - 1]
         unit = units[u]
         ch = sum(b.p_ch_mw[u, s, t] for s in b.S)
         dis = sum(b.p_dis_mw[u, s, t] for s in b.S)
-        return b.e_mwh[u, t] == previous + (unit["eta_ch"] * ch - dis / unit["eta_dis"]) * dt
+        return b.e_mwh[u, t] == previous + (unit.eta_ch * ch - dis / unit.eta_dis) * dt
 
     blk.energy_balance = pyo.Constraint(blk.U, blk.T, rule=balance)
 
     def end_state(b, u):
         last = b.e_mwh[u, b.T.last()]
-        if units[u]["end"] == "cyclic":
+        if units[u].end == "cyclic":
             return last == e_init(u)
-        if units[u]["end"] == "at_least_initial":
+        if units[u].end == "at_least_initial":
             return last >= e_init(u)
         return pyo.Constraint.Skip
 
     blk.end_state = pyo.Constraint(blk.U, rule=end_state)
 
     # Identical units starting alike are interchangeable: order them by their number of trips.
-    twins = _identical_pairs(cfg["units"]) if cfg["symmetry_breaking"] else []
+    twins = _identical_pairs(cfg.units) if cfg.symmetry_breaking else []
     blk.symmetry = pyo.Constraint(
         range(len(twins)),
         rule=lambda b, k: sum(b.depart[twins[k][0], a] for a in b.A) >= sum(b.depart[twins[k][1], a] for a in b.A),
     )
 
-    if cfg["routing"] == "fixed":
+    if cfg.routing == "fixed":
         for u in units:
             for a in blk.A:
                 blk.depart[u, a].fix(0)
 
-    transfer = cfg["transfer"]
+    transfer = cfg.transfer
     blk.trip_cost_usd = {
-        a: float(transfer["cost_per_move_usd"])
-        + float(transfer["cost_usd_per_km"]) * arc.km
-        + float(transfer["labour_usd_per_h"]) * arc.road_hours
+        a: float(transfer.cost_per_move_usd)
+        + float(transfer.cost_usd_per_km) * arc.km
+        + float(transfer.labour_usd_per_h) * arc.road_hours
         for a, arc in enumerate(arc_list)
     }
-    blk.cost_usd_per_mwh = {u: float(units[u]["cost_usd_per_mwh"]) for u in units}
+    blk.cost_usd_per_mwh = {u: float(units[u].cost_usd_per_mwh) for u in units}
     for u in units:
         for s in stations:
             for t in steps:
@@ -192,15 +199,15 @@ def add_mess(m: pyo.Block, data: ScenarioData, p_inj: dict, q_inj: dict) -> pyo.
     return blk
 
 
-def _identical_pairs(units: list[dict]) -> list[tuple[str, str]]:
+def _identical_pairs(units: tuple[MessUnit, ...]) -> list[tuple[str, str]]:
     """Consecutive pairs of units with identical parameters, station and energy."""
 
     def key(unit):
-        return tuple(sorted((k, str(v)) for k, v in unit.items() if k != "name"))
+        return tuple(sorted((k, str(v)) for k, v in dataclasses.asdict(unit).items() if k != "name"))
 
     groups: dict[tuple, list[str]] = {}
     for unit in units:
-        groups.setdefault(key(unit), []).append(unit["name"])
+        groups.setdefault(key(unit), []).append(unit.name)
     return [(g[k], g[k + 1]) for g in groups.values() for k in range(len(g) - 1)]
 
 
@@ -238,8 +245,8 @@ def forbid_moves(m: pyo.Block) -> None:
 def solution(read: Reader, data: ScenarioData) -> dict[str, xr.Variable]:
     """Each mobile unit's powers and energy (summed over stations), where it is parked (-1 on
     the road or installing) and its trips and kilometres in the day."""
-    units = data.settings["mess"]["units"]
-    names, steps = [u["name"] for u in units], list(data.steps)
+    units = data.settings.mess.units
+    names, steps = [u.name for u in units], list(data.steps)
     shape = (len(steps), len(names))
     p_ch, p_dis, q, e = (np.full(shape, np.nan) for _ in range(4))
     station = np.full(shape, -1, dtype=int)
@@ -271,9 +278,9 @@ def solution(read: Reader, data: ScenarioData) -> dict[str, xr.Variable]:
         "mess_moves": variable("mess", moves, "trips in the day"),
         "mess_km": variable("mess", km, "km driven in the day"),
         "mess_e_init_mwh": variable(
-            "mess", np.array([u["soc_init"] * u["e_mwh"] for u in units], float), "MWh (before the first step)"
+            "mess", np.array([u.soc_init * u.e_mwh for u in units], float), "MWh (before the first step)"
         ),
         "mess_initial_station": variable(
-            "mess", np.array([u["initial_station"] for u in units], dtype=int), "bus number at the start of the day"
+            "mess", np.array([u.initial_station for u in units], dtype=int), "bus number at the start of the day"
         ),
     }

@@ -27,9 +27,12 @@ def add_network(m: pyo.Block, data: ScenarioData, p_inj: Mapping, q_inj: Mapping
 
     ``p_inj[bus, t]`` and ``q_inj[bus, t]`` are lists of Pyomo expressions (MW, Mvar) injected at a
     bus by the components (generation positive, consumption negative), besides loads and EVs.
+
+    Long by design: one statement per equation of the module docstring, in its order, so that the
+    block reads as the model it writes.
     """
     fd = data.feeder
-    grid = data.settings["grid"]
+    grid = data.settings.grid
     s_base = float(fd.attrs["s_base_mva"])
     branches = [int(b) for b in fd.branch.values]
     parent = {int(b): int(fd.from_bus.sel(branch=b)) for b in branches}
@@ -54,8 +57,8 @@ def add_network(m: pyo.Block, data: ScenarioData, p_inj: Mapping, q_inj: Mapping
     net.w = pyo.Var(net.B, net.T, bounds=(0.5, 1.6), doc="squared voltage magnitude, pu^2")
     net.s_under = pyo.Var(net.BV, net.T, within=pyo.NonNegativeReals, doc="undervoltage slack, pu")
     net.s_over = pyo.Var(net.BV, net.T, within=pyo.NonNegativeReals, doc="overvoltage slack, pu")
-    net.p_import = pyo.Var(net.T, within=pyo.NonNegativeReals, bounds=(0, grid["max_import_mw"]))
-    net.p_export = pyo.Var(net.T, within=pyo.NonNegativeReals, bounds=(0, grid["max_export_mw"]))
+    net.p_import = pyo.Var(net.T, within=pyo.NonNegativeReals, bounds=(0, grid.max_import_mw))
+    net.p_export = pyo.Var(net.T, within=pyo.NonNegativeReals, bounds=(0, grid.max_export_mw))
 
     def injection(table, bus, t):
         return sum(table.get((bus, t), []))
@@ -107,11 +110,11 @@ def add_network(m: pyo.Block, data: ScenarioData, p_inj: Mapping, q_inj: Mapping
     net.q_balance = pyo.Constraint(net.L, net.T, rule=q_balance)
     net.voltage_drop = pyo.Constraint(net.L, net.T, rule=voltage_drop)
     net.substation_balance = pyo.Constraint(net.T, rule=substation)
-    v_sub = float(grid["substation_v_pu"])
+    v_sub = float(grid.substation_v_pu)
     net.slack_voltage = pyo.Constraint(net.T, rule=lambda blk, t: blk.w[root, t] == v_sub**2)
     # the band per bus and step: tightened by the AC correction where LinDistFlow is optimistic
-    net.v_min_pu = pyo.Param(net.BV, net.T, initialize=float(grid["v_min_pu"]), mutable=True)
-    net.v_max_pu = pyo.Param(net.BV, net.T, initialize=float(grid["v_max_pu"]), mutable=True)
+    net.v_min_pu = pyo.Param(net.BV, net.T, initialize=float(grid.v_min_pu), mutable=True)
+    net.v_max_pu = pyo.Param(net.BV, net.T, initialize=float(grid.v_max_pu), mutable=True)
     net.v_lower = pyo.Constraint(
         net.BV,
         net.T,

@@ -26,6 +26,7 @@ import numpy as np
 import pyomo.environ as pyo
 
 from feederflex.model.data import ScenarioData
+from feederflex.settings import Objective, Settings
 
 
 @dataclass(frozen=True)
@@ -123,10 +124,10 @@ CATALOGUE: dict[str, Term] = {
 SIGN = {"min": 1.0, "max": -1.0}
 
 
-def used_terms(objective: dict) -> set[str]:
+def used_terms(objective: Objective) -> set[str]:
     """Terms an ``objective`` settings block weights, bounds or puts in its fuzzy compromise."""
-    used = {name for name, weight in objective["weights"].items() if weight != 0}
-    return used | set(objective.get("bounds", {})) | set(objective.get("fuzzy", {}))
+    used = {name for name, weight in objective.weights.items() if weight != 0}
+    return used | set(objective.bounds) | set(objective.fuzzy)
 
 
 def net_import_range_mw(data: ScenarioData) -> float:
@@ -136,9 +137,9 @@ def net_import_range_mw(data: ScenarioData) -> float:
     ev = float(data.ev_p_mw.sum(axis=1).max())
     if data.fleet is not None and "charger_kw" in data.fleet:
         ev = max(ev, float(data.fleet.charger_kw.sum()) / 1000)
-    storage = sum(float(u["p_mw"]) for u in data.settings["fess"])
-    storage += sum(float(u["p_mw"]) for u in data.settings["mess"]["units"])
-    pv = sum(float(u["p_mw"]) for u in data.settings["pv"])
+    storage = sum(float(u.p_mw) for u in data.settings.fess)
+    storage += sum(float(u.p_mw) for u in data.settings.mess.units)
+    pv = sum(float(u.p_mw) for u in data.settings.pv)
     return load + ev + pv + 2 * storage
 
 
@@ -159,11 +160,15 @@ def _square_epigraph(blk: pyo.Block, name: str, index: list, x: dict, lo: float,
 
 
 def add_objectives(m: pyo.Block, data: ScenarioData) -> pyo.Block:
-    """Add ``m.terms`` (one Expression per catalogue term) and the objective ``m.objective``."""
+    """Add ``m.terms`` (one Expression per catalogue term) and the objective ``m.objective``.
+
+    Long by design: one statement per equation of the module docstring, in its order, so that the
+    block reads as the model it writes.
+    """
     dt = data.step_hours
     price = data.profiles.price_usd_per_mwh.values
-    cfg = data.settings["objective"]
-    export_factor = float(data.settings["grid"]["export_price_factor"])
+    cfg = data.settings.objective
+    export_factor = float(data.settings.grid.export_price_factor)
     net, pv, fess, mess = m.net, m.pv, m.fess, m.mess
     steps = list(net.T)
     blk = pyo.Block()
@@ -197,13 +202,13 @@ def add_objectives(m: pyo.Block, data: ScenarioData) -> pyo.Block:
     )
     _add_resource_terms(m, blk, data)
     # the $ terms priced in their own settings blocks (dr, inverters, risk) count unless weighted here
-    weights = {**block_weights(data.settings), **cfg["weights"]}
+    weights = {**block_weights(data.settings), **cfg.weights}
     used = used_terms(cfg)
-    n_tangents = int(cfg["quadratic"]["tangents"])
+    n_tangents = int(cfg.quadratic.tangents)
     p_net = {t: net.p_import[t] - net.p_export[t] for t in steps}
     span = net_import_range_mw(data)
     if "voltage_offset" in used:
-        width = float(data.settings["grid"]["v_max_pu"]) - float(data.settings["grid"]["v_min_pu"])
+        width = float(data.settings.grid.v_max_pu) - float(data.settings.grid.v_min_pu)
         cells = [(b, t) for b in net.BV for t in steps]
         x = {(b, t): (net.s_under[b, t] + net.s_over[b, t]) / width for b, t in cells}
         z = _square_epigraph(blk, "voltage_offset", cells, x, 0.0, 1.0, n_tangents)
@@ -229,13 +234,13 @@ def add_objectives(m: pyo.Block, data: ScenarioData) -> pyo.Block:
     def signed(name: str):
         return SIGN[CATALOGUE[name].sense] * getattr(blk, name)
 
-    scales = cfg.get("scales", {})
+    scales = cfg.scales
     expr = sum(float(w) * signed(name) / float(scales.get(name, 1.0)) for name, w in weights.items() if w != 0)
     blk.bounds = pyo.Constraint(
-        list(cfg.get("bounds", {})),
-        rule=lambda b, name: signed(name) <= SIGN[CATALOGUE[name].sense] * float(cfg["bounds"][name]),
+        list(cfg.bounds),
+        rule=lambda b, name: signed(name) <= SIGN[CATALOGUE[name].sense] * float(cfg.bounds[name]),
     )
-    fuzzy = cfg.get("fuzzy", {})
+    fuzzy = cfg.fuzzy
     if fuzzy:
         blk.membership_max = pyo.Var(within=pyo.NonNegativeReals)
         ranges = {n: SIGN[CATALOGUE[n].sense] * (float(ref) - float(best)) for n, (best, ref) in fuzzy.items()}
@@ -247,12 +252,12 @@ def add_objectives(m: pyo.Block, data: ScenarioData) -> pyo.Block:
         # lambda first; the sum of memberships (weight 1e-3) picks the best among equal lambdas
         expr = expr + blk.membership_max + 1e-3 * sum(blk.membership[n] for n in judged)
     m.objective = pyo.Objective(expr=expr, sense=pyo.minimize)
-    blk._refine = (float(cfg["quadratic"]["tolerance"]), int(cfg["quadratic"]["refine_rounds"]))
+    blk._refine = (float(cfg.quadratic.tolerance), int(cfg.quadratic.refine_rounds))
     # what one unit of a squared term's error moves the objective by (for exact_objective)
     blk._sq_weight = {
         n: float(weights.get(n, 0.0)) * SIGN[CATALOGUE[n].sense] / float(scales.get(n, 1.0)) for n in blk._sq
     }
-    blk._sq_bounds = {n: float(v) for n, v in cfg.get("bounds", {}).items() if n in blk._sq}
+    blk._sq_bounds = {n: float(v) for n, v in cfg.bounds.items() if n in blk._sq}
     blk._scenario = data
     return blk
 
@@ -271,12 +276,12 @@ def exact_score(m: pyo.Block) -> tuple[float, float]:
     return excess, value + sum(m.terms._sq_weight[name] * error for name, error in errors.items())
 
 
-def block_weights(settings: dict) -> dict[str, float]:
+def block_weights(settings: Settings) -> dict[str, float]:
     """Weights of the $ terms priced in their own settings blocks (dr, inverters, risk), not in objective.weights."""
     return {
         "dr_cost_usd": 1.0,
         "inverter_q_cost_usd": 1.0,
-        "risk_cost_usd": 1.0 if settings["risk"]["enabled"] else 0.0,
+        "risk_cost_usd": 1.0 if settings.risk.enabled else 0.0,
     }
 
 
@@ -292,9 +297,7 @@ def _add_resource_terms(m: pyo.Block, blk: pyo.Block, data: ScenarioData) -> Non
     )
     blk.dr_curtailed_mwh = pyo.Expression(expr=sum(dr.p_curtail_mw[u, t] for u in dr.U for t in dr.T) * dt)
     q_abs = [v for part in (m.pv, m.fess, m.mess) if hasattr(part, "q_abs") for v in part.q_abs.values()]
-    blk.inverter_q_cost_usd = pyo.Expression(
-        expr=float(data.settings["inverters"]["q_cost_usd_per_mvarh"]) * sum(q_abs) * dt
-    )
+    blk.inverter_q_cost_usd = pyo.Expression(expr=float(data.settings.inverters.q_cost_usd_per_mvarh) * sum(q_abs) * dt)
     blk.expected_not_served_mwh = pyo.Expression(expr=sum(risk.epns[k] for k in risk.K) * dt)
     blk.expected_curtailed_mwh = pyo.Expression(expr=sum(risk.epc[k] for k in risk.K) * dt)
     blk.risk_cost_usd = pyo.Expression(
@@ -328,7 +331,7 @@ def _net_import(m: pyo.Block) -> np.ndarray:
 def exact_values(m: pyo.Block, data: ScenarioData) -> dict[str, float]:
     """Exact value of every epigraph term on the loaded solution (whether or not it was optimised)."""
     p = _net_import(m)
-    width = float(data.settings["grid"]["v_max_pu"]) - float(data.settings["grid"]["v_min_pu"])
+    width = float(data.settings.grid.v_max_pu) - float(data.settings.grid.v_min_pu)
     dev = np.array(
         [[pyo.value(m.net.s_under[b, t]) + pyo.value(m.net.s_over[b, t]) for b in m.net.BV] for t in m.net.T]
     )

@@ -15,27 +15,27 @@ import xarray as xr
 
 from feederflex.model.data import ScenarioData
 from feederflex.model.extract import Reader, variable
-from feederflex.model.inverter import add_pq_limits, tan_phi
+from feederflex.model.inverter import add_pq_limits, apparent_rating, tan_phi
 
 
 def add_pv(m: pyo.Block, data: ScenarioData, p_inj: dict, q_inj: dict) -> pyo.Block:
     """Add ``m.pv``: ``p_mw[unit, t]`` in [0, availability x rating], ``q_mvar[unit, t]``; register injections."""
-    units = data.settings["pv"]
-    inverters = data.settings["inverters"]
+    units = data.settings.pv
+    inverters = data.settings.inverters
     avail = data.profiles.pv_avail_pu.values
     blk = pyo.Block()
     m.pv = blk
-    blk.U = pyo.Set(initialize=[u["name"] for u in units], ordered=True)
+    blk.U = pyo.Set(initialize=[u.name for u in units], ordered=True)
     blk.T = pyo.Set(initialize=list(data.steps), ordered=True)
-    cap = {u["name"]: float(u["p_mw"]) for u in units}
+    cap = {u.name: float(u.p_mw) for u in units}
     blk.avail_mw = pyo.Param(
         blk.U, blk.T, initialize={(u, t): cap[u] * float(avail[t]) for u in cap for t in data.steps}, mutable=True
     )
     blk.p_mw = pyo.Var(blk.U, blk.T, within=pyo.NonNegativeReals, doc="PV active power, MW")
     blk.q_mvar = pyo.Var(blk.U, blk.T, doc="PV reactive power injected, Mvar")
     blk.available = pyo.Constraint(blk.U, blk.T, rule=lambda b, u, t: b.p_mw[u, t] <= b.avail_mw[u, t])
-    tan = {u["name"]: tan_phi(u["power_factor"], inverters["reactive_control"]) for u in units}
-    s_mva = {u["name"]: float(u["s_mva"] if u["s_mva"] is not None else u["p_mw"]) for u in units}
+    tan = {u.name: tan_phi(u.power_factor, inverters.reactive_control) for u in units}
+    s_mva = {u.name: apparent_rating(u) for u in units}
     if any(tan.values()):
         add_pq_limits(
             blk,
@@ -45,7 +45,7 @@ def add_pv(m: pyo.Block, data: ScenarioData, p_inj: dict, q_inj: dict) -> pyo.Bl
             q=lambda u, t: blk.q_mvar[u, t],
             s_max=lambda u, t: s_mva[u],
             tan_phi_of=lambda u, t: tan[u],
-            n_sides=inverters["kva_polygon_sides"],
+            n_sides=inverters.kva_polygon_sides,
         )
     else:
         for var in blk.q_mvar.values():
@@ -57,16 +57,16 @@ def add_pv(m: pyo.Block, data: ScenarioData, p_inj: dict, q_inj: dict) -> pyo.Bl
         )
     for unit in units:
         for t in data.steps:
-            p_inj.setdefault((unit["bus"], t), []).append(blk.p_mw[unit["name"], t])
-            if tan[unit["name"]]:
-                q_inj.setdefault((unit["bus"], t), []).append(blk.q_mvar[unit["name"], t])
+            p_inj.setdefault((unit.bus, t), []).append(blk.p_mw[unit.name, t])
+            if tan[unit.name]:
+                q_inj.setdefault((unit.bus, t), []).append(blk.q_mvar[unit.name, t])
     return blk
 
 
 def solution(read: Reader, data: ScenarioData) -> dict[str, xr.Variable]:
     """PV available, used and its reactive injection per unit."""
-    units, steps = [u["name"] for u in data.settings["pv"]], list(data.steps)
-    capacity = np.array([u["p_mw"] for u in data.settings["pv"]], float)
+    units, steps = [u.name for u in data.settings.pv], list(data.steps)
+    capacity = np.array([u.p_mw for u in data.settings.pv], float)
     return {
         "pv_avail_mw": variable(("time", "pv"), data.profiles.pv_avail_pu.values[:, None] * capacity[None, :], "MW"),
         "pv_p_mw": variable(("time", "pv"), read.take("pv", "p_mw", units, steps), "MW"),

@@ -65,10 +65,10 @@ def tangent_error(n: int, forecast_error: float) -> float:
 
 def risk_prices(data: ScenarioData) -> tuple[float, float]:
     """Reserve and curtailment prices, $/MWh (the day's highest and lowest price when not set)."""
-    cfg = data.settings["risk"]
+    cfg = data.settings.risk
     price = data.profiles.price_usd_per_mwh.values
-    reserve = cfg["reserve_price_usd_per_mwh"]
-    curtail = cfg["curtailment_price_usd_per_mwh"]
+    reserve = cfg.reserve_price_usd_per_mwh
+    curtail = cfg.curtailment_price_usd_per_mwh
     return (
         float(np.max(price)) if reserve is None else float(reserve),
         float(np.min(price)) if curtail is None else float(curtail),
@@ -78,28 +78,28 @@ def risk_prices(data: ScenarioData) -> tuple[float, float]:
 def risk_keys(m: pyo.Block, data: ScenarioData) -> list[tuple[str, str, int, float, float]]:
     """(kind, unit, step, mu, sigma) of every uncertain quantity with a positive forecast."""
     keys = []
-    for unit in data.settings["pv"]:
+    for pv in data.settings.pv:
         for t in data.steps:
-            mu = float(pyo.value(m.pv.avail_mw[unit["name"], t]))
-            if unit["forecast_error"] > 0 and mu > 0:
-                keys.append(("pv", unit["name"], t, mu, unit["forecast_error"] * mu))
-    for unit in data.settings["dr"]:
+            mu = float(pyo.value(m.pv.avail_mw[pv.name, t]))
+            if pv.forecast_error > 0 and mu > 0:
+                keys.append(("pv", pv.name, t, mu, pv.forecast_error * mu))
+    for dr in data.settings.dr:
         for t in data.steps:
-            mu = float(m.dr.mu_mw[unit["name"], t])
-            if unit["forecast_error"] > 0 and mu > 0:
-                keys.append(("dr", unit["name"], t, mu, unit["forecast_error"] * mu))
+            mu = float(m.dr.mu_mw[dr.name, t])
+            if dr.forecast_error > 0 and mu > 0:
+                keys.append(("dr", dr.name, t, mu, dr.forecast_error * mu))
     return keys
 
 
 def add_risk(m: pyo.Block, data: ScenarioData) -> pyo.Block:
     """Add ``m.risk``: ``epns[k]`` (MW) above its tangents and the expressions ``epc[k]``; empty when disabled."""
-    cfg = data.settings["risk"]
+    cfg = data.settings.risk
     blk = pyo.Block()
     m.risk = blk
-    keys = risk_keys(m, data) if cfg["enabled"] else []
+    keys = risk_keys(m, data) if cfg.enabled else []
     blk.keys = keys
     blk.K = pyo.Set(initialize=range(len(keys)), ordered=True)
-    blk.J = pyo.Set(initialize=range(int(cfg["tangents"])), ordered=True)
+    blk.J = pyo.Set(initialize=range(int(cfg.tangents)), ordered=True)
 
     def scheduled(k):
         kind, unit, t, _, _ = keys[k]
@@ -108,7 +108,7 @@ def add_risk(m: pyo.Block, data: ScenarioData) -> pyo.Block:
         return m.dr.p_curtail_mw[unit, t] + m.dr.p_down_mw[unit, t]
 
     blk.epns = pyo.Var(blk.K, within=pyo.NonNegativeReals, doc="expected power not served, MW")
-    z_of = {k: tangent_points(int(cfg["tangents"]), keys[k][4] / keys[k][3]) for k in range(len(keys))}
+    z_of = {k: tangent_points(int(cfg.tangents), keys[k][4] / keys[k][3]) for k in range(len(keys))}
 
     def tangent(b, k, j):
         _, _, _, mu, sigma = keys[k]
@@ -141,12 +141,12 @@ def solution(data: ScenarioData, parts: dict[str, xr.Variable]) -> dict[str, xr.
     """Exact expected power not served and curtailment of the scheduled PV and DR (from the PV
     and DR parts of the solution), whether or not the model priced them."""
     pv_epns, pv_epc = exact_risk(
-        parts["pv_p_mw"].values, parts["pv_avail_mw"].values, [u["forecast_error"] for u in data.settings["pv"]]
+        parts["pv_p_mw"].values, parts["pv_avail_mw"].values, [u.forecast_error for u in data.settings.pv]
     )
     dr_epns, dr_epc = exact_risk(
         parts["dr_p_curtail_mw"].values + parts["dr_p_down_mw"].values,
         parts["dr_forecast_mw"].values,
-        [u["forecast_error"] for u in data.settings["dr"]],
+        [u.forecast_error for u in data.settings.dr],
     )
     exact = "under the forecast error, exact"
     return {

@@ -9,11 +9,11 @@ aggregate EV block has one envelope per pool (bus, leaving step) and step, the p
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from feederflex.settings import Settings
 
 
 def model_scale(
-    settings: Mapping,
+    settings: Settings,
     *,
     buses: int,
     steps: int,
@@ -26,8 +26,8 @@ def model_scale(
     ``settings`` are the scenario's effective settings; ``ev_buses`` and ``vehicles`` describe its
     fleet (0 without one).
     """
-    size = buses * steps * (1 + len(settings["pv"]) + len(settings["fess"]))
-    size += steps * len(settings["mess"]["units"]) * stations * stations
-    if settings["ev_fleet"] is not None and settings["ev_control"]["mode"] != "uncontrolled":
+    size = buses * steps * (1 + len(settings.pv) + len(settings.fess))
+    size += steps * len(settings.mess.units) * stations * stations
+    if settings.ev_fleet is not None and settings.ev_control.mode != "uncontrolled":
         size += ev_buses * steps * steps + vehicles * steps
     return size

@@ -16,12 +16,12 @@ import xarray as xr
 
 from feederflex.model.data import ScenarioData
 from feederflex.model.extract import Reader, variable
-from feederflex.model.inverter import add_pq_limits, tan_phi
+from feederflex.model.inverter import add_pq_limits, apparent_rating, tan_phi
 
 
 def add_fess(m: pyo.Block, data: ScenarioData, p_inj: dict, q_inj: dict) -> pyo.Block:
     """Add ``m.fess`` with ``p_ch_mw``, ``p_dis_mw``, ``e_mwh`` and ``charging`` per unit and step."""
-    units = {u["name"]: u for u in data.settings["fess"]}
+    units = {u.name: u for u in data.settings.fess}
     dt = data.step_hours
     blk = pyo.Block()
     m.fess = blk
@@ -33,28 +33,28 @@ def add_fess(m: pyo.Block, data: ScenarioData, p_inj: dict, q_inj: dict) -> pyo.
     blk.e_mwh = pyo.Var(
         blk.U,
         blk.T,
-        bounds=lambda b, u, t: (units[u]["soc_min"] * units[u]["e_mwh"], units[u]["soc_max"] * units[u]["e_mwh"]),
+        bounds=lambda b, u, t: (units[u].soc_min * units[u].e_mwh, units[u].soc_max * units[u].e_mwh),
     )
 
     def e_init(u):
-        return units[u]["soc_init"] * units[u]["e_mwh"]
+        return units[u].soc_init * units[u].e_mwh
 
     blk.ch_limit = pyo.Constraint(
-        blk.U, blk.T, rule=lambda b, u, t: b.p_ch_mw[u, t] <= units[u]["p_mw"] * b.charging[u, t]
+        blk.U, blk.T, rule=lambda b, u, t: b.p_ch_mw[u, t] <= units[u].p_mw * b.charging[u, t]
     )
     blk.dis_limit = pyo.Constraint(
-        blk.U, blk.T, rule=lambda b, u, t: b.p_dis_mw[u, t] <= units[u]["p_mw"] * (1 - b.charging[u, t])
+        blk.U, blk.T, rule=lambda b, u, t: b.p_dis_mw[u, t] <= units[u].p_mw * (1 - b.charging[u, t])
     )
 
     def balance(b, u, t):
         previous = e_init(u) if t == b.T.first() else b.e_mwh[u, t - 1]
         unit = units[u]
-        return b.e_mwh[u, t] == previous + (unit["eta_ch"] * b.p_ch_mw[u, t] - b.p_dis_mw[u, t] / unit["eta_dis"]) * dt
+        return b.e_mwh[u, t] == previous + (unit.eta_ch * b.p_ch_mw[u, t] - b.p_dis_mw[u, t] / unit.eta_dis) * dt
 
     blk.energy_balance = pyo.Constraint(blk.U, blk.T, rule=balance)
 
     def end_state(b, u):
-        rule = units[u]["end"]
+        rule = units[u].end
         last = b.e_mwh[u, b.T.last()]
         if rule == "cyclic":
             return last == e_init(u)
@@ -63,12 +63,12 @@ def add_fess(m: pyo.Block, data: ScenarioData, p_inj: dict, q_inj: dict) -> pyo.
         return pyo.Constraint.Skip
 
     blk.end_state = pyo.Constraint(blk.U, rule=end_state)
-    blk.cost_usd_per_mwh = {u: float(units[u]["cost_usd_per_mwh"]) for u in units}
-    inverters = data.settings["inverters"]
-    tan = {u: tan_phi(units[u]["power_factor"], inverters["reactive_control"]) for u in units}
-    s_mva = {u: float(units[u]["s_mva"] if units[u]["s_mva"] is not None else units[u]["p_mw"]) for u in units}
+    blk.cost_usd_per_mwh = {u: float(units[u].cost_usd_per_mwh) for u in units}
+    inverters = data.settings.inverters
+    tan = {u: tan_phi(units[u].power_factor, inverters.reactive_control) for u in units}
+    s_mva = {u: apparent_rating(units[u]) for u in units}
     blk.q_mvar = pyo.Var(blk.U, blk.T, doc="reactive power injected, Mvar")
-    if any(tan.values()) or any(s_mva[u] < units[u]["p_mw"] for u in units):
+    if any(tan.values()) or any(s_mva[u] < units[u].p_mw for u in units):
         add_pq_limits(
             blk,
             (blk.U, blk.T),
@@ -77,29 +77,29 @@ def add_fess(m: pyo.Block, data: ScenarioData, p_inj: dict, q_inj: dict) -> pyo.
             q=lambda u, t: blk.q_mvar[u, t],
             s_max=lambda u, t: s_mva[u],
             tan_phi_of=lambda u, t: tan[u],
-            n_sides=inverters["kva_polygon_sides"],
+            n_sides=inverters.kva_polygon_sides,
         )
     else:
         for var in blk.q_mvar.values():
             var.fix(0.0)
     for name, unit in units.items():
         for t in data.steps:
-            p_inj.setdefault((unit["bus"], t), []).extend([blk.p_dis_mw[name, t], -blk.p_ch_mw[name, t]])
+            p_inj.setdefault((unit.bus, t), []).extend([blk.p_dis_mw[name, t], -blk.p_ch_mw[name, t]])
             if tan[name]:
-                q_inj.setdefault((unit["bus"], t), []).append(blk.q_mvar[name, t])
+                q_inj.setdefault((unit.bus, t), []).append(blk.q_mvar[name, t])
     return blk
 
 
 def solution(read: Reader, data: ScenarioData) -> dict[str, xr.Variable]:
     """Charging, discharging, energy and reactive injection of each fixed battery."""
-    fess, steps = data.settings["fess"], list(data.steps)
-    units = [u["name"] for u in fess]
+    fess, steps = data.settings.fess, list(data.steps)
+    units = [u.name for u in fess]
     return {
         "fess_p_ch_mw": variable(("time", "fess"), read.take("fess", "p_ch_mw", units, steps), "MW"),
         "fess_p_dis_mw": variable(("time", "fess"), read.take("fess", "p_dis_mw", units, steps), "MW"),
         "fess_e_mwh": variable(("time", "fess"), read.take("fess", "e_mwh", units, steps), "MWh (end of step)"),
         "fess_q_mvar": variable(("time", "fess"), read.take("fess", "q_mvar", units, steps), "Mvar (injected)"),
         "fess_e_init_mwh": variable(
-            "fess", np.array([u["soc_init"] * u["e_mwh"] for u in fess], float), "MWh (before the first step)"
+            "fess", np.array([u.soc_init * u.e_mwh for u in fess], float), "MWh (before the first step)"
         ),
     }
