@@ -265,3 +265,12 @@ def test_the_schema_uses_only_json_schema_keywords(schema):
 
     walk(schema, [])
     assert not stray
+
+
+def test_numbers_in_exponent_form_are_floats(tmp_path):
+    """PyYAML (YAML 1.1) reads 1.0e6 and 1e6 as strings; a study file means numbers."""
+    path = tmp_path / "study.yaml"
+    path.write_text("a: 1.0e6\nb: 1e-3\nc: -2E+2\nd: 1.5\ne: 7\nf: 1e6x\ng: '1e6'\n")
+    values = study.load_yaml(path)
+    assert values == {"a": 1.0e6, "b": 1e-3, "c": -200.0, "d": 1.5, "e": 7, "f": "1e6x", "g": "1e6"}
+    assert all(isinstance(values[k], float) for k in "abcd") and isinstance(values["e"], int)

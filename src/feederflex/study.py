@@ -45,6 +45,13 @@ def _no_duplicate_keys(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bo
 
 
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_duplicate_keys)
+# Numbers in exponent form without a dot or an exponent sign (1e6, 1.0e6) are floats, as in YAML 1.2;
+# PyYAML follows YAML 1.1 and reads them as strings, which the schema would then reject.
+_StrictLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?[0-9][0-9_]*(\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
 
 
 def load_yaml(path: str | Path) -> Any:
