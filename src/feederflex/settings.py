@@ -12,6 +12,7 @@ each class has exactly the fields of its schema object, with matching types.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import types
 import typing
 from collections.abc import Mapping
@@ -243,8 +244,7 @@ def _build(kind: Any, value: Any, where: str) -> Any:
     """``value`` as the type ``kind`` (a settings class, a tuple of one, a mapping or a scalar)."""
     origin = typing.get_origin(kind)
     if isinstance(kind, type) and dataclasses.is_dataclass(kind):
-        hints = typing.get_type_hints(kind)
-        names = [f.name for f in dataclasses.fields(kind)]
+        hints, names = _fields(kind)
         missing = [n for n in names if n not in value]
         extra = [k for k in value if k not in names]
         if missing or extra:
@@ -256,6 +256,12 @@ def _build(kind: Any, value: Any, where: str) -> Any:
     if origin in (Mapping, dict) or kind is Mapping:
         return types.MappingProxyType({k: _scalar(v) for k, v in value.items()})
     return _scalar(value)
+
+
+@functools.cache
+def _fields(kind: type) -> tuple[dict[str, Any], list[str]]:
+    """Type hints and field names of a settings class (resolved once: a study may have thousands of scenarios)."""
+    return typing.get_type_hints(kind), [f.name for f in dataclasses.fields(kind)]
 
 
 def _scalar(value: Any) -> Any:
