@@ -76,8 +76,10 @@ def ac_correct(
     stops the loop: the status is ``ac_diverged`` (never ``converged``).
     """
     from feederflex.acpf import ac_check
+    from feederflex.feeders import to_pandapower
 
     cfg = settings.ac_correction
+    net = to_pandapower(data.feeder, float(settings.grid.substation_v_pu))  # built once, reused by every check
     tolerance = float(cfg.tolerance_pu)
     first_stage = result.stages[-1].name if result.stages else "scenario"
     kept = _hold_decisions(m, bool(cfg.keep_integers))  # what the re-solves keep from the first solve
@@ -86,7 +88,7 @@ def ac_correct(
     fixed_from = None  # the written schedule is the first solve's until a re-solve replaces it
     for iteration in range(int(cfg.max_iterations) + 1):
         ds.attrs["ac_tolerance_pu"] = tolerance
-        ac = ac_check(data.feeder, ds, tolerance)
+        ac = ac_check(data.feeder, ds, tolerance, net)
         row = _iteration_record(iteration, result, ds, ac)
         history.append(row)
         log.info(
