@@ -61,3 +61,18 @@ def test_every_error_is_a_feederflex_error_defined_in_one_module():
     assert elsewhere == []
     err = errors.ConfigError.at("study.yaml", "grid.v_min_pu", 2, "expected a number below grid.v_max_pu")
     assert str(err) == "study.yaml: grid.v_min_pu = 2: expected a number below grid.v_max_pu"
+
+
+def test_the_slurm_profile_puts_every_rule_in_a_job_group():
+    """Groups live in the profile (local runs have none); a rule without a line there would be
+    one Slurm job per run of it."""
+    rules = {
+        name
+        for path in (ROOT / "workflow" / "rules").glob("*.smk")
+        for name in re.findall(r"^rule (\w+):", path.read_text(), re.MULTILINE)
+    }
+    profile = yaml.safe_load((ROOT / "workflow" / "profiles" / "slurm" / "config.yaml").read_text())
+    grouped = dict(line.split("=") for line in profile["groups"])
+    assert set(grouped) == rules
+    assert set(grouped.values()) == set(profile["group-components"])
+    assert not any("group:" in path.read_text() for path in (ROOT / "workflow" / "rules").glob("*.smk"))

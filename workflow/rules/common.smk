@@ -201,9 +201,10 @@ def tradeoff_targets():
 
 # Job groups: on a cluster, every job of one group that Snakemake can put together runs as one
 # batch job (one sbatch, one Snakemake start inside it), so many short jobs do not each pay the
-# scheduler's start-up. Rules join a group by naming it (`group: "scenario"`); how many
-# independent pieces one batch job takes is set per group in workflow/profiles/slurm
-# (`group-components`). Local runs ignore groups.
+# scheduler's start-up. The groups are assigned in workflow/profiles/slurm (`groups:`, one line per
+# rule), not in the rules: a local run then has none, and Snakemake's scheduler does not pay for
+# them on every job (benchmarks/README.md). How many independent pieces one batch job takes is set
+# per group there too (`group-components`).
 #   prepare   network, profiles, fleets, travel times (one connected piece: one job)
 #   scenario  everything of one scenario: solve, AC check, its figures (later Monte Carlo draws
 #             of a scenario join here: jobs that hang off one scenario)

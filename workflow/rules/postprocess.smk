@@ -14,8 +14,6 @@ rule summarize:
         ),
     log:
         "logs/{study}/summarize.log",
-    group:
-        "study"
     conda:
         "../../envs/feederflex.yaml"
     threads: 1
@@ -44,8 +42,6 @@ rule summarize_monte_carlo:
         dataset="results/{study}/monte_carlo.nc",
     log:
         "logs/{study}/summarize_monte_carlo.log",
-    group:
-        "study"
     conda:
         "../../envs/feederflex.yaml"
     threads: 1
@@ -91,8 +87,6 @@ rule plot_study:
         ),
     log:
         "logs/{study}/plot_study.log",
-    group:
-        "study"
     conda:
         "../../envs/feederflex.yaml"
     threads: 1
@@ -121,8 +115,6 @@ rule plot_scenario:
         ),
     log:
         "logs/{study}/plot_scenario/{scenario}.log",
-    group:
-        "scenario"
     conda:
         "../../envs/feederflex.yaml"
     threads: 1
@@ -148,8 +140,6 @@ rule plot_storage:
         ),
     log:
         "logs/{study}/plot_storage/{scenario}.log",
-    group:
-        "scenario"
     conda:
         "../../envs/feederflex.yaml"
     threads: 1
@@ -183,8 +173,6 @@ rule plot_mess:
         ),
     log:
         "logs/{study}/plot_mess/{scenario}.log",
-    group:
-        "scenario"
     conda:
         "../../envs/feederflex.yaml"
     threads: 1
@@ -211,8 +199,6 @@ rule plot_fleet:
         ),
     log:
         "logs/{study}/plot_fleet/{fleet}.log",
-    group:
-        "study"
     conda:
         "../../envs/feederflex.yaml"
     threads: 1
@@ -239,8 +225,6 @@ rule plot_front:
         ),
     log:
         "logs/{study}/plot_front/{front}.log",
-    group:
-        "front"
     conda:
         "../../envs/feederflex.yaml"
     threads: 1

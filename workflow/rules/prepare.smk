@@ -6,8 +6,6 @@ rule prepare_network:
         network="resources/{study}/network.nc",
     log:
         "logs/{study}/prepare_network.log",
-    group:
-        "prepare"
     conda:
         "../../envs/feederflex.yaml"
     threads: 1
@@ -29,8 +27,6 @@ rule build_profiles:
         profiles="resources/{study}/profiles/{day}.nc",
     log:
         "logs/{study}/build_profiles/{day}.log",
-    group:
-        "prepare"
     conda:
         "../../envs/feederflex.yaml"
     threads: 1
@@ -56,8 +52,6 @@ rule sample_ev_fleet:
         "logs/{study}/sample_ev_fleet/{fleet}.log",
     benchmark:
         "results/{study}/benchmarks/sample_ev_fleet/{fleet}.tsv"
-    group:
-        "prepare"
     conda:
         "../../envs/feederflex.yaml"
     threads: 1
@@ -81,8 +75,6 @@ rule build_travel:
         travel="resources/{study}/travel.nc",
     log:
         "logs/{study}/build_travel.log",
-    group:
-        "prepare"
     conda:
         "../../envs/feederflex.yaml"
     threads: 1

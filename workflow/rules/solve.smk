@@ -11,8 +11,6 @@ rule solve_scenario:
         solver="logs/{study}/solve_scenario/{scenario}.solver.log",
     benchmark:
         "results/{study}/benchmarks/solve_scenario/{scenario}.tsv"
-    group:
-        "scenario"
     conda:
         "../../envs/feederflex.yaml"
     threads: RESOURCES.solve_threads
@@ -44,8 +42,6 @@ rule solve_rolling:
         solver="logs/{study}/solve_rolling/{scenario}/batch{batch}.solver.log",
     benchmark:
         "results/{study}/benchmarks/solve_rolling/{scenario}/batch{batch}.tsv"
-    group:
-        "montecarlo"
     conda:
         "../../envs/feederflex.yaml"
     threads: RESOURCES.solve_threads
@@ -76,8 +72,6 @@ rule solve_payoff_row:
         solver="logs/{study}/solve_payoff_row/{scenario}/{objective}.solver.log",
     benchmark:
         "results/{study}/benchmarks/solve_payoff_row/{scenario}/{objective}.tsv"
-    group:
-        "front"
     conda:
         "../../envs/feederflex.yaml"
     threads: RESOURCES.solve_threads
@@ -106,8 +100,6 @@ rule payoff_table:
         ),
     log:
         "logs/{study}/payoff_table/{scenario}.log",
-    group:
-        "front"
     conda:
         "../../envs/feederflex.yaml"
     threads: 1
@@ -132,8 +124,6 @@ rule solve_front_point:
         solver="logs/{study}/solve_front_point/{front}/{fraction}.solver.log",
     benchmark:
         "results/{study}/benchmarks/solve_front_point/{front}/{fraction}.tsv"
-    group:
-        "front"
     conda:
         "../../envs/feederflex.yaml"
     threads: RESOURCES.solve_threads
@@ -164,8 +154,6 @@ rule gather_front:
         ),
     log:
         "logs/{study}/gather_front/{front}.log",
-    group:
-        "front"
     conda:
         "../../envs/feederflex.yaml"
     threads: 1
@@ -191,8 +179,6 @@ rule solve_compromise:
         solver="logs/{study}/solve_compromise/{compromise}.solver.log",
     benchmark:
         "results/{study}/benchmarks/solve_compromise/{compromise}.tsv"
-    group:
-        "front"
     conda:
         "../../envs/feederflex.yaml"
     threads: RESOURCES.solve_threads

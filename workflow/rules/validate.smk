@@ -11,8 +11,6 @@ rule validate_ac:
         "logs/{study}/validate_ac/{scenario}.log",
     benchmark:
         "results/{study}/benchmarks/validate_ac/{scenario}.tsv"
-    group:
-        "scenario"
     conda:
         "../../envs/feederflex.yaml"
     threads: 1
