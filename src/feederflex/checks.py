@@ -81,7 +81,7 @@ def check_operation(
 ) -> None:
     """A known ``operation.mode``; ``lookahead_steps`` null or 1..the day's steps, and only when rolling."""
     if mode not in MODES:
-        raise error(f"{_prefix(where)}operation.mode = {mode!r}: expected one of {list(MODES)}")
+        raise error.at(where, "operation.mode", repr(mode), f"expected one of {list(MODES)}")
     if lookahead is not None and not 1 <= int(lookahead) <= n_steps:
         steps = f"{n_steps} steps" + (f" of time.step_minutes = {step_minutes}" if step_minutes else "")
         what = "is longer than the day" if int(lookahead) > n_steps else "is not a window of the day"
@@ -190,10 +190,8 @@ def check_study_settings(config: Mapping) -> None:
         for table in ("work_arrival_table", "home_arrival_table"):
             for k, (hour, probability) in enumerate(commute.get(table, [])):
                 if not 0.0 <= probability <= 1.0:
-                    raise ConfigError(
-                        f"fleets.{name}.distributions.commute.{table}[{k}] = [{hour}, {probability}]: "
-                        "a probability must be in [0, 1]"
-                    )
+                    key = f"fleets.{name}.distributions.commute.{table}[{k}]"
+                    raise ConfigError.at("", key, [hour, probability], "a probability must be in [0, 1]")
         for k, drive in enumerate(commute.get("drive_h", [])):
             if drive >= hours:
                 raise ConfigError(

@@ -230,10 +230,6 @@ class Settings:
         """Plain data again (lists and dicts), as the schema describes it."""
         return _plain(self)
 
-    def replace(self, **changes: Any) -> Settings:
-        """A copy with some top-level sections replaced (``dataclasses.replace``)."""
-        return dataclasses.replace(self, **changes)
-
 
 def as_settings(settings: Settings | Mapping[str, Any]) -> Settings:
     """``settings`` as :class:`Settings`: library entry points accept validated mappings too."""
