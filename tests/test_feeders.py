@@ -18,7 +18,7 @@ def test_case33bw_base_case_reproduced_by_our_ac_check(feeder33):
 
 
 def test_feeder_is_radial_and_ordered_from_the_substation(feeder33):
-    assert feeder33.sizes == {"bus": 33, "branch": 32}
+    assert (feeder33.sizes["bus"], feeder33.sizes["branch"], feeder33.sizes["gen"]) == (33, 32, 0)
     assert feeder33.attrs["root_bus"] == 1
     reached = {1}
     for br in feeder33.branch.values:
@@ -44,7 +44,7 @@ def test_meshed_network_is_a_clear_error(tmp_path):
     net.line["in_service"] = True  # close the five tie lines
     path = tmp_path / "meshed.json"
     pp.to_json(net, str(path))
-    with pytest.raises(feeders.FeederError, match=r"meshed.*37 in-service lines for 33 buses"):
+    with pytest.raises(feeders.FeederError, match=r"meshed: line \d+ .* closes a loop"):
         feeders.build_feeder(str(path))
 
 
@@ -81,7 +81,7 @@ def test_three_joined_feeders_have_three_times_the_losses_and_the_same_voltages(
 
 def test_case69_base_case_reproduced_by_our_ac_check():
     fd = feeders.build_feeder("case69")
-    assert fd.sizes == {"bus": 69, "branch": 68} and fd.attrs["root_bus"] == 1
+    assert (fd.sizes["bus"], fd.sizes["branch"]) == (69, 68) and fd.attrs["root_bus"] == 1
     assert float(fd.p_load_mw.sum()) == pytest.approx(3.8021) and float(fd.q_load_mvar.sum()) == pytest.approx(2.6947)
     assert float(fd.p_load_mw.sel(bus=61)) == pytest.approx(1.244)  # the paper's numbering: the big load at 61
     net = feeders.to_pandapower(fd)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from feederflex import acpf, operation, schedule
-from feederflex.feeders import to_pandapower
+from feederflex.acpf import ac_network
 from feederflex.kpis import scenario_kpis
 
 BATTERY = [{"name": "b18", "bus": 18, "p_mw": 0.5, "e_mwh": 1.0, "soc_init": 0.5, "end": "at_least_initial"}]
@@ -94,7 +94,7 @@ def test_a_diverged_ac_step_is_counted_and_its_losses_are_not_summed(make_scenar
     row = scenario_kpis(doctored, ac)
     assert row["ac_nonconverged_steps"] == 1 and np.isnan(row["ac_losses_mwh"])
     # on_violation operation treats the unverifiable step as a violation (even with any band tolerance)
-    net = to_pandapower(feeder33, float(ds.attrs["substation_v_pu"]))
+    net = ac_network(feeder33, float(ds.attrs["substation_v_pu"]))
     assert operation._first_violation(feeder33, net, doctored, 0, 1.0) == 2
 
 

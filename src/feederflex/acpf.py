@@ -1,16 +1,25 @@
 """AC check of a solved schedule: a pandapower Newton-Raphson power flow of every step.
 
-Net injections per bus come from the solution (load + EV + storage charging - storage discharge -
-PV, reactive load), the substation holds the scenario's voltage. Results are compared with the
-LinDistFlow voltages the model claimed.
+The power flow runs on the feeder's original pandapower net (``Feeder.pandapower_json``: its
+transformers, switches, line charging and transformer magnetising branches). The net's own loads,
+generators and storage are taken out of service and one load per feeder bus carries the
+schedule's net injection (load + EV + storage charging - storage discharge - generation, reactive
+load), so a generator's or battery's scheduled power enters at its bus. The substation holds the
+scenario's voltage. Results are compared with the LinDistFlow voltages the model claimed.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import xarray as xr
 
 from feederflex.feeders import run_ac, to_pandapower
+
+if TYPE_CHECKING:
+    import pandapower as pp
 
 AC_UNITS = {
     "v_ac_pu": "pu",
@@ -22,7 +31,68 @@ AC_UNITS = {
     "converged": "1 if the power flow converged",
     "loss_branch_mw": "MW",
     "loss_branch_mvar": "Mvar",
+    "loading_pct": "percent of the branch rating (lines: max_i_ka; transformers: sn_mva)",
 }
+
+
+@dataclass
+class ACNet:
+    """A feeder's pandapower net made ready for schedules (:func:`ac_network`).
+
+    ``load_pos``: row of ``net.load`` carrying each feeder bus's injection (feeder bus order);
+    ``bus_pos``: row of ``net.res_bus`` of each feeder bus; ``elements``: per table (``line``,
+    ``trafo``), the rows of the result table and the feeder branch column each belongs to.
+    """
+
+    net: pp.pandapowerNet
+    load_pos: np.ndarray
+    bus_pos: np.ndarray
+    elements: dict[str, tuple[np.ndarray, np.ndarray]]
+
+    def set_injections(self, p_mw: np.ndarray, q_mvar: np.ndarray) -> None:
+        load = self.net.load
+        load.iloc[self.load_pos, load.columns.get_loc("p_mw")] = p_mw
+        load.iloc[self.load_pos, load.columns.get_loc("q_mvar")] = q_mvar
+
+    def branch_results(self, column: str, n_branch: int, how: str = "sum") -> np.ndarray:
+        """A result column (``pl_mw``, ``ql_mvar``, ``loading_percent``) per feeder branch: the sum
+        (or the largest value) over the branch's parallel elements."""
+        out = np.zeros(n_branch) if how == "sum" else np.full(n_branch, -np.inf)
+        for table, (rows, branch) in self.elements.items():
+            values = self.net[f"res_{table}"][column].to_numpy(float)[rows]
+            (np.add if how == "sum" else np.maximum).at(out, branch, values)
+        return out
+
+
+def ac_network(feeder: xr.Dataset, v_slack_pu: float) -> ACNet:
+    """The feeder's original pandapower net with one injection load per feeder bus and the substation
+    at ``v_slack_pu``; a Feeder file without the original net (written before it was kept) gets the
+    rebuilt lines-only net of :func:`feederflex.feeders.to_pandapower`."""
+    import pandapower as pp
+
+    n_branch = feeder.sizes["branch"]
+    if "pandapower_json" not in feeder:
+        net = to_pandapower(feeder, v_slack_pu)
+        lines = (np.arange(n_branch), np.arange(n_branch))  # created in branch order
+        return ACNet(net, np.arange(len(net.load)), np.arange(len(net.bus)), {"line": lines})
+    net = pp.from_json_string(str(feeder.pandapower_json.values))
+    for table in ("load", "sgen", "storage"):
+        net[table]["in_service"] = False
+    pp_bus = feeder.bus.values.astype(int) - 1  # a merged bus is numbered by its lowest pandapower index
+    created = pp.create_loads(net, pp_bus, p_mw=0.0, q_mvar=0.0, name="feederflex injection")
+    net.ext_grid.loc[net.ext_grid.in_service.astype(bool), "vm_pu"] = v_slack_pu
+    elements: dict[str, tuple[list[int], list[int]]] = {"line": ([], []), "trafo": ([], [])}
+    for k, text in enumerate(feeder.pp_elements.values):
+        for element in str(text).split():
+            table, idx = element.split(":")
+            elements[table][0].append(int(net[table].index.get_loc(int(idx))))
+            elements[table][1].append(k)
+    return ACNet(
+        net,
+        net.load.index.get_indexer(created),
+        net.bus.index.get_indexer(pp_bus),
+        {t: (np.array(rows, int), np.array(cols, int)) for t, (rows, cols) in elements.items()},
+    )
 
 
 def net_injections(solution: xr.Dataset) -> tuple[np.ndarray, np.ndarray]:
@@ -60,7 +130,9 @@ def net_injections(solution: xr.Dataset) -> tuple[np.ndarray, np.ndarray]:
     return p, q
 
 
-def ac_check(feeder: xr.Dataset, solution: xr.Dataset, tolerance_pu: float | None = None, net=None) -> xr.Dataset:
+def ac_check(
+    feeder: xr.Dataset, solution: xr.Dataset, tolerance_pu: float | None = None, net: ACNet | None = None
+) -> xr.Dataset:
     """Run the AC power flow of every step of ``solution`` on ``feeder``.
 
     Returns ``v_ac_pu(time, bus)``, ``v_error_pu`` (LinDistFlow minus AC), ``loss_mw(time)`` and
@@ -68,8 +140,10 @@ def ac_check(feeder: xr.Dataset, solution: xr.Dataset, tolerance_pu: float | Non
     ``attrs``, the largest |v_pu - v_ac_pu|, AC violation counts (bus-steps beyond the band by
     more than ``tolerance_pu``) and pu x h, and the "unexpected" ones: AC violations where the
     model's slacks say the band holds. A solution without a schedule gives NaN and its status.
-    ``net``: the feeder's pandapower net at the solution's substation voltage, when the caller
-    checks many schedules of one feeder (building it costs more than a power flow); its loads are overwritten.
+    ``net``: the feeder's :func:`ac_network` at the solution's substation voltage, when the caller
+    checks many schedules of one feeder (building it costs more than a power flow); its injections
+    are overwritten. ``loading_pct`` per branch and step and ``attrs["max_loading_pct"]`` give the
+    AC loading (the largest over a branch's parallel elements).
     """
     if tolerance_pu is None:
         tolerance_pu = float(solution.attrs.get("ac_tolerance_pu", 1e-4))
@@ -83,25 +157,23 @@ def ac_check(feeder: xr.Dataset, solution: xr.Dataset, tolerance_pu: float | Non
     loss_q = np.full((nt, nbr), np.nan)
     status = solution.attrs.get("solver_status", "unknown")
     has_schedule = status in ("optimal", "feasible")
+    loading = np.full((nt, nbr), np.nan)
     if has_schedule:
-        net = to_pandapower(feeder, float(solution.attrs["substation_v_pu"])) if net is None else net
-        order = [int(net.bus.name[net.load.bus[i]]) for i in net.load.index]
-        col = [int(np.flatnonzero(solution.bus.values == b)[0]) for b in order]
+        acnet = ac_network(feeder, float(solution.attrs["substation_v_pu"])) if net is None else net
         p, q = net_injections(solution)
-        bus_col = [int(np.flatnonzero(solution.bus.values == int(name))[0]) for name in net.bus.name]
         for t in range(nt):
-            net.load["p_mw"] = p[t, col]
-            net.load["q_mvar"] = q[t, col]
+            acnet.set_injections(p[t], q[t])
             try:
-                run_ac(net)
+                run_ac(acnet.net)
             except Exception:  # a diverged step is recorded as such
                 continue
             converged[t] = 1
-            v_ac[t, bus_col] = net.res_bus.vm_pu.values
-            loss[t] = float(net.res_line.pl_mw.sum())
-            loss_p[t] = net.res_line.pl_mw.values  # lines were created in branch order
-            loss_q[t] = net.res_line.ql_mvar.values
-            p_grid[t] = float(net.res_ext_grid.p_mw.sum())
+            v_ac[t] = acnet.net.res_bus.vm_pu.to_numpy(float)[acnet.bus_pos]
+            loss_p[t] = acnet.branch_results("pl_mw", nbr)
+            loss_q[t] = acnet.branch_results("ql_mvar", nbr)
+            loading[t] = acnet.branch_results("loading_percent", nbr, "max")
+            loss[t] = float(loss_p[t].sum())
+            p_grid[t] = float(acnet.net.res_ext_grid.p_mw.sum())
     v_min, v_max = float(solution.attrs["v_min_pu"]), float(solution.attrs["v_max_pu"])
     under = np.clip(v_min - v_ac, 0, None)
     over = np.clip(v_ac - v_max, 0, None)
@@ -121,6 +193,7 @@ def ac_check(feeder: xr.Dataset, solution: xr.Dataset, tolerance_pu: float | Non
             "converged": ("time", converged),
             "loss_branch_mw": (("time", "branch"), loss_p),
             "loss_branch_mvar": (("time", "branch"), loss_q),
+            "loading_pct": (("time", "branch"), loading),
         },
         coords={"time": solution.time.values, "bus": solution.bus.values, "branch": feeder.branch.values},
     )
@@ -141,6 +214,7 @@ def ac_check(feeder: xr.Dataset, solution: xr.Dataset, tolerance_pu: float | Non
             # a day with a diverged step has no loss total: a partial sum would pass for one
             "loss_mwh": float(np.sum(loss) * dt) if has_schedule and converged.all() else np.nan,
             "steps_converged": int(converged.sum()),
+            "max_loading_pct": float(np.nanmax(loading)) if np.isfinite(loading).any() else np.nan,
             "ac_nonconverged_steps": int(nt - converged.sum()) if has_schedule else 0,
         }
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from feederflex.errors import ConfigError, FeederflexError, InputError, RollingError
@@ -111,6 +112,12 @@ def check_scenario(
     fleet = settings.ev_fleet
     if fleet is not None and fleet not in config["fleets"]:
         raise ConfigError(f"{where}: ev_fleet {fleet!r} is not defined in fleets (have {sorted(config['fleets'])})")
+    start_h = float(config["days"][settings.day].get("start_h", 0))
+    if start_h and (fleet is not None or settings.mess.units):
+        raise ConfigError(
+            f"{where}: days.{settings.day}.start_h = {start_h:g}, but the scenario has an EV fleet or mobile "
+            "storage, whose arrival and travel times are hours of the day from the first step; use start_h: 0"
+        )
     step_minutes = int(config["time"]["step_minutes"])
     n_steps = round(float(config["time"]["hours"]) * 60 / step_minutes)
     check_operation(
@@ -180,6 +187,16 @@ def check_study_settings(config: Mapping) -> None:
             datetime.date.fromisoformat(day["date"])
         except ValueError:
             raise ConfigError(f"days.{name}.date = {day['date']!r} is not a calendar date (YYYY-MM-DD)") from None
+        source, file = day.get("source", "shapes"), day.get("file")
+        if source == "file" and (file is None or not Path(file).is_file()):
+            raise ConfigError(
+                f"days.{name}.file = {file!r}: source file needs an existing CSV or NetCDF time series "
+                "(paths are relative to the working directory)"
+            )
+        if source != "file" and file is not None:
+            raise ConfigError(f"days.{name}.file = {file!r} is given, but days.{name}.source is {source!r}, not file")
+        if source == "net" and day.get("start_h", 0):
+            raise ConfigError(f"days.{name}.start_h: a net day starts at midnight of the picked day; use 0")
     buses = [s["bus"] for s in config["transport"]["stations"]]
     twice = sorted({b for b in buses if buses.count(b) > 1})
     if twice:

@@ -75,11 +75,10 @@ def ac_correct(
     (status ``not_converged``, with the remaining violations). A step whose power flow diverges
     stops the loop: the status is ``ac_diverged`` (never ``converged``).
     """
-    from feederflex.acpf import ac_check
-    from feederflex.feeders import to_pandapower
+    from feederflex.acpf import ac_check, ac_network
 
     cfg = settings.ac_correction
-    net = to_pandapower(data.feeder, float(settings.grid.substation_v_pu))  # built once, reused by every check
+    net = ac_network(data.feeder, float(settings.grid.substation_v_pu))  # built once, reused by every check
     tolerance = float(cfg.tolerance_pu)
     first_stage = result.stages[-1].name if result.stages else "scenario"
     kept = _hold_decisions(m, bool(cfg.keep_integers))  # what the re-solves keep from the first solve

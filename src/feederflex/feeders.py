@@ -2,20 +2,31 @@
 
 Bus numbering: feederflex bus numbers are the pandapower bus index plus one, so that the
 IEEE 33-bus feeder keeps the numbering of Baran and Wu (1989) and of the papers (substation =
-bus 1, the far end of the main feeder = bus 18). Branches are numbered 1..n_bus-1 in breadth-first
-order from the substation; every branch runs from the parent (towards the substation) to the child.
-Impedances are given in ohm and in per unit on ``s_base_mva`` (1 MVA) and the bus voltage base.
+bus 1, the far end of the main feeder = bus 18). Buses joined by closed bus-bus switches are one
+bus, numbered by the lowest pandapower index of the group (``bus_of_pp_bus`` maps every
+pandapower bus). Branches are numbered 1..n_bus-1 in breadth-first order from the substation;
+every branch runs from the parent (towards the substation) to the child. A branch is a line or a
+two-winding transformer (parallel elements between the same buses are one branch). Impedances are
+given in ohm at the child bus and in per unit on ``s_base_mva`` (1 MVA) and the child bus's
+``vn_kv``; a transformer adds its off-nominal ratio ``ratio_pu`` (parent side), so that
+LinDistFlow reads w_child = w_parent / ratio^2 - 2 (r P + x Q). Shunt elements of lines (charging
+capacitance) and transformers (magnetising branch) are left out of the linear model; the AC check
+runs on the original net and has them.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import math
 import warnings
 from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 
 from feederflex.errors import FeederError
@@ -26,14 +37,18 @@ if TYPE_CHECKING:
 S_BASE_MVA = 1.0
 BUILTIN_FEEDERS = ("case33bw", "case69", "case33bw_x3")
 _BUILTIN_BUS_COUNT = {"case33bw": 33, "case69": 69, "case33bw_x3": 97}
-_PACKAGE_TABLES = {"case69": "case69.csv"}  # built-ins shipped as tables in feederflex/data
+_PACKAGE_TABLES = {"case69": "case69.csv"}
+SIMBENCH_PREFIX = "simbench:"  # built-ins shipped as tables in feederflex/data
 
 
 def load_pandapower(source: str) -> pp.pandapowerNet:
-    """Return a pandapower net: a built-in name (``case33bw``, ``case69``) or the path of a pandapower JSON."""
+    """Return a pandapower net: a built-in name (``case33bw``, ``case69``), ``simbench:<code>`` or
+    the path of a pandapower JSON."""
     import pandapower as pp
     import pandapower.networks as pn
 
+    if source.startswith(SIMBENCH_PREFIX):
+        return simbench_net(source.removeprefix(SIMBENCH_PREFIX))
     if source == "case33bw_x3":
         return case33bw_x3()
     if source in _PACKAGE_TABLES:
@@ -44,9 +59,27 @@ def load_pandapower(source: str) -> pp.pandapowerNet:
     if not path.is_file():
         raise FeederError(
             f"network.source: {source!r} is neither a built-in feeder "
-            f"({', '.join(sorted(BUILTIN_FEEDERS))}) nor an existing pandapower JSON file"
+            f"({', '.join(sorted(BUILTIN_FEEDERS))}), nor simbench:<code>, nor an existing pandapower JSON file"
         )
     return pp.from_json(str(path))
+
+
+def simbench_net(code: str) -> pp.pandapowerNet:
+    """The SimBench grid ``code`` (e.g. ``1-LV-rural1--0-sw``) with its yearly profiles, from the
+    ``simbench`` package's own data (no download)."""
+    import simbench
+
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        try:
+            net = simbench.get_simbench_net(code)
+        except Exception as exc:  # simbench raises plain errors for unknown codes
+            raise FeederError(
+                f"network.source: {SIMBENCH_PREFIX}{code} is not a SimBench grid ({exc}); codes look like "
+                "1-LV-rural1--0-sw or 1-MV-semiurb--1-sw (simbench.collect_all_simbench_codes() lists them)"
+            ) from exc
+    net.name = f"{SIMBENCH_PREFIX}{code}"
+    return net
 
 
 def case33bw_x3() -> pp.pandapowerNet:
@@ -104,122 +137,343 @@ def radial_table_net(name: str, vn_kv: float = 12.66) -> pp.pandapowerNet:
     return net
 
 
+_REFUSED_TABLES = {
+    "trafo3w": "three-winding transformers are not supported: replace it by two-winding transformers",
+    "impedance": "impedance elements are not supported: replace it by a line",
+    "dcline": "DC lines are not supported: take it out of service",
+    "ward": "ward equivalents are not supported: replace it by a load",
+    "xward": "extended ward equivalents are not supported: replace it by a load",
+    "gen": "voltage-controlled generators (gen) are not supported: model it as an sgen (PQ generator)",
+    "shunt": "shunts are not part of the linear model: take it out of service or fold it into a load",
+}
+
+
 def _check_supported(net: pp.pandapowerNet, source: str) -> None:
-    for table in ("trafo", "trafo3w", "impedance", "dcline", "xward", "ward"):
+    """Refuse, naming the element, what a radial LinDistFlow feeder cannot represent."""
+    for table, advice in _REFUSED_TABLES.items():
         if table in net and len(net[table]) and net[table]["in_service"].any():
+            idx = net[table].index[net[table]["in_service"].astype(bool)][0]
+            name = net[table].at[idx, "name"] if "name" in net[table] else None
+            raise FeederError(f"network {source!r}: {table} {idx} ({name}) is in service; {advice}")
+    grids = net.ext_grid[net.ext_grid.in_service.astype(bool)]
+    if len(grids) != 1:
+        names = ", ".join(f"ext_grid {i} at bus {int(b)}" for i, b in grids.bus.items())
+        raise FeederError(
+            f"network {source!r}: expected exactly one in-service ext_grid (the substation), found {len(grids)}"
+            + (f" ({names}); take all but one out of service" if len(grids) else "")
+        )
+
+
+def _merged_buses(net: pp.pandapowerNet, source: str) -> dict[int, int]:
+    """Each in-service pandapower bus's representative: closed bus-bus switches merge their buses
+    into the lowest index of the group; open ones cut."""
+    rep = {int(b): int(b) for b in net.bus.index[net.bus.in_service.astype(bool)]}
+
+    def find(bus: int) -> int:
+        while rep[bus] != bus:
+            rep[bus] = rep[rep[bus]]
+            bus = rep[bus]
+        return bus
+
+    closed = net.switch[(net.switch.et == "b") & net.switch.closed.astype(bool)] if len(net.switch) else net.switch
+    for idx, sw in closed.iterrows():
+        a, b = int(sw.bus), int(sw.element)
+        if a not in rep or b not in rep:
+            continue
+        if float(sw.get("z_ohm", 0.0) or 0.0) > 0:
             raise FeederError(
-                f"network {source!r}: in-service {table} elements are not supported "
-                "(a feeder is buses, lines, loads and one external grid)"
+                f"network {source!r}: closed bus-bus switch {idx} ({sw.get('name')}) has z_ohm = {sw.z_ohm}; "
+                "closed switches merge their buses, so set z_ohm = 0 or model the impedance as a line"
             )
-    if len(net.ext_grid[net.ext_grid.in_service]) != 1:
-        raise FeederError(f"network {source!r}: expected exactly one in-service ext_grid (the substation)")
+        if net.bus.at[a, "vn_kv"] != net.bus.at[b, "vn_kv"]:
+            raise FeederError(
+                f"network {source!r}: closed bus-bus switch {idx} joins buses {a} and {b} of different vn_kv"
+            )
+        ra, rb = find(a), find(b)
+        rep[max(ra, rb)] = min(ra, rb)
+    return {bus: find(bus) for bus in rep}
 
 
-def _in_service_lines(net: pp.pandapowerNet):
-    lines = net.line[net.line.in_service]
-    if len(net.switch):
-        open_line_switches = net.switch[(net.switch.et == "l") & ~net.switch.closed.astype(bool)]
-        lines = lines.drop(index=open_line_switches.element.unique(), errors="ignore")
-    return lines
+_BRANCH_TABLES = (("line", "from_bus", "to_bus", "l"), ("trafo", "hv_bus", "lv_bus", "t"))
 
 
-def _tree_from(root: int, buses: np.ndarray, lines, source: str) -> tuple[dict[int, tuple[int, int]], list[int]]:
-    """Breadth-first tree from the substation: each bus's (parent bus, line) and the buses in
-    radial order; a bus the tree cannot reach is a :class:`FeederError`."""
-    neighbours: dict[int, list[tuple[int, int]]] = {int(b): [] for b in buses}
-    for idx, line in lines.iterrows():
-        neighbours[int(line.from_bus)].append((int(line.to_bus), int(idx)))
-        neighbours[int(line.to_bus)].append((int(line.from_bus), int(idx)))
-    parent_line: dict[int, tuple[int, int]] = {}
+def _branch_groups(net: pp.pandapowerNet, merged: dict[int, int], source: str) -> list[list[tuple[str, int]]]:
+    """In-service lines and transformers (open line/trafo switches take them out), grouped by the
+    pair of merged buses they join: parallel elements are one group."""
+    groups: dict[frozenset[int], list[tuple[str, int]]] = {}
+    for table, a_col, b_col, et in _BRANCH_TABLES:
+        rows = net[table][net[table].in_service.astype(bool)]
+        if len(net.switch):
+            opened = net.switch[(net.switch.et == et) & ~net.switch.closed.astype(bool)]
+            rows = rows.drop(index=opened.element.unique(), errors="ignore")
+        for idx, a, b in zip(rows.index, rows[a_col], rows[b_col], strict=True):
+            if int(a) not in merged or int(b) not in merged:
+                continue  # an element at an out-of-service bus is out, as in pandapower
+            ends = frozenset((merged[int(a)], merged[int(b)]))
+            if len(ends) == 1:
+                raise FeederError(
+                    f"network {source!r}: {table} {idx} ({net[table].at[idx, 'name']}) joins buses that closed "
+                    "bus-bus switches merge into one; open a switch or take the element out of service"
+                )
+            groups.setdefault(ends, []).append((table, int(idx)))
+    for elements in groups.values():
+        if len({table for table, _ in elements}) > 1:
+            raise FeederError(
+                f"network {source!r}: {_element_text(elements)} run in parallel between the same buses; "
+                "a line parallel to a transformer is not supported"
+            )
+    return list(groups.values())
+
+
+def _element_text(elements: list[tuple[str, int]]) -> str:
+    return " and ".join(f"{table} {idx}" for table, idx in elements)
+
+
+def _ends(net: pp.pandapowerNet, merged: dict[int, int], elements: list[tuple[str, int]]) -> tuple[int, int]:
+    table, idx = elements[0]
+    a_col, b_col = ("from_bus", "to_bus") if table == "line" else ("hv_bus", "lv_bus")
+    return merged[int(net[table].at[idx, a_col])], merged[int(net[table].at[idx, b_col])]
+
+
+def _radial_tree(
+    net: pp.pandapowerNet, merged: dict[int, int], groups: list, root: int, source: str
+) -> tuple[dict[int, tuple[int, int]], list[int]]:
+    """Breadth-first tree from the substation: each reached bus's (parent bus, group) and the buses
+    in radial order. A group that closes a loop is a :class:`FeederError` naming its elements."""
+    neighbours: dict[int, list[tuple[int, int]]] = {}
+    for k, elements in enumerate(groups):
+        a, b = _ends(net, merged, elements)
+        neighbours.setdefault(a, []).append((b, k))
+        neighbours.setdefault(b, []).append((a, k))
+    parent: dict[int, tuple[int, int]] = {}
     order: list[int] = []
-    seen = {root}
+    seen, used = {root}, set()
     queue = deque([root])
     while queue:
         bus = queue.popleft()
-        for other, idx in sorted(neighbours[bus]):
-            if other in seen:
+        for other, k in sorted(neighbours.get(bus, [])):
+            if k in used:
                 continue
+            used.add(k)
+            if other in seen:
+                raise FeederError(
+                    f"network {source!r} is meshed: {_element_text(groups[k])} "
+                    f"({net[groups[k][0][0]].at[groups[k][0][1], 'name']}) closes a loop between buses "
+                    f"{bus} and {other} (pandapower indices); open a switch in the loop (net.switch) or take "
+                    "an element out of service"
+                )
             seen.add(other)
-            parent_line[other] = (bus, idx)
+            parent[other] = (bus, k)
             order.append(other)
             queue.append(other)
-    if len(seen) != len(buses):
-        missing = sorted(int(b) + 1 for b in set(map(int, buses)) - seen)
+    return parent, order
+
+
+def _unreached(net: pp.pandapowerNet, merged: dict[int, int], reached: set[int], source: str) -> None:
+    """Buses cut off from the substation may carry nothing (pandapower leaves them unsupplied too)."""
+    cut = {bus for bus, rep in merged.items() if rep not in reached}
+    for table in ("load", "sgen", "storage"):
+        rows = net[table][net[table].in_service.astype(bool) & net[table].bus.isin(cut)]
+        if len(rows):
+            idx = rows.index[0]
+            raise FeederError(
+                f"network {source!r} is disconnected: {table} {idx} at bus {int(rows.bus.iloc[0])} "
+                "(pandapower index) cannot be reached from the substation; close a switch or take it out of service"
+            )
+
+
+def _tap_ratio(trafo, net: pp.pandapowerNet, idx: int, source: str) -> float:
+    """Off-nominal voltage ratio (pu) of a two-winding transformer at its tap position, as pandapower
+    computes it: (vn_hv (1 + tap) / vn_lv) / (hv bus kV / lv bus kV), the tap on its side."""
+    kind = trafo.get("tap_changer_type")
+    steps = float(trafo.tap_pos - trafo.tap_neutral) if pd.notna(trafo.get("tap_pos")) else 0.0
+    step = float(trafo.get("tap_step_percent", 0.0) or 0.0)
+    if kind is not None and pd.notna(kind) and kind != "Ratio" and steps:
         raise FeederError(
-            f"network {source!r} is meshed or disconnected: buses {missing[:10]} "
-            "cannot be reached from the substation along a tree"
+            f"network {source!r}: trafo {idx} has a {kind} tap changer off neutral; only ratio tap changers "
+            "(tap_changer_type 'Ratio') are supported: set it to neutral or to a ratio changer"
         )
-    return parent_line, order
+    if bool(trafo.get("tap_dependency_table", False)):
+        raise FeederError(f"network {source!r}: trafo {idx} has tap-dependent impedance, which is not supported")
+    tap = 1.0 + steps * step / 100 if kind is not None and pd.notna(kind) else 1.0  # no changer: tap ignored
+    vn_hv, vn_lv = float(trafo.vn_hv_kv), float(trafo.vn_lv_kv)
+    if trafo.tap_side == "hv":
+        vn_hv *= tap
+    elif trafo.tap_side == "lv":
+        vn_lv *= tap
+    bus_kv = net.bus.vn_kv
+    return (vn_hv / vn_lv) / (float(bus_kv.at[int(trafo.hv_bus)]) / float(bus_kv.at[int(trafo.lv_bus)]))
+
+
+def _branch_parameters(net, elements, parent: int, merged, source: str) -> tuple[complex, float, float]:
+    """Series impedance (ohm, at the child bus), apparent-power limit (MVA) and off-nominal ratio (pu)
+    of one group of parallel elements: admittances add, limits add, ratios must agree."""
+    table = elements[0][0]
+    admittance, s_max, ratios = 0j, 0.0, []
+    for _, idx in elements:
+        row = net[table].loc[idx]
+        n = float(row.get("parallel", 1) or 1)
+        if table == "line":
+            z = complex(row.r_ohm_per_km, row.x_ohm_per_km) * float(row.length_km) / n
+            s_max += math.sqrt(3) * float(net.bus.vn_kv.at[int(row.to_bus)]) * float(row.max_i_ka) * n
+            ratios.append(1.0)
+        else:
+            if merged[int(row.hv_bus)] != parent:
+                raise FeederError(
+                    f"network {source!r}: trafo {idx} ({row.get('name')}) has its low-voltage side towards the "
+                    "substation; feederflex feeds transformers from their high-voltage side"
+                )
+            z_ohm = float(row.vk_percent) / 100 * float(row.vn_lv_kv) ** 2 / float(row.sn_mva)
+            r_ohm = float(row.vkr_percent) / 100 * float(row.vn_lv_kv) ** 2 / float(row.sn_mva)
+            z = complex(r_ohm, math.sqrt(max(z_ohm**2 - r_ohm**2, 0.0))) / n
+            s_max += float(row.sn_mva) * float(row.get("df", 1.0) or 1.0) * n
+            ratios.append(_tap_ratio(row, net, idx, source))
+        admittance += 1 / z
+    if max(ratios) - min(ratios) > 1e-9:
+        raise FeederError(
+            f"network {source!r}: parallel {_element_text(elements)} have different tap ratios {ratios}; "
+            "set them to the same tap position"
+        )
+    return 1 / admittance, s_max, ratios[0]
+
+
+def _units(net, table: str, merged: dict[int, int]):
+    rows = net[table][net[table].in_service.astype(bool)]
+    return rows[rows.bus.isin(list(merged))]
+
+
+def _unit_variables(net, merged: dict[int, int]) -> dict[str, tuple]:
+    """The net's own generators (``sgen`` -> ``gen``) and batteries (``storage``) at their merged buses."""
+    sgen = _units(net, "sgen", merged)
+    scale = sgen.scaling.to_numpy(float) if "scaling" in sgen else 1.0
+    sn = sgen.sn_mva.to_numpy(float) if "sn_mva" in sgen else np.full(len(sgen), np.nan)
+    store = _units(net, "storage", merged)
+    p_store = np.abs(store[["min_p_mw", "max_p_mw"]].to_numpy(float)).max(axis=1) if len(store) else np.zeros(0)
+    if "sn_mva" in store:
+        p_store = np.where(np.isfinite(store.sn_mva.to_numpy(float)), store.sn_mva.to_numpy(float), p_store)
+    eff = store.efficiency_percent.to_numpy(float) if "efficiency_percent" in store else np.full(len(store), 1.0)
+    eff = np.where(np.isfinite(eff), np.where(eff > 1, eff / 100, eff), 1.0)  # SimBench gives 0.95 "percent"
+    e_max = store.max_e_mwh.to_numpy(float)
+    return {
+        "gen_name": ("gen", np.array([f"sgen{i}" for i in sgen.index], dtype=object)),
+        "gen_bus": ("gen", np.array([merged[int(b)] + 1 for b in sgen.bus], dtype=int)),
+        "gen_p_mw": ("gen", sgen.p_mw.to_numpy(float) * scale),
+        "gen_s_mva": ("gen", sn * scale),
+        "gen_type": ("gen", np.array([str(t) for t in sgen.get("type", [""] * len(sgen))], dtype=object)),
+        "gen_pp_index": ("gen", sgen.index.to_numpy(int)),
+        "storage_name": ("storage", np.array([f"storage{i}" for i in store.index], dtype=object)),
+        "storage_bus": ("storage", np.array([merged[int(b)] + 1 for b in store.bus], dtype=int)),
+        "storage_p_mw": ("storage", p_store),
+        "storage_e_mwh": ("storage", e_max),
+        "storage_soc_min": (
+            "storage",
+            np.divide(store.min_e_mwh.to_numpy(float), e_max, where=e_max > 0, out=np.zeros(len(store))),
+        ),
+        "storage_soc_init": ("storage", store.soc_percent.to_numpy(float) / 100 if len(store) else np.zeros(0)),
+        "storage_efficiency": ("storage", eff),
+        "storage_pp_index": ("storage", store.index.to_numpy(int)),
+    }
+
+
+def _net_json(net: pp.pandapowerNet) -> str:
+    """The net as pandapower JSON, without SimBench's yearly profiles (they go to the profile files)."""
+    import pandapower as pp
+
+    profiles = net.get("profiles")
+    if profiles is not None:
+        net["profiles"] = {}
+    try:
+        return pp.to_json(net)
+    finally:
+        if profiles is not None:
+            net["profiles"] = profiles
 
 
 def feeder_from_pandapower(net: pp.pandapowerNet, source: str = "pandapower net") -> xr.Dataset:
-    """Convert a radial pandapower net into a Feeder dataset.
+    """Convert a pandapower net that is radial once switches are applied into a Feeder dataset.
+
+    Closed bus-bus switches merge buses (the lowest pandapower index names the merged bus; the map
+    is ``bus_of_pp_bus``), open switches cut; parallel lines or transformers between the same two
+    buses are one branch; transformers are branches with an off-nominal ratio. The original net is
+    kept (``pandapower_json``) for the AC check. Buses cut off from the substation that carry nothing
+    are left out.
 
     Raises
     ------
     FeederError
-        If the in-service lines do not form one tree spanning every in-service bus.
+        Naming the element: a loop, a second external grid, an element the linear model cannot
+        represent, a load cut off from the substation.
     """
     _check_supported(net, source)
-    buses = net.bus[net.bus.in_service].index.to_numpy()
-    lines = _in_service_lines(net)
-    root = int(net.ext_grid[net.ext_grid.in_service].bus.iloc[0])
-    if len(lines) != len(buses) - 1:
-        kind = "meshed" if len(lines) > len(buses) - 1 else "disconnected"
-        raise FeederError(
-            f"network {source!r} is {kind}: {len(lines)} in-service lines for {len(buses)} buses; "
-            f"a radial feeder has exactly {len(buses) - 1}"
-        )
-    parent_line, order = _tree_from(root, buses, lines, source)
-
-    vn_kv = net.bus.loc[buses, "vn_kv"].to_numpy(float)
+    merged = _merged_buses(net, source)
+    groups = _branch_groups(net, merged, source)
+    root = merged[int(net.ext_grid[net.ext_grid.in_service.astype(bool)].bus.iloc[0])]
+    parent, order = _radial_tree(net, merged, groups, root, source)
+    reached = {root, *order}
+    _unreached(net, merged, reached, source)
+    merged = {bus: rep for bus, rep in merged.items() if rep in reached}
+    buses = np.array(sorted(reached), dtype=int)
+    params = [_branch_parameters(net, groups[parent[b][1]], parent[b][0], merged, source) for b in order]
+    z_ohm = np.array([z for z, _, _ in params], dtype=complex).reshape(-1)
     z_base = net.bus.vn_kv.loc[order].to_numpy(float) ** 2 / S_BASE_MVA
-    line_rows = lines.loc[[parent_line[b][1] for b in order]]
-    parallel = line_rows.parallel.to_numpy(float)
-    r_ohm = line_rows.r_ohm_per_km.to_numpy(float) * line_rows.length_km.to_numpy(float) / parallel
-    x_ohm = line_rows.x_ohm_per_km.to_numpy(float) * line_rows.length_km.to_numpy(float) / parallel
-    i_max_ka = line_rows.max_i_ka.to_numpy(float) * parallel
 
-    loads = net.load[net.load.in_service]
+    loads = _units(net, "load", merged)
     scale = loads.scaling.to_numpy(float) if "scaling" in loads else 1.0
-    p_load = (loads.p_mw * scale).groupby(loads.bus).sum().reindex(buses, fill_value=0.0)
-    q_load = (loads.q_mvar * scale).groupby(loads.bus).sum().reindex(buses, fill_value=0.0)
+    at = loads.bus.map(merged)
+    p_load = (loads.p_mw * scale).groupby(at).sum().reindex(buses, fill_value=0.0)
+    q_load = (loads.q_mvar * scale).groupby(at).sum().reindex(buses, fill_value=0.0)
 
     xy = np.full((len(buses), 2), np.nan)
     if "geo" in net.bus:
         for k, geo in enumerate(net.bus.loc[buses, "geo"]):
             if isinstance(geo, str) and "coordinates" in geo:
                 xy[k] = json.loads(geo)["coordinates"][:2]
-
-    bus_no = buses.astype(int) + 1
-    branch_no = np.arange(1, len(order) + 1)
-    ds = xr.Dataset(
+    kinds = [groups[parent[b][1]][0][0] for b in order]
+    pp_buses = np.array(sorted(merged), dtype=int)
+    return xr.Dataset(
         {
-            "vn_kv": ("bus", vn_kv),
+            "vn_kv": ("bus", net.bus.loc[buses, "vn_kv"].to_numpy(float)),
             "p_load_mw": ("bus", p_load.to_numpy(float)),
             "q_load_mvar": ("bus", q_load.to_numpy(float)),
             "x_coord": ("bus", xy[:, 0]),
             "y_coord": ("bus", xy[:, 1]),
-            "from_bus": ("branch", np.array([parent_line[b][0] + 1 for b in order])),
-            "to_bus": ("branch", np.array(order) + 1),
-            "r_ohm": ("branch", r_ohm),
-            "x_ohm": ("branch", x_ohm),
-            "r_pu": ("branch", r_ohm / z_base),
-            "x_pu": ("branch", x_ohm / z_base),
-            "i_max_ka": ("branch", i_max_ka),
-            "pp_line": ("branch", line_rows.index.to_numpy(int)),
+            "from_bus": ("branch", np.array([parent[b][0] + 1 for b in order], dtype=int)),
+            "to_bus": ("branch", np.array(order, dtype=int) + 1),
+            "r_ohm": ("branch", z_ohm.real),
+            "x_ohm": ("branch", z_ohm.imag),
+            "r_pu": ("branch", z_ohm.real / z_base),
+            "x_pu": ("branch", z_ohm.imag / z_base),
+            "ratio_pu": ("branch", np.array([ratio for _, _, ratio in params])),
+            "s_max_mva": ("branch", np.array([s for _, s, _ in params])),
+            "kind": ("branch", np.array(kinds, dtype=object)),
+            "pp_elements": (
+                "branch",
+                np.array([" ".join(f"{t}:{i}" for t, i in groups[parent[b][1]]) for b in order], dtype=object),
+            ),
+            "bus_of_pp_bus": ("pp_bus", np.array([merged[b] + 1 for b in pp_buses], dtype=int)),
+            "bus_of_pp_load": ("pp_load", at.to_numpy(int) + 1),
+            "pp_load_p_mw": ("pp_load", (loads.p_mw * scale).to_numpy(float)),
+            "pp_load_q_mvar": ("pp_load", (loads.q_mvar * scale).to_numpy(float)),
+            "pandapower_json": ((), _net_json(net)),
+            **_unit_variables(net, merged),
         },
-        coords={"bus": bus_no, "branch": branch_no},
+        coords={
+            "bus": buses + 1,
+            "branch": np.arange(1, len(order) + 1),
+            "pp_bus": pp_buses,
+            "pp_load": loads.index.to_numpy(int),
+        },
         attrs={
             "source": source,
             "root_bus": root + 1,
             "s_base_mva": S_BASE_MVA,
-            "bus_numbering": "pandapower bus index + 1",
-            "units": "vn_kv: kV; p_load_mw: MW; q_load_mvar: Mvar; r_ohm, x_ohm: ohm; "
-            "r_pu, x_pu: per unit on s_base_mva and the bus vn_kv; i_max_ka: kA",
+            "bus_numbering": "pandapower bus index + 1 (a merged bus: the lowest index of its group)",
+            "units": "vn_kv: kV (the bus's voltage base); p_load_mw: MW; q_load_mvar: Mvar; r_ohm, x_ohm: ohm at "
+            "the branch's child bus; r_pu, x_pu: per unit on s_base_mva and the child bus's vn_kv; ratio_pu: "
+            "off-nominal voltage ratio parent/child (1 for lines); s_max_mva: MVA (lines: sqrt(3) vn_kv max_i_ka); "
+            "gen_p_mw, gen_s_mva, storage_p_mw: MW, MVA; storage_e_mwh: MWh",
         },
     )
-    return ds
 
 
 def build_feeder(source: str) -> xr.Dataset:
@@ -241,7 +495,12 @@ def to_pandapower(feeder: xr.Dataset, v_slack_pu: float = 1.0) -> pp.pandapowerN
     buses = [int(b) for b in feeder.bus.values]
     created = pp.create_buses(net, len(buses), vn_kv=feeder.vn_kv.values.astype(float), name=[str(b) for b in buses])
     index_of = dict(zip(buses, (int(i) for i in created), strict=True))
-    i_max = feeder.i_max_ka.values.astype(float)
+    if "s_max_mva" in feeder:  # the rating at the child bus's voltage
+        i_max = feeder.s_max_mva.values / (np.sqrt(3) * feeder.vn_kv.sel(bus=feeder.to_bus).values)
+    else:  # a Feeder file written before ratings were in MVA
+        i_max = feeder.i_max_ka.values.astype(float)
+    if "ratio_pu" in feeder and np.any(feeder.ratio_pu.values != 1.0):
+        raise FeederError("to_pandapower rebuilds lines only; a feeder with transformers is checked on its own net")
     pp.create_lines_from_parameters(
         net,
         [index_of[int(b)] for b in feeder.from_bus.values],
@@ -284,3 +543,26 @@ def loaded_buses(source: str) -> list[int]:
     fd = build_feeder(source)
     loaded = (fd.p_load_mw.values > 0) | (fd.q_load_mvar.values > 0)
     return [int(b) for b in fd.bus.values[loaded]]
+
+
+def lindistflow(feeder: xr.Dataset, p_mw: np.ndarray, q_mvar: np.ndarray, v_root_pu: float) -> np.ndarray:
+    """LinDistFlow voltages (pu, feeder bus order) for net loads ``p_mw``, ``q_mvar`` per bus: the
+    model's equations evaluated without optimisation (branch flows = sum of the loads below;
+    w_child = w_parent / ratio^2 - 2 (r P + x Q))."""
+    buses = [int(b) for b in feeder.bus.values]
+    pos = {b: k for k, b in enumerate(buses)}
+    parent = [pos[int(b)] for b in feeder.from_bus.values]
+    child = [pos[int(b)] for b in feeder.to_bus.values]
+    ratio = feeder.ratio_pu.values if "ratio_pu" in feeder else np.ones(len(child))
+    flow_p, flow_q = np.asarray(p_mw, float).copy(), np.asarray(q_mvar, float).copy()
+    for k in reversed(range(len(child))):  # branches are in breadth-first order: children after parents
+        flow_p[parent[k]] += flow_p[child[k]]
+        flow_q[parent[k]] += flow_q[child[k]]
+    s_base = float(feeder.attrs["s_base_mva"])
+    w = np.zeros(len(buses))
+    w[pos[int(feeder.attrs["root_bus"])]] = v_root_pu**2
+    r, x = feeder.r_pu.values, feeder.x_pu.values
+    for k in range(len(child)):
+        drop = 2 * (r[k] * flow_p[child[k]] + x[k] * flow_q[child[k]]) / s_base
+        w[child[k]] = w[parent[k]] / ratio[k] ** 2 - drop
+    return np.sqrt(w)

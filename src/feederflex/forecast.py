@@ -45,6 +45,8 @@ def actual_day(forecast: xr.Dataset, spec: dict, realisation: int) -> xr.Dataset
     out["load_p_mw"] = forecast.load_p_mw * xr.DataArray(factor["load"], dims="time")
     out["load_q_mvar"] = forecast.load_q_mvar * xr.DataArray(factor["load"], dims="time")
     out["pv_avail_pu"] = (forecast.pv_avail_pu * xr.DataArray(factor["pv"], dims="time")).clip(0, 1)
+    if "unit_avail_pu" in forecast:  # the network's generation units share the PV error
+        out["unit_avail_pu"] = (forecast.unit_avail_pu * xr.DataArray(factor["pv"], dims="time")).clip(0, 1)
     out["ev_factor"] = ("time", factor["ev"])
     out["ev_factor"].attrs["units"] = "actual / forecast uncontrolled EV charging"
     for source in SOURCES:

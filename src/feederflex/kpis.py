@@ -44,6 +44,8 @@ KPI_UNITS = {
     "peak_import_mw": "MW",
     "peak_import_ac_mw": "MW",
     "max_abs_v_error_pu": "pu",
+    "max_loading_pct": "% (largest AC branch loading: lines of max_i_ka, transformers of sn_mva)",
+    "model_overload_mva_h": "MVA h (branch flow beyond the rating the model's slacks admit)",
     "voltage_offset": "1 (001 eq. 20)",
     "load_variance_mw2": "MW^2 (003 eq. 11)",
     "power_deviation_mw2": "MW^2 (003 eq. 12)",
@@ -104,6 +106,10 @@ def scenario_kpis(solution: xr.Dataset, ac: xr.Dataset, tolerance_pu: float = 1e
         "peak_import_mw": float(np.max(solution.p_grid_mw.values)) if solved else nan,
         "peak_import_ac_mw": float(np.nanmax(ac.p_grid_ac_mw.values)) if solved else nan,
         "max_abs_v_error_pu": float(ac.attrs["max_abs_v_error_pu"]) if solved else nan,
+        "max_loading_pct": float(ac.attrs.get("max_loading_pct", nan)) if solved else nan,
+        "model_overload_mva_h": float(solution.branch_overload_mva.sum()) * dt
+        if solved and "branch_overload_mva" in solution
+        else nan,
         **{
             name: float(attrs.get(f"objective_{name}", nan))
             for name in ("voltage_offset", "load_variance_mw2", "power_deviation_mw2")

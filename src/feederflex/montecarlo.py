@@ -49,13 +49,12 @@ def monte_carlo(
     than one day in memory. KPI rows carry ``realisation``, ``operation`` (``plan_on_actual`` or the
     scenario's mode), the KPIs of :func:`feederflex.kpis.scenario_kpis`, re-solves and seconds.
     """
-    from feederflex.acpf import ac_check
-    from feederflex.feeders import to_pandapower
+    from feederflex.acpf import ac_check, ac_network
     from feederflex.kpis import scenario_kpis
 
     settings = as_settings(settings)
     op = settings.operation
-    net = to_pandapower(feeder, float(settings.grid.substation_v_pu))
+    net = ac_network(feeder, float(settings.grid.substation_v_pu))
     day_ahead: DayAheadPlan | None = None  # solved once, reset for every realisation
     for k in realisations:
         started = time.perf_counter()

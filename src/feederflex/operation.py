@@ -77,14 +77,14 @@ def _decisions(m: pyo.ConcreteModel, n_steps: int) -> list[pyo.Var]:
 
 def _set_data(m: pyo.ConcreteModel, data: ScenarioData, load_p: np.ndarray, steps) -> None:
     """Loads (with fixed EV charging) and PV availability of ``steps`` from ``data``."""
-    avail = data.profiles.pv_avail_pu.values
+    avail = data.pv_availability
     load_q = data.profiles.load_q_mvar.values
     for t in steps:
         for col, bus in enumerate(data.buses):
             m.net.load_p_mw[bus, t] = float(load_p[t, col])
             m.net.load_q_mvar[bus, t] = float(load_q[t, col])
-        for unit in data.settings.pv:
-            m.pv.avail_mw[unit.name, t] = float(unit.p_mw) * float(avail[t])
+        for k, unit in enumerate(data.settings.pv):
+            m.pv.avail_mw[unit.name, t] = float(unit.p_mw) * float(avail[t, k])
 
 
 def _rows_by_step(m: pyo.ConcreteModel) -> dict[int, list]:
@@ -201,12 +201,12 @@ def _on_violation(
     operated as planned on the actual day, leaves the voltage band (by more than ``tolerance_pu``)
     or diverges. A re-solve takes the actual data up to that step and forecasts after it; its plan
     is then applied in the same way from the next step on."""
-    from feederflex.feeders import to_pandapower
+    from feederflex.acpf import ac_network
 
     n = len(day.by_step)
     stats = _empty_stats(n)
     stats["status"][:] = "plan"
-    net = to_pandapower(feeder, float(plan_on_actual.attrs["substation_v_pu"]))
+    net = ac_network(feeder, float(plan_on_actual.attrs["substation_v_pu"]))
     for var, value in plan_values.items():  # the schedule the plan gives on the actual day
         if not var.fixed and value is not None:
             var.set_value(value, skip_validation=True)

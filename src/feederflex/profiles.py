@@ -15,6 +15,8 @@ Steps shorter than an hour take the hourly load value of the hour they start in.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -94,12 +96,12 @@ TOU_TABLES: dict[str, list[tuple[float, float, float]]] = {
 _SUBSAMPLES = 12
 
 
-def time_index(date: str, hours: float, step_minutes: int) -> pd.DatetimeIndex:
-    """Step start times from midnight of ``date`` over ``hours`` hours."""
+def time_index(date: str, hours: float, step_minutes: int, start_h: float = 0.0) -> pd.DatetimeIndex:
+    """Step start times from ``start_h`` hours after midnight of ``date`` over ``hours`` hours."""
     steps = hours * 60 / step_minutes
     if steps != int(steps):
         raise ProfileError(f"time.hours={hours} is not a whole number of {step_minutes}-minute steps")
-    start = pd.Timestamp(date)
+    start = pd.Timestamp(date) + pd.Timedelta(hours=float(start_h))
     return pd.date_range(start, periods=int(steps), freq=f"{step_minutes}min")
 
 
@@ -183,48 +185,267 @@ def tou_price(times: pd.DatetimeIndex, table: str | Sequence[Sequence[float]], k
     return price
 
 
-def build_profiles(feeder: xr.Dataset, day: dict, hours: float, step_minutes: int, name: str = "day") -> xr.Dataset:
+def build_profiles(
+    feeder: xr.Dataset, day: dict, hours: float, step_minutes: int, name: str = "day", net=None
+) -> xr.Dataset:
     """Profiles of one named day on ``feeder``.
 
     Parameters
     ----------
     feeder
-        Feeder dataset (base loads per bus, MW and Mvar).
+        Feeder dataset (base loads per bus, MW and Mvar; the net's generation units).
     day
-        One entry of the config's ``days``: ``date``, ``load`` (shape, bus_shapes, scale),
-        ``pv`` (model and its parameters), ``prices``.
+        One entry of the config's ``days``: ``source`` (``shapes`` or ``net``), ``date``, ``pick``,
+        ``months``, ``load`` (shape, bus_shapes, scale), ``pv`` (model and its parameters), ``prices``.
     hours, step_minutes
         Horizon length (h) and step length (min).
+    net
+        The pandapower net with its yearly profiles, for ``source: net``.
+
+    ``source: shapes``: load = base load x shape x scale, and every generation unit of the net follows
+    the day's PV curve. ``source: net``: the net's measured year (SimBench), the day picked by
+    ``pick``, load per bus and each unit's availability (its power over its rating) resampled to the
+    step; ``load.scale`` still multiplies the loads, and the PV curve serves the study's own PV units.
     """
-    times = time_index(day["date"], hours, step_minutes)
+    where = f"days.{name}"
     step_hours = step_minutes / 60
-    load_cfg = day["load"]
-    default_shape = load_shape(times, load_cfg["shape"], f"days.{name}.load.shape")
-    shape = np.repeat(default_shape[:, None], feeder.sizes["bus"], axis=1)
-    buses = list(feeder.bus.values)
-    for bus, bus_shape in (load_cfg.get("bus_shapes") or {}).items():
-        if int(bus) not in buses:
-            raise ProfileError(f"days.{name}.load.bus_shapes: bus {bus} is not a bus of the feeder (1..{max(buses)})")
-        shape[:, buses.index(int(bus))] = load_shape(times, bus_shape, f"days.{name}.load.bus_shapes.{bus}")
-    scale = float(load_cfg["scale"])
+    source = day.get("source", "shapes")
+    attrs = {"day": name, "step_hours": step_hours, "profile_source": source}
+    units = None
+    if source == "net":
+        if net is None:
+            raise ProfileError(f"{where}.source = net needs the network's yearly profiles")
+        year = net_year(net, where)
+        start = pick_day(year, day["pick"], day["date"], day.get("months", []), where)
+        times = time_index(str(start.date()), hours, step_minutes)
+        load_p, load_q, units = _net_day(feeder, net, year, times, step_minutes)
+        load_p, load_q = load_p * float(day["load"]["scale"]), load_q * float(day["load"]["scale"])
+        attrs.update({"picked_by": day["pick"], "date": str(start.date()), "months": str(list(day.get("months", [])))})
+    else:
+        times = time_index(day["date"], hours, step_minutes, float(day.get("start_h", 0.0)))
+        load_p, load_q = _shaped_loads(feeder, times, day["load"], where)
+        attrs["date"] = day["date"]
     pv_cfg = day["pv"]
     if pv_cfg["model"] == "typical":
         pv = pv_typical(times, step_hours, pv_cfg["sunrise_h"], pv_cfg["sunset_h"])
     else:
         pv = pv_clearsky(times, step_hours, pv_cfg["latitude"], pv_cfg["longitude"], pv_cfg["timezone"])
-    price = tou_price(times, day["prices"], f"days.{name}.prices")
+    n_gen = feeder.sizes.get("gen", 0)
+    if units is None:
+        units = np.repeat(pv[:, None], n_gen, axis=1)
+    gen_names = [str(g) for g in feeder.gen_name.values] if n_gen else []
+    if source == "file":
+        measured = measured_day(feeder, day, times, step_minutes, where)
+        attrs["file"] = str(day["file"])
+        load_p, load_q, pv = measured.apply(feeder, load_p, load_q, pv)
+        units = np.repeat(pv[:, None], n_gen, axis=1)  # the measured PV curve, or the day's
+        for unit, column in measured.avail.items():
+            if unit in gen_names:
+                units[:, gen_names.index(unit)] = column
+            else:  # a study PV unit's own availability
+                gen_names.append(unit)
+                units = np.column_stack([units, column])
+    price = tou_price(times, day["prices"], f"{where}.prices")
     return xr.Dataset(
         {
-            "load_p_mw": (("time", "bus"), shape * scale * feeder.p_load_mw.values[None, :]),
-            "load_q_mvar": (("time", "bus"), shape * scale * feeder.q_load_mvar.values[None, :]),
+            "load_p_mw": (("time", "bus"), load_p),
+            "load_q_mvar": (("time", "bus"), load_q),
             "pv_avail_pu": ("time", pv),
+            "unit_avail_pu": (("time", "gen"), units),
             "price_usd_per_mwh": ("time", price),
         },
-        coords={"time": times, "bus": feeder.bus.values},
+        coords={"time": times, "bus": feeder.bus.values, "gen": np.array(gen_names, dtype=object)},
         attrs={
-            "day": name,
-            "step_hours": step_hours,
-            "units": "load_p_mw: MW; load_q_mvar: Mvar; pv_avail_pu: fraction of rated PV power; "
+            **attrs,
+            "units": "load_p_mw: MW; load_q_mvar: Mvar; pv_avail_pu: fraction of rated PV power (the study's PV "
+            "units); unit_avail_pu: fraction of each named unit's rating (the net's sgen, units a file names); "
             "price_usd_per_mwh: $/MWh",
         },
     )
+
+
+def _shaped_loads(feeder: xr.Dataset, times: pd.DatetimeIndex, load_cfg: dict, where: str):
+    default_shape = load_shape(times, load_cfg["shape"], f"{where}.load.shape")
+    shape = np.repeat(default_shape[:, None], feeder.sizes["bus"], axis=1)
+    buses = list(feeder.bus.values)
+    for bus, bus_shape in (load_cfg.get("bus_shapes") or {}).items():
+        if int(bus) not in buses:
+            raise ProfileError(f"{where}.load.bus_shapes: bus {bus} is not a bus of the feeder (1..{max(buses)})")
+        shape[:, buses.index(int(bus))] = load_shape(times, bus_shape, f"{where}.load.bus_shapes.{bus}")
+    scale = float(load_cfg["scale"])
+    return shape * scale * feeder.p_load_mw.values[None, :], shape * scale * feeder.q_load_mvar.values[None, :]
+
+
+def _net_day(feeder: xr.Dataset, net, year: Year, times: pd.DatetimeIndex, step_minutes: int):
+    """Load per feeder bus (MW, Mvar) and each generation unit's availability over ``times``."""
+    bus_of = feeder.bus_of_pp_bus.to_series()
+    buses = list(feeder.bus.values)
+    loads = net.load
+    kept = loads.in_service.astype(bool).to_numpy() & loads.bus.isin(bus_of.index).to_numpy()
+    columns = np.array([buses.index(int(bus_of[b])) if k else -1 for b, k in zip(loads.bus, kept, strict=True)])
+    to_bus = np.zeros((len(loads), len(buses)))
+    to_bus[np.flatnonzero(kept), columns[kept]] = 1.0  # each load's column: its merged bus
+    load_p = resample(year.load_p[loads.index], year.times, times, step_minutes) @ to_bus
+    load_q = resample(year.load_q[loads.index], year.times, times, step_minutes) @ to_bus
+    if not feeder.sizes.get("gen", 0):
+        return load_p, load_q, np.zeros((len(times), 0))
+    sgen_p = resample(year.sgen_p[feeder.gen_pp_index.values], year.times, times, step_minutes)
+    rating = feeder.gen_p_mw.values
+    units = np.divide(sgen_p, rating[None, :], out=np.zeros_like(sgen_p), where=rating[None, :] > 0)
+    return load_p, load_q, np.clip(units, 0.0, 1.0)
+
+
+PICK_RULES = ("date", "max_load", "max_generation", "max_residual_generation")
+
+
+@dataclass(frozen=True)
+class Year:
+    """A net's measured year: absolute load (MW, Mvar, per pandapower load) and generation (MW, per
+    sgen) at the profiles' own step, from ``simbench.get_absolute_values``."""
+
+    times: pd.DatetimeIndex
+    load_p: pd.DataFrame
+    load_q: pd.DataFrame
+    sgen_p: pd.DataFrame
+
+
+def net_year(net, where: str) -> Year:
+    """The yearly profiles a SimBench-format net carries (``net.profiles``)."""
+    if not len(net.get("profiles", {}) or {}):
+        raise ProfileError(f"{where}: source 'net' needs a net with yearly profiles (SimBench); this net has none")
+    import simbench
+
+    values = simbench.get_absolute_values(net, profiles_instead_of_study_cases=True)
+    n = len(values[("load", "p_mw")])
+    # a regular 15-minute year from the first stamp: SimBench's local-time stamps repeat an hour in October
+    first = net.profiles["load"]["time"].iloc[0] if "time" in net.profiles["load"] else "01.01.2016 00:00"
+    times = pd.date_range(pd.to_datetime(first, format="%d.%m.%Y %H:%M"), periods=n, freq="15min")
+    return Year(times, values[("load", "p_mw")], values[("load", "q_mvar")], values[("sgen", "p_mw")])
+
+
+def pick_day(year: Year, rule: str, date: str, months: Sequence[int], where: str) -> pd.Timestamp:
+    """Midnight of the day ``rule`` picks from ``year`` (within ``months``, all when empty): the given
+    ``date``, or the day of the highest load, generation or generation minus load (energy)."""
+    if rule == "date":
+        day = pd.Timestamp(date)
+        if not year.times[0] <= day <= year.times[-1]:
+            raise ProfileError(
+                f"{where}.date = {date} is outside the net's profiles "
+                f"({year.times[0].date()} to {year.times[-1].date()})"
+            )
+        return day
+    load = year.load_p.sum(axis=1).to_numpy()
+    gen = year.sgen_p.sum(axis=1).to_numpy()
+    score = {"max_load": load, "max_generation": gen, "max_residual_generation": gen - load}[rule]
+    daily = pd.Series(score, index=year.times).groupby(year.times.normalize()).sum()
+    if months:
+        daily = daily[daily.index.month.isin(list(months))]
+    if daily.empty:
+        raise ProfileError(f"{where}.months = {list(months)}: no day of the net's profiles lies in those months")
+    return pd.Timestamp(daily.idxmax())
+
+
+def resample(
+    frame: pd.DataFrame, source_times: pd.DatetimeIndex, times: pd.DatetimeIndex, step_minutes: int
+) -> np.ndarray:
+    """Values of ``frame`` (rows at ``source_times``, each held until the next) averaged over each
+    step of ``times``: the energy of every step is kept whatever the two step lengths."""
+    fine = pd.date_range(times[0], times[-1] + pd.Timedelta(minutes=step_minutes), freq="1min", inclusive="left")
+    held = frame.set_axis(source_times).reindex(fine, method="ffill")
+    if held.isna().any().any():
+        raise ProfileError(f"the profiles end before {held.index[held.isna().any(axis=1)][0]}")
+    return held.to_numpy(float).reshape(len(times), step_minutes, -1).mean(axis=1)
+
+
+@dataclass(frozen=True)
+class MeasuredDay:
+    """What a day's measurement file gives, at the study's steps: load per feeder bus (MW, Mvar; NaN
+    where the file is silent), the PV curve (``avail:pv``) and named units' availability."""
+
+    load_p: np.ndarray
+    load_q: np.ndarray
+    pv: np.ndarray | None
+    avail: dict[str, np.ndarray]
+
+    def apply(self, feeder: xr.Dataset, load_p: np.ndarray, load_q: np.ndarray, pv: np.ndarray):
+        """The shaped day with the measured values in place; a bus given active power only keeps its
+        base power factor."""
+        given_p, given_q = np.isfinite(self.load_p), np.isfinite(self.load_q)
+        base_p, base_q = feeder.p_load_mw.values, feeder.q_load_mvar.values
+        ratio = np.divide(base_q, base_p, out=np.zeros_like(base_p), where=base_p != 0)
+        p = np.where(given_p, self.load_p, load_p)
+        q = np.where(given_q, self.load_q, np.where(given_p, self.load_p * ratio[None, :], load_q))
+        return p, q, (pv if self.pv is None else self.pv)
+
+
+def read_series(path: str | Path, where: str) -> pd.DataFrame:
+    """A measured time series: a CSV with a ``time`` column, or a NetCDF with a ``time`` dimension and
+    one variable per column; indexed by time, sorted."""
+    path = Path(path)
+    if not path.is_file():
+        raise ProfileError(f"{where}.file: {str(path)!r} is not a file")
+    try:
+        if path.suffix in (".nc", ".nc4", ".netcdf"):
+            with xr.open_dataset(path) as ds:
+                frame = ds.to_dataframe()
+        else:
+            frame = pd.read_csv(path, comment="#")
+            if "time" not in frame:
+                raise ProfileError(f"{where}.file {str(path)!r}: no 'time' column (have {list(frame.columns)[:6]})")
+            frame = frame.set_index(pd.DatetimeIndex(pd.to_datetime(frame.pop("time")), name="time"))
+    except (ValueError, OSError) as exc:
+        raise ProfileError(f"{where}.file {str(path)!r}: cannot be read as a time series ({exc})") from exc
+    return frame.sort_index()
+
+
+def measured_day(feeder: xr.Dataset, day: dict, times: pd.DatetimeIndex, step_minutes: int, where: str) -> MeasuredDay:
+    """The columns of ``day["file"]`` over ``times``: ``p_mw:<bus>``, ``q_mvar:<bus>`` (a feeder bus),
+    ``p_mw:load<index>``, ``q_mvar:load<index>`` (a pandapower load, added into its bus), in MW and
+    Mvar (``file_values: absolute``) or per unit of the base load (``per_unit``); ``avail:<unit>`` (a PV
+    unit of the study or a net's sgen<index>) and ``avail:pv`` (every other unit), per unit of rating.
+    Each row holds until the next; steps average them."""
+    frame = read_series(day["file"], where)
+    file = f"{where}.file {str(day['file'])!r}"
+    if frame.index[0] > times[0]:
+        raise ProfileError(f"{file}: starts at {frame.index[0]}, after the day's first step {times[0]}")
+    buses = [int(b) for b in feeder.bus.values]
+    per_unit = day.get("file_values", "absolute") == "per_unit"
+    n = len(times)
+    load = {"p_mw": np.full((n, len(buses)), np.nan), "q_mvar": np.full((n, len(buses)), np.nan)}
+    avail: dict[str, np.ndarray] = {}
+    pv = None
+    values = resample(frame.astype(float), frame.index, times, step_minutes)
+    for k, column in enumerate(frame.columns):
+        kind, _, target = str(column).partition(":")
+        series = values[:, k]
+        if kind == "avail":
+            if target == "pv":
+                pv = np.clip(series, 0.0, 1.0)
+            else:
+                avail[target] = np.clip(series, 0.0, 1.0)
+            continue
+        if kind not in load or not target:
+            raise ProfileError(
+                f"{file}: column {column!r} is not p_mw:<bus>, q_mvar:<bus>, p_mw:load<index>, q_mvar:load<index>, "
+                "avail:<unit> or avail:pv"
+            )
+        col, base = _load_target(feeder, buses, kind, target, file, column)
+        series = series * base if per_unit else series
+        previous = load[kind][:, col]
+        load[kind][:, col] = np.where(np.isnan(previous), series, previous + series)
+    return MeasuredDay(load["p_mw"], load["q_mvar"], pv, avail)
+
+
+def _load_target(feeder: xr.Dataset, buses: list[int], kind: str, target: str, file: str, column) -> tuple[int, float]:
+    """The feeder-bus column and base value (MW or Mvar) of a load column's target."""
+    base_name = "p_load_mw" if kind == "p_mw" else "q_load_mvar"
+    if target.startswith("load"):
+        if "pp_load" not in feeder.dims or not target[4:].isdigit() or int(target[4:]) not in feeder.pp_load.values:
+            raise ProfileError(f"{file}: column {column!r} names no in-service pandapower load of the network")
+        row = feeder.sel(pp_load=int(target[4:]))
+        name = "pp_load_p_mw" if kind == "p_mw" else "pp_load_q_mvar"
+        return buses.index(int(row.bus_of_pp_load)), float(row[name])
+    if not target.isdigit() or int(target) not in buses:
+        raise ProfileError(f"{file}: column {column!r} names no bus of the feeder (buses {min(buses)}..{max(buses)})")
+    col = buses.index(int(target))
+    return col, float(feeder[base_name].values[col])

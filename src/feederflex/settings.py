@@ -44,6 +44,8 @@ class Grid:
     max_import_mw: float | None
     max_export_mw: float | None
     export_price_factor: float
+    branch_limits: bool
+    branch_limit_sides: int
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,17 @@ class PVUnit:
     s_mva: float | None
     power_factor: float
     forecast_error: float
+
+
+@dataclass(frozen=True)
+class NetworkUnits:
+    """``network_units``: whether and how the network's own sgen and storage join the model."""
+
+    generation: bool
+    storage: bool
+    power_factor: float
+    storage_end: End
+    storage_cost_usd_per_mwh: float
 
 
 @dataclass(frozen=True)
@@ -210,6 +223,7 @@ class Settings:
     ev_fleet: str | None
     ev_control: EVControl
     grid: Grid
+    network_units: NetworkUnits
     pv: tuple[PVUnit, ...]
     fess: tuple[FessUnit, ...]
     mess: Mess

@@ -1,5 +1,6 @@
 """Snakemake adapter of rule build_profiles: one day's load, PV and price profiles."""
 
+from feederflex.feeders import load_pandapower
 from feederflex.io import read_dataset, write_dataset
 from feederflex.logs import configure
 from feederflex.profiles import build_profiles
@@ -9,7 +10,9 @@ def main(
     network: str, day: dict, name: str, hours: float, step_minutes: int, output: str, log_file: str | None = None
 ) -> None:
     configure(log_file)
-    profiles = build_profiles(read_dataset(network), day, hours, step_minutes, name)
+    feeder = read_dataset(network)
+    net = load_pandapower(feeder.attrs["source"]) if day["source"] == "net" else None  # its yearly profiles
+    profiles = build_profiles(feeder, day, hours, step_minutes, name, net)
     write_dataset(profiles, output, {"params": {"day": day, "hours": hours, "step_minutes": step_minutes}})
 
 

@@ -2,12 +2,61 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from dataclasses import InitVar, dataclass, field
 
 import numpy as np
 import xarray as xr
 
-from feederflex.settings import Settings, as_settings
+from feederflex.errors import InputError
+from feederflex.settings import FessUnit, PVUnit, Settings, as_settings
+
+
+def with_network_units(settings: Settings, feeder: xr.Dataset) -> Settings:
+    """``settings`` with the feeder's own generation units and batteries appended to ``pv`` and
+    ``fess`` (``network_units``), named ``sgen<index>`` and ``storage<index>`` after the net's rows."""
+    cfg = settings.network_units
+    pv: list[PVUnit] = []
+    fess: list[FessUnit] = []
+    if cfg.generation and feeder.sizes.get("gen", 0):
+        for name, bus, p_mw, s_mva in zip(
+            feeder.gen_name.values, feeder.gen_bus.values, feeder.gen_p_mw.values, feeder.gen_s_mva.values, strict=True
+        ):
+            s = float(s_mva) if math.isfinite(float(s_mva)) and float(s_mva) > 0 else None
+            pv.append(PVUnit(str(name), int(bus), float(p_mw), s, float(cfg.power_factor), 0.0))
+    if cfg.storage and feeder.sizes.get("storage", 0):
+        for k in range(feeder.sizes["storage"]):
+            unit = feeder.isel(storage=k)
+            eta = math.sqrt(float(unit.storage_efficiency))
+            soc_min = float(unit.storage_soc_min)
+            fess.append(
+                FessUnit(
+                    name=str(unit.storage_name.values),
+                    p_mw=float(unit.storage_p_mw),
+                    e_mwh=float(unit.storage_e_mwh),
+                    s_mva=None,
+                    power_factor=float(cfg.power_factor),
+                    eta_ch=eta,
+                    eta_dis=eta,
+                    soc_min=soc_min,
+                    soc_max=1.0,
+                    soc_init=max(float(unit.storage_soc_init), soc_min),
+                    end=cfg.storage_end,
+                    cost_usd_per_mwh=float(cfg.storage_cost_usd_per_mwh),
+                    bus=int(unit.storage_bus),
+                )
+            )
+    if not pv and not fess:
+        return settings
+    own = {u.name for u in settings.pv} | {u.name for u in settings.fess}
+    taken = own & ({u.name for u in pv} | {u.name for u in fess})
+    if taken:
+        raise InputError(
+            f"pv/fess: unit names {sorted(taken)} are those of the network's own units; rename them "
+            "or set network_units.generation/storage to false"
+        )
+    return dataclasses.replace(settings, pv=(*settings.pv, *pv), fess=(*settings.fess, *fess))
 
 
 @dataclass
@@ -46,7 +95,7 @@ class ScenarioData:
     ev_p_mw: np.ndarray = field(init=False)
 
     def __post_init__(self, ev: np.ndarray | None) -> None:
-        self.settings = as_settings(self.settings)  # a validated mapping is accepted too
+        self.settings = with_network_units(as_settings(self.settings), self.feeder)  # a mapping is accepted too
         shape = (self.profiles.sizes["time"], self.feeder.sizes["bus"])
         self.ev_p_mw = np.zeros(shape) if ev is None else ev
 
@@ -58,6 +107,18 @@ class ScenarioData:
     def fixed_ev_p_mw(self) -> np.ndarray:
         """EV load the network sees as fixed demand (zero when the model decides it)."""
         return np.zeros_like(self.ev_p_mw) if self.ev_controlled else self.ev_p_mw
+
+    @property
+    def pv_availability(self) -> np.ndarray:
+        """Available power per unit of rating, (time, unit) in ``settings.pv`` order: a network
+        unit's own profile (``unit_avail_pu``), the day's PV curve (``pv_avail_pu``) for the rest."""
+        pr = self.profiles
+        own = [str(g) for g in pr.gen.values] if "unit_avail_pu" in pr else []
+        columns = [
+            pr.unit_avail_pu.values[:, own.index(u.name)] if u.name in own else pr.pv_avail_pu.values
+            for u in self.settings.pv
+        ]
+        return np.stack(columns, axis=1) if columns else np.zeros((pr.sizes["time"], 0))
 
     @property
     def step_hours(self) -> float:

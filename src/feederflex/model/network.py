@@ -3,11 +3,19 @@
 For the branch from parent i to child j (Baran and Wu 1989, losses neglected):
 
     P_ij = p_j + sum_k P_jk,    Q_ij = q_j + sum_k Q_jk,
-    w_j  = w_i - 2 (r_ij P_ij + x_ij Q_ij),
+    w_j  = w_i / a_ij^2 - 2 (r_ij P_ij + x_ij Q_ij),
 
-with w = v^2 in pu^2, P, Q and r, x in per unit on ``s_base_mva`` and p_j, q_j the net load at j.
-The band v_min <= v <= v_max is imposed on w with slacks s in pu of voltage magnitude, linearised at
-the limit: w >= v_min^2 - 2 v_min s_under and w <= v_max^2 + 2 v_max s_over.
+with w = v^2 in pu^2, P, Q and r, x in per unit on ``s_base_mva`` and p_j, q_j the net load at j;
+a_ij is a transformer's off-nominal ratio at its tap position (1 for lines). The band
+v_min <= v <= v_max is imposed on w with slacks s in pu of voltage magnitude, linearised at the
+limit: w >= v_min^2 - 2 v_min s_under and w <= v_max^2 + 2 v_max s_over.
+
+Branch limits (``grid.branch_limits``): the flow (P_ij, Q_ij) stays inside the regular polygon of
+``grid.branch_limit_sides`` sides inscribed in the circle of radius S_ij (a line's
+sqrt(3) vn_kv max_i_ka at its nominal voltage, a transformer's sn_mva), with an overload slack
+o_ij >= 0 in MVA on every side (penalised by the ``branch_overload_mva_h`` term). Being inscribed,
+the polygon never admits more than the rating. Branches without a finite rating below
+``NO_LIMIT_MVA`` (pandapower's 99999 kA placeholder) get no limit.
 """
 
 from __future__ import annotations
@@ -20,6 +28,9 @@ import xarray as xr
 
 from feederflex.model.data import ScenarioData
 from feederflex.model.extract import Reader, values, variable
+from feederflex.model.inverter import polygon_sides
+
+NO_LIMIT_MVA = 1e4  # a rating above this is no rating: case33bw's lines carry 99999 kA
 
 
 def add_network(m: pyo.Block, data: ScenarioData, p_inj: Mapping, q_inj: Mapping) -> pyo.Block:
@@ -40,6 +51,7 @@ def add_network(m: pyo.Block, data: ScenarioData, p_inj: Mapping, q_inj: Mapping
     branch_into = {child[b]: b for b in branches}
     r = {b: float(fd.r_pu.sel(branch=b)) for b in branches}
     x = {b: float(fd.x_pu.sel(branch=b)) for b in branches}
+    ratio = dict(zip(branches, fd.ratio_pu.values.astype(float), strict=True)) if "ratio_pu" in fd else {}
     load_p = data.profiles.load_p_mw.values + data.fixed_ev_p_mw
     load_q = data.profiles.load_q_mvar.values
     bus_pos = {b: k for k, b in enumerate(data.buses)}
@@ -98,10 +110,8 @@ def add_network(m: pyo.Block, data: ScenarioData, p_inj: Mapping, q_inj: Mapping
         return blk.q_mvar[br, t] == net_load_q(j, t) + sum(blk.q_mvar[k, t] for k in children[j])
 
     def voltage_drop(blk, br, t):
-        return (
-            blk.w[child[br], t]
-            == blk.w[parent[br], t] - 2 * (r[br] * blk.p_mw[br, t] + x[br] * blk.q_mvar[br, t]) / s_base
-        )
+        upstream = blk.w[parent[br], t] if ratio.get(br, 1.0) == 1.0 else blk.w[parent[br], t] / ratio[br] ** 2
+        return blk.w[child[br], t] == upstream - 2 * (r[br] * blk.p_mw[br, t] + x[br] * blk.q_mvar[br, t]) / s_base
 
     def substation(blk, t):
         return blk.p_import[t] - blk.p_export[t] == net_load_p(root, t) + sum(blk.p_mw[k, t] for k in children[root])
@@ -125,8 +135,36 @@ def add_network(m: pyo.Block, data: ScenarioData, p_inj: Mapping, q_inj: Mapping
         net.T,
         rule=lambda blk, b, t: blk.w[b, t] <= blk.v_max_pu[b, t] ** 2 + 2 * blk.v_max_pu[b, t] * blk.s_over[b, t],
     )
+    _add_branch_limits(net, data, branches)
     net.branch_into = branch_into
     return net
+
+
+def limited_branches(data: ScenarioData) -> dict[int, float]:
+    """Branch number -> rating (MVA) of the branches the model limits (``grid.branch_limits``)."""
+    fd = data.feeder
+    if not data.settings.grid.branch_limits or "s_max_mva" not in fd:
+        return {}
+    ratings = zip(fd.branch.values.astype(int), fd.s_max_mva.values.astype(float), strict=True)
+    return {int(b): s for b, s in ratings if np.isfinite(s) and 0 < s < NO_LIMIT_MVA}
+
+
+def _add_branch_limits(net: pyo.Block, data: ScenarioData, branches: list[int]) -> None:
+    """(P, Q) of each rated branch inside the inscribed polygon of its rating, plus an overload slack."""
+    rating = limited_branches(data)
+    sides = polygon_sides(int(data.settings.grid.branch_limit_sides))
+    net.LR = pyo.Set(initialize=[b for b in branches if b in rating], ordered=True)
+    net.K = pyo.Set(initialize=range(len(sides)), ordered=True)
+    net.s_overload = pyo.Var(net.LR, net.T, within=pyo.NonNegativeReals, doc="branch overload slack, MVA")
+    net.branch_limit = pyo.Constraint(
+        net.LR,
+        net.T,
+        net.K,
+        rule=lambda blk, br, t, k: (
+            sides[k][0] * blk.p_mw[br, t] + sides[k][1] * blk.q_mvar[br, t]
+            <= sides[k][2] * rating[br] + blk.s_overload[br, t]
+        ),
+    )
 
 
 def solution(read: Reader, data: ScenarioData) -> dict[str, xr.Variable]:
@@ -140,12 +178,17 @@ def solution(read: Reader, data: ScenarioData) -> dict[str, xr.Variable]:
     s_over = np.zeros((len(steps), len(buses)))
     s_under[:, idx] = read.take("net", "s_under", non_root, steps)
     s_over[:, idx] = read.take("net", "s_over", non_root, steps)
+    limited = list(limited_branches(data))
+    overload = np.zeros((len(steps), len(branches)))
+    if limited:
+        overload[:, [branches.index(b) for b in limited]] = read.take("net", "s_overload", limited, steps)
     pr = data.profiles
     out = {
         "v_pu": variable(("time", "bus"), np.sqrt(read.take("net", "w", buses, steps)), "pu"),
         "v_under_pu": variable(("time", "bus"), s_under, "pu"),
         "v_over_pu": variable(("time", "bus"), s_over, "pu"),
         "p_branch_mw": variable(("time", "branch"), read.take("net", "p_mw", branches, steps), "MW"),
+        "branch_overload_mva": variable(("time", "branch"), overload, "MVA (model's overload slack; 0 unlimited)"),
         "q_branch_mvar": variable(("time", "branch"), read.take("net", "q_mvar", branches, steps), "Mvar"),
         "p_grid_mw": variable(
             "time", read.take("net", "p_import", steps) - read.take("net", "p_export", steps), "MW (import positive)"

@@ -69,6 +69,12 @@ CATALOGUE: dict[str, Term] = {
             "sum over buses and steps of the voltage slacks times the step length",
         ),
         Term(
+            "branch_overload_mva_h",
+            "MVA h",
+            "min",
+            "sum over rated branches and steps of the flow beyond the rating (overload slack) times the step length",
+        ),
+        Term(
             "voltage_offset",
             "1",
             "min",
@@ -200,6 +206,7 @@ def add_objectives(m: pyo.Block, data: ScenarioData) -> pyo.Block:
     blk.voltage_violation_pu_h = pyo.Expression(
         expr=sum(net.s_under[b, t] + net.s_over[b, t] for b in net.BV for t in net.T) * dt
     )
+    blk.branch_overload_mva_h = pyo.Expression(expr=sum(net.s_overload.values()) * dt)
     _add_resource_terms(m, blk, data)
     # the $ terms priced in their own settings blocks (dr, inverters, risk) count unless weighted here
     weights = {**block_weights(data.settings), **cfg.weights}

@@ -22,14 +22,17 @@ def add_pv(m: pyo.Block, data: ScenarioData, p_inj: dict, q_inj: dict) -> pyo.Bl
     """Add ``m.pv``: ``p_mw[unit, t]`` in [0, availability x rating], ``q_mvar[unit, t]``; register injections."""
     units = data.settings.pv
     inverters = data.settings.inverters
-    avail = data.profiles.pv_avail_pu.values
+    avail = data.pv_availability
     blk = pyo.Block()
     m.pv = blk
     blk.U = pyo.Set(initialize=[u.name for u in units], ordered=True)
     blk.T = pyo.Set(initialize=list(data.steps), ordered=True)
     cap = {u.name: float(u.p_mw) for u in units}
     blk.avail_mw = pyo.Param(
-        blk.U, blk.T, initialize={(u, t): cap[u] * float(avail[t]) for u in cap for t in data.steps}, mutable=True
+        blk.U,
+        blk.T,
+        initialize={(u, t): cap[u] * float(avail[t, k]) for k, u in enumerate(cap) for t in data.steps},
+        mutable=True,
     )
     blk.p_mw = pyo.Var(blk.U, blk.T, within=pyo.NonNegativeReals, doc="PV active power, MW")
     blk.q_mvar = pyo.Var(blk.U, blk.T, doc="PV reactive power injected, Mvar")
@@ -68,7 +71,7 @@ def solution(read: Reader, data: ScenarioData) -> dict[str, xr.Variable]:
     units, steps = [u.name for u in data.settings.pv], list(data.steps)
     capacity = np.array([u.p_mw for u in data.settings.pv], float)
     return {
-        "pv_avail_mw": variable(("time", "pv"), data.profiles.pv_avail_pu.values[:, None] * capacity[None, :], "MW"),
+        "pv_avail_mw": variable(("time", "pv"), data.pv_availability * capacity[None, :], "MW"),
         "pv_p_mw": variable(("time", "pv"), read.take("pv", "p_mw", units, steps), "MW"),
         "pv_q_mvar": variable(("time", "pv"), read.take("pv", "q_mvar", units, steps), "Mvar (injected)"),
     }

@@ -1,0 +1,240 @@
+"""Real grids (issue 20): pandapower nets with transformers, switches, generators and storage, and
+SimBench grids with their measured-year profiles."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandapower as pp
+import pandapower.networks as pn
+import pandas as pd
+import pytest
+import xarray as xr
+
+from feederflex import acpf, feeders, profiles
+from feederflex.errors import FeederError
+from feederflex.model.data import ScenarioData
+
+LV = "simbench:1-LV-rural1--0-sw"
+MV = "simbench:1-MV-semiurb--1-sw"
+LINDISTFLOW_TOLERANCE_PU = 0.01  # LinDistFlow against AC at base load (measured: at most 0.0045 pu)
+
+
+@pytest.fixture(scope="module")
+def nets():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return {
+            LV: feeders.load_pandapower(LV),
+            MV: feeders.load_pandapower(MV),
+            "cigre_lv": pn.create_cigre_network_lv(),
+        }
+
+
+def _base_case(net, feeder):
+    """AC of the original net (its own loads, no generation) against the Feeder's round trip: the
+    feeder's base loads applied as injections on the net it keeps."""
+    original = pp.from_json_string(pp.to_json(net))
+    original.sgen["in_service"] = False
+    original.storage["in_service"] = False
+    feeders.run_ac(original)
+    v_ref = original.res_bus.vm_pu.to_numpy()[original.bus.index.get_indexer(feeder.bus.values - 1)]
+    loss_ref = original.res_line.pl_mw.sum() + original.res_trafo.pl_mw.sum()
+    ac = acpf.ac_network(feeder, float(original.ext_grid.vm_pu.iloc[0]))
+    ac.set_injections(feeder.p_load_mw.values, feeder.q_load_mvar.values)
+    feeders.run_ac(ac.net)
+    v = ac.net.res_bus.vm_pu.to_numpy()[ac.bus_pos]
+    return v, v_ref, ac.branch_results("pl_mw", feeder.sizes["branch"]).sum(), loss_ref
+
+
+@pytest.mark.parametrize("name", [LV, MV, "cigre_lv"])
+def test_real_nets_round_trip_to_the_ac_of_the_original_net(nets, name):
+    net = nets[name]
+    feeder = feeders.feeder_from_pandapower(net, name)
+    assert (feeder.kind.values == "trafo").any()
+    v, v_ref, loss, loss_ref = _base_case(net, feeder)
+    np.testing.assert_allclose(v, v_ref, atol=1e-6)
+    assert loss == pytest.approx(loss_ref, rel=1e-3)
+    v_root = float(net.ext_grid.vm_pu.iloc[0])
+    linear = feeders.lindistflow(feeder, feeder.p_load_mw.values, feeder.q_load_mvar.values, v_root)
+    assert np.abs(linear - v).max() < LINDISTFLOW_TOLERANCE_PU
+    assert np.abs(linear - v).max() > 1e-6  # a real comparison: LinDistFlow has no losses
+
+
+def test_switches_merge_buses_and_parallel_transformers_are_one_branch(nets):
+    feeder = feeders.feeder_from_pandapower(nets[MV], MV)
+    assert feeder.sizes["pp_bus"] == 122 and feeder.sizes["bus"] == 120  # two closed bus-bus switches
+    assert int(feeder.bus_of_pp_bus.sel(pp_bus=1)) == 1 and int(feeder.bus_of_pp_bus.sel(pp_bus=3)) == 3
+    transformer = feeder.where(feeder.kind == "trafo", drop=True)
+    assert transformer.sizes["branch"] == 1 and str(transformer.pp_elements.values[0]) == "trafo:0 trafo:1"
+    assert float(transformer.s_max_mva[0]) == pytest.approx(80.0)  # two 40 MVA units
+    single = 0.162 * 20.0**2 / 40.0  # vk_percent 16.2 on the 20 kV side
+    assert abs(complex(float(transformer.r_ohm[0]), float(transformer.x_ohm[0]))) == pytest.approx(single / 2)
+    assert feeder.sizes["gen"] == 123 and feeder.sizes["storage"] == 87
+    assert set(feeder.gen_bus.values) <= set(feeder.bus.values) and set(feeder.storage_bus.values) <= set(
+        feeder.bus.values
+    )
+
+
+def test_an_off_nominal_tap_moves_lindistflow_as_it_moves_ac(nets):
+    net = pp.from_json_string(pp.to_json(nets[LV]))
+    net.trafo["tap_changer_type"] = "Ratio"
+    base = feeders.feeder_from_pandapower(net, LV)
+    net.trafo["tap_pos"] = 2  # +5 % on the high-voltage side: the low-voltage side drops about 5 %
+    tapped = feeders.feeder_from_pandapower(net, LV)
+    assert float(tapped.ratio_pu.values[0]) == pytest.approx(1.05)
+
+    def both(feeder):
+        ac = acpf.ac_network(feeder, 1.025)
+        ac.set_injections(feeder.p_load_mw.values, feeder.q_load_mvar.values)
+        feeders.run_ac(ac.net)
+        v = ac.net.res_bus.vm_pu.to_numpy()[ac.bus_pos]
+        return v, feeders.lindistflow(feeder, feeder.p_load_mw.values, feeder.q_load_mvar.values, 1.025)
+
+    (v0, l0), (v1, l1) = both(base), both(tapped)
+    below = base.bus.values != base.attrs["root_bus"]
+    assert (v1 - v0)[below].max() < -0.04  # every bus below the transformer moved
+    np.testing.assert_allclose(l1 - l0, v1 - v0, atol=2e-4)
+
+
+def test_refused_networks_name_the_element():
+    ring = pn.simple_mv_open_ring_net()
+    ring.switch["closed"] = True
+    with pytest.raises(FeederError, match=r"meshed: line \d+ .* closes a loop"):
+        feeders.feeder_from_pandapower(ring, "ring")
+    two = pn.simple_mv_open_ring_net()
+    pp.create_ext_grid(two, 3, vm_pu=1.0, name="second")
+    with pytest.raises(FeederError, match=r"found 2 \(ext_grid 0 at bus 0, ext_grid 1 at bus 3\)"):
+        feeders.feeder_from_pandapower(two, "two")
+    three = pn.simple_mv_open_ring_net()
+    lv = pp.create_bus(three, 0.4)
+    pp.create_transformer3w(three, 1, 2, lv, std_type="63/25/38 MVA 110/20/10 kV", name="T3")
+    with pytest.raises(FeederError, match=r"trafo3w 0 \(T3\) is in service; three-winding"):
+        feeders.feeder_from_pandapower(three, "three")
+
+
+def test_a_day_of_the_measured_year_by_rule_keeps_its_energy(nets):
+    net = nets[LV]
+    feeder = feeders.feeder_from_pandapower(net, LV)
+    day = {
+        "source": "net",
+        "pick": "max_generation",
+        "months": [6, 7, 8],
+        "date": "2016-01-01",
+        "load": {"scale": 1.0},
+        "pv": {"model": "typical", "sunrise_h": 6.0, "sunset_h": 18.0},
+        "prices": "tong2021",
+    }
+    hourly = profiles.build_profiles(feeder, day, 24, 60, "gen", net)
+    quarter = profiles.build_profiles(feeder, day, 24, 15, "gen", net)
+    assert hourly.attrs["date"] == quarter.attrs["date"] and hourly.attrs["date"][5:7] in ("06", "07", "08")
+    # the energy of the day is the same at either step; the profiles file states the rule
+    assert float(hourly.load_p_mw.sum()) == pytest.approx(float(quarter.load_p_mw.sum()) / 4, rel=1e-9)
+    assert float(hourly.unit_avail_pu.sum()) == pytest.approx(float(quarter.unit_avail_pu.sum()) / 4, rel=1e-9)
+    year = profiles.net_year(net, "days.gen")
+    sgen_day = year.sgen_p[year.times.normalize() == hourly.attrs["date"]].sum(axis=1).sum() / 4
+    generation = float((hourly.unit_avail_pu * feeder.gen_p_mw.values).sum())
+    assert generation == pytest.approx(sgen_day, rel=1e-9)
+    summer = year.sgen_p.groupby(year.times.normalize()).sum().sum(axis=1)
+    assert str(summer[summer.index.month.isin([6, 7, 8])].idxmax().date()) == hourly.attrs["date"]
+    assert hourly.attrs["picked_by"] == "max_generation"
+
+
+def test_the_nets_units_join_the_scenario_unless_switched_off(nets, make_scenario):
+    feeder = feeders.feeder_from_pandapower(nets[LV], LV)
+    settings, _, cfg = make_scenario({"pv": []})
+    prof = profiles.build_profiles(feeder, cfg["days"]["summer"], 24, 60, "summer")
+    data = ScenarioData(feeder, prof, settings)
+    assert [u.name for u in data.settings.pv] == [str(n) for n in feeder.gen_name.values]
+    assert [u.bus for u in data.settings.pv] == feeder.gen_bus.values.tolist()
+    np.testing.assert_allclose(data.pv_availability[:, 0], prof.pv_avail_pu.values)  # shapes day: the PV curve
+    off, _, _ = make_scenario({"pv": [], "network_units": {"generation": False}})
+    assert ScenarioData(feeder, prof, off).settings.pv == ()
+
+
+def _day(**keys):
+    day = {
+        "source": "file",
+        "date": "2026-07-15",
+        "start_h": 0,
+        "file_values": "absolute",
+        "load": {"shape": "rts_winter_weekday", "bus_shapes": {}, "scale": 1.0},
+        "pv": {"model": "typical", "sunrise_h": 6.0, "sunset_h": 18.0},
+        "prices": "tong2021",
+    }
+    return {**day, **keys}
+
+
+def test_a_one_step_noon_study_from_a_measured_file(tmp_path, feeder33):
+    """The new user's case: one step at noon with 95 % PV availability, no 3-hour "day" needed."""
+    path = tmp_path / "noon.csv"
+    path.write_text("time,avail:pv,p_mw:18\n2026-07-15 12:00,0.95,0.2\n")
+    prof = profiles.build_profiles(feeder33, _day(file=str(path), start_h=12), 1, 60, "noon")
+    assert list(prof.time.values.astype("datetime64[h]").astype(str)) == ["2026-07-15T12"]
+    assert float(prof.pv_avail_pu[0]) == pytest.approx(0.95)
+    assert float(prof.load_p_mw.sel(bus=18)[0]) == pytest.approx(0.2)
+    base = feeder33.sel(bus=18)
+    assert float(prof.load_q_mvar.sel(bus=18)[0]) == pytest.approx(0.2 * float(base.q_load_mvar / base.p_load_mw))
+    assert float(prof.price_usd_per_mwh[0]) == pytest.approx(63.5)  # noon's price, not midnight's
+
+
+def test_a_measured_file_is_resampled_keeping_its_energy_and_checked(tmp_path, feeder33):
+    times = pd.date_range("2026-07-15", periods=96, freq="15min")
+    rng = np.random.default_rng(7)
+    series = xr.Dataset(
+        {"p_mw:5": ("time", rng.uniform(0.0, 0.1, 96)), "avail:pv29": ("time", rng.uniform(0, 1, 96))},
+        coords={"time": times},
+    )
+    path = tmp_path / "day.nc"
+    series.to_netcdf(path)
+    hourly = profiles.build_profiles(feeder33, _day(file=str(path)), 24, 60, "m")
+    assert float(hourly.load_p_mw.sel(bus=5).sum()) == pytest.approx(float(series["p_mw:5"].sum()) / 4)
+    assert "pv29" in [str(g) for g in hourly.gen.values]  # a study unit's own availability
+    np.testing.assert_allclose(hourly.unit_avail_pu.sel(gen="pv29"), series["avail:pv29"].values.reshape(24, 4).mean(1))
+    per_unit = profiles.build_profiles(feeder33, _day(file=str(path), file_values="per_unit"), 24, 60, "m")
+    np.testing.assert_allclose(
+        per_unit.load_p_mw.sel(bus=5), hourly.load_p_mw.sel(bus=5) * float(feeder33.p_load_mw.sel(bus=5))
+    )
+    bad = tmp_path / "bad.csv"
+    bad.write_text("time,p_mw:99\n2026-07-15 00:00,0.1\n")
+    with pytest.raises(profiles.ProfileError, match=r"days.m.file .*bad.csv.*'p_mw:99' names no bus"):
+        profiles.build_profiles(feeder33, _day(file=str(bad)), 24, 60, "m")
+    late = tmp_path / "late.csv"
+    late.write_text("time,p_mw:5\n2026-07-15 06:00,0.1\n")
+    with pytest.raises(profiles.ProfileError, match="starts at 2026-07-15 06:00:00, after the day's first step"):
+        profiles.build_profiles(feeder33, _day(file=str(late)), 24, 60, "m")
+
+
+def _lv_summer(schema, net, feeder, base: dict):
+    from feederflex import study
+
+    cfg = {
+        "network": {"source": LV},
+        "days": {"d": {"source": "net", "pick": "max_generation", "months": [6, 7, 8]}},
+        "base": {"day": "d", "pv": [], "grid": {"substation_v_pu": 1.025}, **base},
+    }
+    cfg = study.validate_config(cfg, schema)
+    settings = study.expand_scenarios(cfg, schema, bus_numbers=feeder.bus.values)["base"]
+    return settings, profiles.build_profiles(feeder, cfg["days"]["d"], 24, 60, "d", net)
+
+
+def test_the_transformer_rating_holds_in_the_model_and_in_ac(nets, schema):
+    from feederflex.schedule import solve_scenario
+
+    net = pp.from_json_string(pp.to_json(nets[LV]))
+    net.trafo["sn_mva"] = 0.045  # 45 kVA: the evening import fits, the noon PV export (60 kW) does not
+    feeder = feeders.feeder_from_pandapower(net, LV)
+    limited, prof = _lv_summer(schema, net, feeder, {})
+    sol = solve_scenario(feeder, prof, limited)
+    assert sol.attrs["solver_status"] in ("optimal", "feasible")
+    trafo = int(feeder.branch.values[feeder.kind.values == "trafo"][0])
+    flow = np.hypot(sol.p_branch_mw.sel(branch=trafo), sol.q_branch_mvar.sel(branch=trafo))
+    assert float(flow.max()) <= 0.045 + 1e-7 and float(sol.branch_overload_mva.sum()) == pytest.approx(0, abs=1e-9)
+    assert float((sol.pv_avail_mw - sol.pv_p_mw).sum()) > 0.01  # curtailed to keep the rating
+    ac = acpf.ac_check(feeder, sol)
+    loading = ac.loading_pct.sel(branch=trafo)
+    assert 90 < float(loading.max()) < 101  # AC confirms: at the rating, not beyond (losses and voltage)
+    unlimited, _ = _lv_summer(schema, net, feeder, {"grid": {"substation_v_pu": 1.025, "branch_limits": False}})
+    free = acpf.ac_check(feeder, solve_scenario(feeder, prof, unlimited))
+    assert float(free.loading_pct.sel(branch=trafo).max()) > 120  # without the limit the transformer overloads
