@@ -17,9 +17,12 @@ runs on the original net and has them.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import json
 import math
+import os
+import pickle
 import warnings
 from collections import deque
 from pathlib import Path
@@ -44,11 +47,11 @@ SIMBENCH_PREFIX = "simbench:"  # built-ins shipped as tables in feederflex/data
 def load_pandapower(source: str) -> pp.pandapowerNet:
     """Return a pandapower net: a built-in name (``case33bw``, ``case69``), ``simbench:<code>`` or
     the path of a pandapower JSON."""
+    if source.startswith(SIMBENCH_PREFIX):
+        return simbench_net(source.removeprefix(SIMBENCH_PREFIX))
     import pandapower as pp
     import pandapower.networks as pn
 
-    if source.startswith(SIMBENCH_PREFIX):
-        return simbench_net(source.removeprefix(SIMBENCH_PREFIX))
     if source == "case33bw_x3":
         return case33bw_x3()
     if source in _PACKAGE_TABLES:
@@ -66,7 +69,19 @@ def load_pandapower(source: str) -> pp.pandapowerNet:
 
 def simbench_net(code: str) -> pp.pandapowerNet:
     """The SimBench grid ``code`` (e.g. ``1-LV-rural1--0-sw``) with its yearly profiles, from the
-    ``simbench`` package's own data (no download)."""
+    ``simbench`` package's own data (no download).
+
+    Converting a grid from SimBench's CSV tables takes seconds (it reads the whole data set), and a
+    study asks for its grid in several jobs, so the converted net is kept in a cache
+    (:func:`cache_dir`), one pickle per code and simbench/pandapower version; delete it at will.
+    """
+    from importlib.metadata import version
+
+    name = f"{code}-simbench{version('simbench')}-pandapower{version('pandapower')}.pickle"
+    cached = cache_dir() / "simbench" / name
+    if cached.is_file():
+        with cached.open("rb") as handle:
+            return pickle.load(handle)  # noqa: S301 (our own cache, written below)
     import simbench
 
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
@@ -79,7 +94,23 @@ def simbench_net(code: str) -> pp.pandapowerNet:
                 "1-LV-rural1--0-sw or 1-MV-semiurb--1-sw (simbench.collect_all_simbench_codes() lists them)"
             ) from exc
     net.name = f"{SIMBENCH_PREFIX}{code}"
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        partial = cached.with_suffix(f".{os.getpid()}.tmp")
+        with partial.open("wb") as handle:
+            pickle.dump(net, handle, protocol=5)
+        partial.replace(cached)  # atomic: a parallel job reads a whole file or none
+    except OSError:  # a read-only home: convert every time
+        pass
     return net
+
+
+def cache_dir() -> Path:
+    """Where feederflex keeps what it can rebuild: ``$FEEDERFLEX_CACHE``, else
+    ``$XDG_CACHE_HOME/feederflex``, else ``~/.cache/feederflex``."""
+    if os.environ.get("FEEDERFLEX_CACHE"):
+        return Path(os.environ["FEEDERFLEX_CACHE"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "feederflex"
 
 
 def case33bw_x3() -> pp.pandapowerNet:
@@ -532,17 +563,31 @@ def run_ac(net: pp.pandapowerNet) -> None:
 
 
 def bus_numbers(source: str) -> list[int]:
-    """Bus numbers of a feeder, cheaply for built-ins; a JSON network is loaded and checked radial."""
+    """Bus numbers of a feeder, cheaply for built-ins; any other net is loaded (once per process)
+    and checked radial."""
     if source in _BUILTIN_BUS_COUNT:
         return list(range(1, _BUILTIN_BUS_COUNT[source] + 1))
-    return [int(b) for b in build_feeder(source).bus.values]
+    return list(_buses_of(source, _stamp(source))[0])
 
 
 def loaded_buses(source: str) -> list[int]:
     """Bus numbers with a base load (active or reactive) in the feeder ``source``."""
+    return list(_buses_of(source, _stamp(source))[1])
+
+
+def _stamp(source: str) -> float:
+    """A JSON file's modification time (so an edited net is read again), 0 for other sources."""
+    path = Path(source)
+    return path.stat().st_mtime if not source.startswith(SIMBENCH_PREFIX) and path.is_file() else 0.0
+
+
+@functools.lru_cache(maxsize=8)
+def _buses_of(source: str, stamp: float) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """All and loaded bus numbers of ``source``: the workflow asks several times while it parses, and
+    loading a SimBench grid takes seconds."""
     fd = build_feeder(source)
     loaded = (fd.p_load_mw.values > 0) | (fd.q_load_mvar.values > 0)
-    return [int(b) for b in fd.bus.values[loaded]]
+    return tuple(int(b) for b in fd.bus.values), tuple(int(b) for b in fd.bus.values[loaded])
 
 
 def lindistflow(feeder: xr.Dataset, p_mw: np.ndarray, q_mvar: np.ndarray, v_root_pu: float) -> np.ndarray:

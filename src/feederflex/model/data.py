@@ -49,8 +49,11 @@ def with_network_units(settings: Settings, feeder: xr.Dataset) -> Settings:
             )
     if not pv and not fess:
         return settings
-    own = {u.name for u in settings.pv} | {u.name for u in settings.fess}
-    taken = own & ({u.name for u in pv} | {u.name for u in fess})
+    own: dict[str, PVUnit | FessUnit] = {u.name: u for u in settings.pv} | {u.name: u for u in settings.fess}
+    imported: dict[str, PVUnit | FessUnit] = {u.name: u for u in pv} | {u.name: u for u in fess}
+    if all(own.get(name) == unit for name, unit in imported.items()):
+        return settings  # already joined (settings of a ScenarioData passed on)
+    taken = set(own) & set(imported)
     if taken:
         raise InputError(
             f"pv/fess: unit names {sorted(taken)} are those of the network's own units; rename them "
