@@ -13,7 +13,7 @@ import pytest
 import xarray as xr
 
 from feederflex import acpf, feeders, profiles
-from feederflex.errors import FeederError
+from feederflex.errors import FeederError, InputError
 from feederflex.model.data import ScenarioData
 
 LV = "simbench:1-LV-rural1--0-sw"
@@ -238,3 +238,44 @@ def test_the_transformer_rating_holds_in_the_model_and_in_ac(nets, schema):
     unlimited, _ = _lv_summer(schema, net, feeder, {"grid": {"substation_v_pu": 1.025, "branch_limits": False}})
     free = acpf.ac_check(feeder, solve_scenario(feeder, prof, unlimited))
     assert float(free.loading_pct.sel(branch=trafo).max()) > 120  # without the limit the transformer overloads
+
+
+def test_measured_days_are_checked_when_the_study_is_parsed(make_config, schema, tmp_path):
+    from feederflex import study
+    from feederflex.checks import check_study_settings
+    from feederflex.errors import ConfigError
+
+    missing = make_config({"days": {"m": {"source": "file", "file": str(tmp_path / "none.csv")}}})
+    with pytest.raises(ConfigError, match=r"days.m.file = .*none.csv.*needs an existing CSV or NetCDF"):
+        check_study_settings(missing)
+    stray = make_config({"days": {"m": {"file": "x.csv"}}})
+    with pytest.raises(ConfigError, match=r"days.m.file = 'x.csv' is given, but days.m.source is 'shapes'"):
+        check_study_settings(stray)
+    noon = make_config({"days": {"m": {"start_h": 12}}, "fleets": {"low": {}}, "base": {"day": "m", "ev_fleet": "low"}})
+    with pytest.raises(ConfigError, match=r"days.m.start_h = 12, but the scenario has an EV fleet"):
+        study.expand_scenarios(noon, schema, bus_numbers=range(1, 34))
+
+
+def test_joining_the_nets_units_twice_changes_nothing(nets, make_scenario):
+    from feederflex.model.data import with_network_units
+
+    feeder = feeders.feeder_from_pandapower(nets[LV], LV)
+    settings, _, cfg = make_scenario({"pv": []})
+    prof = profiles.build_profiles(feeder, cfg["days"]["summer"], 24, 60, "summer")
+    once = ScenarioData(feeder, prof, settings).settings
+    assert with_network_units(once, feeder) == once
+    clash, _, _ = make_scenario({"pv": [{"name": "sgen0", "bus": 4, "p_mw": 0.1}]})
+    with pytest.raises(InputError, match=r"unit names \['sgen0'\] are those of the network's own units"):
+        ScenarioData(feeder, prof, clash)
+
+
+def test_a_simbench_grid_is_converted_once_then_read_from_the_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("FEEDERFLEX_CACHE", str(tmp_path))
+    first = feeders.load_pandapower(LV)
+    (cached,) = (tmp_path / "simbench").glob("1-LV-rural1--0-sw-simbench*.pickle")
+    again = feeders.load_pandapower(LV)
+    assert again is not first and len(again.profiles["load"]) == 35136
+    one, two = feeders.feeder_from_pandapower(first, LV), feeders.feeder_from_pandapower(again, LV)
+    assert one.identical(two)
+    with pytest.raises(FeederError, match=r"simbench:1-XX-nowhere--0-sw is not a SimBench grid"):
+        feeders.load_pandapower("simbench:1-XX-nowhere--0-sw")
