@@ -12,7 +12,11 @@ Rungs (``--rungs``, default all that this installation can build):
 - ``ieee33_mess6_96``  the same at 96 steps;
 - ``ieee69_lp``        IEEE 69 (Baran-Wu), 24 steps, PV: an LP (skipped if case69 is not built in);
 - ``ieee33x3_mess12``  three IEEE 33 feeders joined at the substation (97 buses), 12 PV, 12 MESS on
-                       12 stations: issue 3's large case.
+                       12 stations: issue 3's large case;
+- ``simbench_mv96``    the real-grid rung (issue 20): SimBench 1-MV-semiurb--1-sw (120 buses, two
+                       parallel 110/20 kV transformers, 123 generators, 87 batteries), its day of
+                       highest generation in June-August from the measured year, 96 quarter-hour
+                       steps, branch limits: a MILP (the batteries' charge/discharge binaries).
 
 Per run: rows, columns, integers, non-zeros; ``build_s`` (Pyomo model construction),
 ``handover_s`` (Pyomo to HiGHS: set_instance plus what the solve call spends outside HiGHS),
@@ -99,10 +103,24 @@ def rung_study(name: str, time_limit: float) -> dict:
         study["base"]["mess"] = {"units": units}
         study["base"]["pv"] = pv
         study["plots"] = {"bus": 18}
+    elif name == "simbench_mv96":
+        study["network"] = {"source": "simbench:1-MV-semiurb--1-sw"}
+        study["days"] = {"summer": {"source": "net", "pick": "max_generation", "months": [6, 7, 8]}}
+        study["base"]["pv"] = []  # the grid's own generators and batteries come with it
+        study["base"]["grid"] = {"substation_v_pu": 1.025, "v_min_pu": 0.95, "v_max_pu": 1.05}
+        study["plots"] = {"bus": 26}
     return study
 
 
-RUNGS = ("ieee33_lp", "ieee33_lp96", "ieee33_mess6", "ieee33_mess6_96", "ieee69_lp", "ieee33x3_mess12")
+RUNGS = (
+    "ieee33_lp",
+    "ieee33_lp96",
+    "ieee33_mess6",
+    "ieee33_mess6_96",
+    "ieee69_lp",
+    "ieee33x3_mess12",
+    "simbench_mv96",
+)
 
 
 def load_rung(name: str, time_limit: float) -> tuple[dict, dict]:
@@ -121,14 +139,16 @@ def prepare(valid: dict, settings: dict):
     from feederflex import feeders, fleet, profiles, travel
 
     hours, step = valid["time"]["hours"], valid["time"]["step_minutes"]
-    feeder = feeders.build_feeder(valid["network"]["source"])
-    day = profiles.build_profiles(feeder, valid["days"][settings["day"]], hours, step, settings["day"])
+    net = feeders.load_pandapower(valid["network"]["source"])
+    feeder = feeders.feeder_from_pandapower(net, valid["network"]["source"])
+    day_cfg = valid["days"][settings["day"]]
+    day = profiles.build_profiles(feeder, day_cfg, hours, step, settings["day"], net)
     ev = None
     if settings["ev_fleet"]:
         ev = fleet.sample_fleet(valid["fleets"][settings["ev_fleet"]], feeder, hours, step, settings["ev_fleet"])
     trips = None
     if settings["mess"]["units"]:
-        trips = travel.build_travel(valid["transport"], feeders.bus_numbers(valid["network"]["source"]), hours, step)
+        trips = travel.build_travel(valid["transport"], [int(b) for b in feeder.bus.values], hours, step)
     return feeder, day, ev, trips
 
 
@@ -219,8 +239,12 @@ def measure_linopy(time_limit: float) -> dict:
 
 
 def available(name: str) -> bool:
+    import importlib.util
+
     from feederflex.feeders import BUILTIN_FEEDERS
 
+    if name == "simbench_mv96":
+        return importlib.util.find_spec("simbench") is not None
     return name != "ieee69_lp" or "case69" in BUILTIN_FEEDERS
 
 
