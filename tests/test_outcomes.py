@@ -104,11 +104,11 @@ def test_a_diverged_step_flips_the_correction_status(make_scenario, feeder33, mo
     real = feeders.run_ac
     calls = {"n": 0}
 
-    def fails_at_the_second_step(net):
+    def fails_at_the_second_step(net, recycle=False):
         calls["n"] += 1
         if calls["n"] % 6 == 2:
             raise RuntimeError("power flow did not converge")
-        real(net)
+        real(net, recycle)
 
     monkeypatch.setattr(acpf, "run_ac", fails_at_the_second_step)
     ds, _ = _solve(make_scenario, feeder33)

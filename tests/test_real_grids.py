@@ -279,3 +279,33 @@ def test_a_simbench_grid_is_converted_once_then_read_from_the_cache(tmp_path, mo
     assert one.identical(two)
     with pytest.raises(FeederError, match=r"simbench:1-XX-nowhere--0-sw is not a SimBench grid"):
         feeders.load_pandapower("simbench:1-XX-nowhere--0-sw")
+
+
+@pytest.mark.parametrize("name", ["case33bw", LV])
+def test_recycled_power_flows_give_the_numbers_of_full_runs(nets, feeder33, name):
+    """The AC check recycles pandapower's case between steps; each step's voltages and losses equal a
+    full power flow from a flat start to 1e-9, also after a step that diverges."""
+    feeder = feeder33 if name == "case33bw" else feeders.feeder_from_pandapower(nets[LV], LV)
+    rng = np.random.default_rng(3)
+    factors = rng.uniform(0.3, 1.6, size=24)
+    factors[10] = 60.0  # no power flow carries this: the step diverges
+    warm = acpf.ac_network(feeder, 1.02)
+    for t, factor in enumerate(factors):
+        p, q = feeder.p_load_mw.values * factor, feeder.q_load_mvar.values * factor
+        cold = acpf.ac_network(feeder, 1.02)
+        warm.set_injections(p, q)
+        cold.set_injections(p, q)
+        if t == 10:
+            for net in (warm, cold):
+                with pytest.raises(Exception):  # noqa: B017 (pandapower's own error class)
+                    net.run()
+            assert not warm.warm
+            continue
+        warm.run()
+        cold.run()
+        assert warm.warm and (t == 0 or t == 11 or warm.net["_options"]["init_vm_pu"] == "results")
+        np.testing.assert_allclose(
+            warm.net.res_bus.vm_pu.to_numpy()[warm.bus_pos], cold.net.res_bus.vm_pu.to_numpy()[cold.bus_pos], atol=1e-9
+        )
+        n = feeder.sizes["branch"]
+        np.testing.assert_allclose(warm.branch_results("pl_mw", n), cold.branch_results("pl_mw", n), atol=1e-9)

@@ -48,6 +48,17 @@ class ACNet:
     load_pos: np.ndarray
     bus_pos: np.ndarray
     elements: dict[str, tuple[np.ndarray, np.ndarray]]
+    warm: bool = False  # the net holds a converged power flow: the next may recycle it
+
+    def run(self) -> None:
+        """The power flow of the current injections; a full run first and after a diverged one,
+        then pandapower's recycled run (only the injections change between steps)."""
+        try:
+            run_ac(self.net, recycle=self.warm)
+        except Exception:
+            self.warm = False  # a diverged run leaves no voltages to start from
+            raise
+        self.warm = True
 
     def set_injections(self, p_mw: np.ndarray, q_mvar: np.ndarray) -> None:
         load = self.net.load
@@ -164,7 +175,7 @@ def ac_check(
         for t in range(nt):
             acnet.set_injections(p[t], q[t])
             try:
-                run_ac(acnet.net)
+                acnet.run()
             except Exception:  # a diverged step is recorded as such
                 continue
             converged[t] = 1

@@ -553,13 +553,30 @@ def to_pandapower(feeder: xr.Dataset, v_slack_pu: float = 1.0) -> pp.pandapowerN
     return net
 
 
-def run_ac(net: pp.pandapowerNet) -> None:
-    """Newton-Raphson power flow, quietly (no numba warning), tight tolerance."""
+def run_ac(net: pp.pandapowerNet, recycle: bool = False) -> None:
+    """Newton-Raphson power flow, quietly (no numba warning), tight tolerance (1e-9 MVA).
+
+    ``recycle``: the net ran before and only its loads' p and q changed since: pandapower reuses
+    its internal case and admittance matrix and starts from the last voltages (its time-series
+    ``recycle`` option), about a third of a full run. pandapower does not raise when a recycled run
+    diverges, so this does.
+
+    Raises
+    ------
+    pandapower.auxiliary.LoadflowNotConverged
+        If Newton-Raphson does not converge within 50 iterations.
+    """
     import pandapower as pp
+    from pandapower.auxiliary import LoadflowNotConverged
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        pp.runpp(net, numba=False, tolerance_mva=1e-9, max_iteration=50)
+        if not recycle:
+            pp.runpp(net, numba=False, tolerance_mva=1e-9, max_iteration=50)
+            return
+        pp.runpp(net, recycle={"bus_pq": True, "trafo": False, "gen": False})
+    if not net["_ppc"]["success"]:
+        raise LoadflowNotConverged("the recycled power flow did not converge")
 
 
 def bus_numbers(source: str) -> list[int]:
