@@ -309,3 +309,27 @@ def test_recycled_power_flows_give_the_numbers_of_full_runs(nets, feeder33, name
         )
         n = feeder.sizes["branch"]
         np.testing.assert_allclose(warm.branch_results("pl_mw", n), cold.branch_results("pl_mw", n), atol=1e-9)
+
+
+def test_branches_that_cannot_reach_their_rating_get_no_limit_rows_and_nothing_changes(nets, schema, monkeypatch):
+    from feederflex.model import network
+    from feederflex.schedule import solve_scenario
+
+    net = pp.from_json_string(pp.to_json(nets[LV]))
+    net.trafo["sn_mva"] = 0.045  # the transformer binds (see above); the lines do not
+    feeder = feeders.feeder_from_pandapower(net, LV)
+    settings, prof = _lv_summer(schema, net, feeder, {"ac_correction": {"enabled": False}})
+    data = ScenarioData(feeder, prof, settings)
+    kept, bound = network.limited_branches(data), network.flow_bounds_mva(data)
+    trafo = int(feeder.branch.values[feeder.kind.values == "trafo"][0])
+    assert trafo in kept and len(kept) < feeder.sizes["branch"]
+    pruned = solve_scenario(feeder, prof, settings)
+    monkeypatch.setattr(network, "LOSS_ALLOWANCE", float("inf"))  # every rated branch limited
+    assert len(network.limited_branches(data)) == feeder.sizes["branch"]
+    full = solve_scenario(feeder, prof, settings)
+    assert pruned.attrs["solver_rows"] < full.attrs["solver_rows"]
+    assert float(pruned.attrs["solver_objective"]) == pytest.approx(float(full.attrs["solver_objective"]), rel=1e-7)
+    for sol in (pruned, full):  # a branch left out stays below its bound, and so inside its rating
+        flow = np.hypot(sol.p_branch_mw, sol.q_branch_mvar).max("time")
+        for br in set(feeder.branch.values.astype(int)) - set(kept):
+            assert float(flow.sel(branch=br)) <= bound[br] + 1e-9 < float(feeder.s_max_mva.sel(branch=br))

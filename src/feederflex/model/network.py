@@ -20,6 +20,7 @@ the polygon never admits more than the rating. Branches without a finite rating 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 import numpy as np
@@ -29,6 +30,7 @@ import xarray as xr
 from feederflex.model.data import ScenarioData
 from feederflex.model.extract import Reader, values, variable
 from feederflex.model.inverter import polygon_sides
+from feederflex.settings import FessUnit, PVUnit
 
 NO_LIMIT_MVA = 1e4  # a rating above this is no rating: case33bw's lines carry 99999 kA
 
@@ -141,12 +143,55 @@ def add_network(m: pyo.Block, data: ScenarioData, p_inj: Mapping, q_inj: Mapping
 
 
 def limited_branches(data: ScenarioData) -> dict[int, float]:
-    """Branch number -> rating (MVA) of the branches the model limits (``grid.branch_limits``)."""
+    """Branch number -> rating (MVA) of the branches the model limits (``grid.branch_limits``).
+
+    A rated branch whose flow cannot reach its rating is left out: with every load at its
+    largest, every unit below it at its rating in the worse direction (a MESS at every station, a
+    coordinated fleet at all its chargers) and a 20 % allowance for the AC losses booked as loads,
+    the apparent power still stays inside the polygon. Its limit rows would never bind, and on a
+    real grid they are most of the model (:func:`flow_bounds_mva`). Scenarios with demand response
+    or operated on actual days (whose loads the bound does not know) limit every rated branch.
+    """
     fd = data.feeder
     if not data.settings.grid.branch_limits or "s_max_mva" not in fd:
         return {}
     ratings = zip(fd.branch.values.astype(int), fd.s_max_mva.values.astype(float), strict=True)
-    return {int(b): s for b, s in ratings if np.isfinite(s) and 0 < s < NO_LIMIT_MVA}
+    rated = {int(b): s for b, s in ratings if np.isfinite(s) and 0 < s < NO_LIMIT_MVA}
+    if not rated or data.settings.dr or data.settings.operation.mode != "day_ahead":
+        return rated  # demand response moves loads and actual days change them: limit every rated branch
+    inside = math.cos(math.pi / int(data.settings.grid.branch_limit_sides))
+    bound = flow_bounds_mva(data)
+    return {b: s for b, s in rated.items() if LOSS_ALLOWANCE * bound[b] > inside * s}
+
+
+LOSS_ALLOWANCE = 1.2  # the booked AC losses of the branches below, as a share of the flow bound
+
+
+def flow_bounds_mva(data: ScenarioData) -> dict[int, float]:
+    """Per branch, an upper bound of its LinDistFlow apparent power (MVA): the sums below it of
+    each bus's largest |load| plus the ratings of the units that can be there."""
+    from feederflex.model.inverter import apparent_rating
+
+    fd, buses = data.feeder, data.buses
+    pos = {b: k for k, b in enumerate(buses)}
+    p = np.abs(data.profiles.load_p_mw.values + data.fixed_ev_p_mw).max(axis=0)
+    q = np.abs(data.profiles.load_q_mvar.values).max(axis=0)
+    units: list[PVUnit | FessUnit] = [*data.settings.pv, *data.settings.fess]
+    for unit in units:
+        p[pos[unit.bus]] += float(unit.p_mw)
+        q[pos[unit.bus]] += apparent_rating(unit)
+    if data.travel is not None and data.settings.mess.units:
+        for station in data.travel.station.values.astype(int):
+            p[pos[int(station)]] += sum(float(u.p_mw) for u in data.settings.mess.units)
+            q[pos[int(station)]] += sum(apparent_rating(u) for u in data.settings.mess.units)
+    if data.ev_controlled and data.fleet is not None:
+        np.add.at(p, [pos[int(b)] for b in data.fleet.ev_bus.values], data.fleet.charger_kw.values / 1000)
+    parent = [pos[int(b)] for b in fd.from_bus.values]
+    child = [pos[int(b)] for b in fd.to_bus.values]
+    for k in reversed(range(len(child))):  # breadth-first order: every child before its parent here
+        p[parent[k]] += p[child[k]]
+        q[parent[k]] += q[child[k]]
+    return {int(br): float(np.hypot(p[child[k]], q[child[k]])) for k, br in enumerate(fd.branch.values)}
 
 
 def _add_branch_limits(net: pyo.Block, data: ScenarioData, branches: list[int]) -> None:
