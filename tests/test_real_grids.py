@@ -333,3 +333,13 @@ def test_branches_that_cannot_reach_their_rating_get_no_limit_rows_and_nothing_c
         flow = np.hypot(sol.p_branch_mw, sol.q_branch_mvar).max("time")
         for br in set(feeder.branch.values.astype(int)) - set(kept):
             assert float(flow.sel(branch=br)) <= bound[br] + 1e-9 < float(feeder.s_max_mva.sel(branch=br))
+
+
+def test_the_feeder_file_does_not_depend_on_the_column_order_of_the_net(nets):
+    """SimBench's converter orders table columns differently in each process; the kept net is
+    written with sorted columns, so the same grid gives the same Feeder file."""
+    net = nets[LV]
+    shuffled = pp.from_json_string(pp.to_json(net))
+    for table in ("bus", "line", "load", "sgen", "trafo"):
+        shuffled[table] = shuffled[table][list(reversed(shuffled[table].columns))]
+    assert feeders.feeder_from_pandapower(shuffled, LV).identical(feeders.feeder_from_pandapower(net, LV))

@@ -407,17 +407,26 @@ def _unit_variables(net, merged: dict[int, int]) -> dict[str, tuple]:
 
 
 def _net_json(net: pp.pandapowerNet) -> str:
-    """The net as pandapower JSON, without SimBench's yearly profiles (they go to the profile files)."""
+    """The net as pandapower JSON, without SimBench's yearly profiles (they go to the profile files),
+    its tables' columns in sorted order: SimBench's converter orders them differently from one
+    process to the next (set iteration), and the Feeder file should not change with it."""
+    import copy
+
     import pandapower as pp
+    import pandas as pd
 
     profiles = net.get("profiles")
     if profiles is not None:
         net["profiles"] = {}
     try:
-        return pp.to_json(net)
+        canonical = copy.deepcopy(net)
     finally:
         if profiles is not None:
             net["profiles"] = profiles
+    for key, table in list(canonical.items()):
+        if isinstance(table, pd.DataFrame) and not key.startswith("_"):
+            canonical[key] = table[sorted(table.columns, key=str)]
+    return pp.to_json(canonical)
 
 
 def feeder_from_pandapower(net: pp.pandapowerNet, source: str = "pandapower net") -> xr.Dataset:
