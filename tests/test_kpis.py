@@ -73,3 +73,28 @@ def test_monte_carlo_statistics_use_the_same_realisations_for_every_operation():
     assert plan["used"] == real["used"] == 2 and plan["left_out"] == 1 and plan["realisations"] == 3
     assert plan["left_out_why"] == "r1: rolling infeasible"
     assert real["optimal"] == 1 and real["feasible"] == 1 and plan["feasible"] == 2
+
+
+def test_001s_local_consumption_and_voltage_offset_by_hand(two):
+    import xarray as xr
+
+    times = pd.date_range("2026-07-15 05:00", periods=4, freq="4h")  # 05, 09, 13, 17 h: the last three count
+    sol = xr.Dataset(
+        {
+            "pv_avail_mw": (("time", "pv"), [[1.0], [2.0], [4.0], [2.0]]),
+            "pv_p_mw": (("time", "pv"), [[1.0], [2.0], [3.0], [2.0]]),  # 1 MW curtailed at 13 h
+            "p_grid_mw": ("time", [0.5, 0.2, -1.0, 0.3]),  # 1 MW exported at 13 h
+        },
+        coords={"time": times},
+    )
+    # within 6-19 h: available 2 + 4 + 2 = 8 MWh-steps, used locally 2 + (3 - 1) + 2 = 6
+    assert kpis.pv_local_consumption_pct(sol) == pytest.approx(75.0)
+    v = np.array([[0.94, 1.00], [1.00, 1.06]])
+    assert kpis.voltage_offset(v, 0.95, 1.05, 0.5) == pytest.approx(2 * 0.1**2 * 0.5)
+    assert math.isnan(kpis.voltage_offset(np.array([[np.nan, 1.0]]), 0.95, 1.05, 1.0))
+    solved, ac = two["ok"]
+    row = kpis.scenario_kpis(solved, ac)
+    assert 0 < row["pv_local_consumption_pct"] <= 100
+    assert row["voltage_offset_ac"] == pytest.approx(
+        kpis.voltage_offset(ac.v_ac_pu.values, solved.attrs["v_min_pu"], solved.attrs["v_max_pu"], 1.0)
+    )

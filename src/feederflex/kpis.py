@@ -45,6 +45,8 @@ KPI_UNITS = {
     "peak_import_ac_mw": "MW",
     "max_abs_v_error_pu": "pu",
     "max_loading_pct": "% (largest AC branch loading: lines of max_i_ka, transformers of sn_mva)",
+    "pv_local_consumption_pct": "% (001 eq. 2 read as: PV used and not exported over PV available, 6-19 h)",
+    "voltage_offset_ac": "1 (001 eq. 20-21 on the AC voltages, x step hours)",
     "model_overload_mva_h": "MVA h (branch flow beyond the rating the model's slacks admit)",
     "voltage_offset": "1 (001 eq. 20)",
     "load_variance_mw2": "MW^2 (003 eq. 11)",
@@ -107,6 +109,8 @@ def scenario_kpis(solution: xr.Dataset, ac: xr.Dataset, tolerance_pu: float = 1e
         "peak_import_ac_mw": float(np.nanmax(ac.p_grid_ac_mw.values)) if solved else nan,
         "max_abs_v_error_pu": float(ac.attrs["max_abs_v_error_pu"]) if solved else nan,
         "max_loading_pct": float(ac.attrs.get("max_loading_pct", nan)) if solved else nan,
+        "pv_local_consumption_pct": pv_local_consumption_pct(solution) if solved else nan,
+        "voltage_offset_ac": voltage_offset(ac.v_ac_pu.values, v_min, v_max, dt) if solved else nan,
         "model_overload_mva_h": float(solution.branch_overload_mva.sum()) * dt
         if solved and "branch_overload_mva" in solution
         else nan,
@@ -120,6 +124,34 @@ def scenario_kpis(solution: xr.Dataset, ac: xr.Dataset, tolerance_pu: float = 1e
         else nan,
         **_resource_kpis(solution, dt, solved),
     }
+
+
+def pv_local_consumption_pct(solution: xr.Dataset, start_h: float = 6.0, end_h: float = 19.0) -> float:
+    """001's PV on-site absorption rate (eq. 2), read as the PV energy used inside the feeder over the
+    PV energy available, over the steps that start from ``start_h`` to before ``end_h``.
+
+    The printed eq. 2 sums (P_PV - P_load - P_ESS) / P_PV per hour, which is the share left over,
+    not absorbed, and is not bounded by 100 %. Here a step's PV used locally is the PV used (after
+    curtailment) minus what the substation exports in that step (PV cannot be used locally when
+    the feeder sends power up), at least 0; available PV includes what is curtailed.
+    """
+    hours = (solution.time.dt.hour + solution.time.dt.minute / 60).values
+    window = (hours >= start_h) & (hours < end_h)
+    available = solution.pv_avail_mw.values.sum(axis=1)[window]
+    if available.sum() <= 0:
+        return math.nan
+    used = solution.pv_p_mw.values.sum(axis=1)[window]
+    export = np.clip(-solution.p_grid_mw.values[window], 0.0, None)
+    return float(100 * np.clip(used - export, 0.0, None).sum() / available.sum())
+
+
+def voltage_offset(v_pu: np.ndarray, v_min: float, v_max: float, step_hours: float) -> float:
+    """001 eq. 20-21: the sum over steps and buses of (the voltage outside the band / band width)^2,
+    times the step length (hours), of voltages ``v_pu`` (time, bus); NaN where a step diverged."""
+    outside = np.clip(v_min - v_pu, 0.0, None) + np.clip(v_pu - v_max, 0.0, None)
+    if np.isnan(outside).any():
+        return math.nan
+    return float(((outside / (v_max - v_min)) ** 2).sum() * step_hours)
 
 
 def _resource_kpis(solution: xr.Dataset, dt: float, solved: bool) -> dict[str, float]:
