@@ -334,6 +334,8 @@ def pick_day(year: Year, rule: str, date: str, months: Sequence[int], where: str
                 f"({year.times[0].date()} to {year.times[-1].date()})"
             )
         return day
+    if rule not in PICK_RULES:
+        raise ProfileError(f"{where}.pick = {rule!r}: expected one of {list(PICK_RULES)}")
     load = year.load_p.sum(axis=1).to_numpy()
     gen = year.sgen_p.sum(axis=1).to_numpy()
     score = {"max_load": load, "max_generation": gen, "max_residual_generation": gen - load}[rule]
