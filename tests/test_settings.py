@@ -11,7 +11,7 @@ import pytest
 from feederflex import study
 from feederflex.settings import Settings, as_settings
 
-SCALARS = {"string": str, "integer": int, "number": float, "boolean": bool, "null": type(None)}
+SCALARS = {"string": str, "integer": int, "number": float, "boolean": bool, "null": type(None), "array": tuple}
 
 
 def _resolve(node: dict, schema: dict) -> dict:
@@ -46,6 +46,7 @@ def _mismatches(kind, node: dict, schema: dict, where: str) -> list[str]:
             declared = prop["type"] if isinstance(prop["type"], list) else [prop["type"]]
             expected = {SCALARS[t] for t in declared}
             got = set(typing.get_args(hint)) if origin in (typing.Union, __import__("types").UnionType) else {hint}
+            got = {typing.get_origin(g) or g for g in got}  # tuple[int, ...]: an array of scalars
             if got != expected:
                 out.append(f"{at}: {got} in the class, {declared} in the schema")
     return out

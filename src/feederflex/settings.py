@@ -72,32 +72,38 @@ class NetworkUnits:
 
 
 @dataclass(frozen=True)
-class Battery:
-    """What fixed and mobile storage units share: ratings, efficiencies, state-of-charge window, end
-    condition, degradation cost and inverter."""
+class Cycle:
+    """What every battery states, built or to be planned: efficiencies, state-of-charge window and
+    end condition."""
 
-    name: str
-    p_mw: float
-    e_mwh: float
-    s_mva: float | None
-    power_factor: float
     eta_ch: float
     eta_dis: float
     soc_min: float
     soc_max: float
     soc_init: float
     end: End
+
+
+@dataclass(frozen=True, kw_only=True)
+class Battery(Cycle):
+    """What fixed and mobile storage units share: ratings, the cycle, degradation cost and inverter."""
+
+    name: str
+    p_mw: float
+    e_mwh: float
+    s_mva: float | None
+    power_factor: float
     cost_usd_per_mwh: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class FessUnit(Battery):
     """One entry of ``fess``: a fixed battery at a bus."""
 
     bus: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class MessUnit(Battery):
     """One entry of ``mess.units``: a battery on a truck, starting at a station."""
 
@@ -132,6 +138,46 @@ class Mess:
     search: MessSearch
     symmetry_breaking: bool
     kva_polygon_sides: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class PlannedStorage(Cycle):
+    """``planning.fixed`` and ``planning.mobile``: the batteries a planning scenario may build."""
+
+    min_units: int
+    max_units: int
+    candidates: tuple[int, ...] | None
+    p_min_mw: float
+    p_max_mw: float
+    hours: float
+    cost_per_kw: float
+    om_fraction: float
+    rental_per_month: float
+    cost_per_mwh: float
+
+
+@dataclass(frozen=True)
+class PlanningWeights:
+    """``planning.weights``: w1-w4 of 001 eq. 13."""
+
+    investment: float
+    om: float
+    energy: float
+    migration: float
+
+
+@dataclass(frozen=True)
+class Planning:
+    """``planning``: siting and sizing of fixed and mobile batteries (001)."""
+
+    enabled: bool
+    currency: str
+    days_per_year: float
+    interest_rate: float
+    lifetime_years: float
+    weights: PlanningWeights
+    fixed: PlannedStorage
+    mobile: PlannedStorage
 
 
 @dataclass(frozen=True)
@@ -226,6 +272,7 @@ class Settings:
     network_units: NetworkUnits
     pv: tuple[PVUnit, ...]
     fess: tuple[FessUnit, ...]
+    planning: Planning
     mess: Mess
     inverters: Inverters
     dr: tuple[DRUnit, ...]

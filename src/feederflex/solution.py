@@ -14,7 +14,7 @@ import numpy as np
 import pyomo.environ as pyo
 import xarray as xr
 
-from feederflex.model import ScenarioData, dr, ev, mess, network, pv, risk, storage
+from feederflex.model import ScenarioData, dr, ev, mess, network, planning, pv, risk, storage
 from feederflex.model.extract import Reader
 from feederflex.model.objectives import CATALOGUE, pwl_errors, term_values
 from feederflex.solve import SolveResult
@@ -28,6 +28,7 @@ def solution_dataset(m: pyo.ConcreteModel | None, data: ScenarioData, result: So
     for component in (network, pv, storage, mess, ev, dr):
         parts.update(component.solution(read, data))
     parts.update(risk.solution(data, parts))
+    parts.update(planning.solution(read, data.candidates))
     settings = data.settings
     fd = data.feeder
     ds = xr.Dataset(
@@ -43,6 +44,9 @@ def solution_dataset(m: pyo.ConcreteModel | None, data: ScenarioData, result: So
             "dr_bus": ("dr", np.array([u.bus for u in settings.dr], dtype=int)),
             "pv_bus": ("pv", np.array([u.bus for u in settings.pv], dtype=int)),
             "fess_bus": ("fess", np.array([u.bus for u in settings.fess], dtype=int)),
+            "candidate": [c.name for c in data.candidates],
+            "candidate_bus": ("candidate", np.array([c.bus for c in data.candidates], dtype=int)),
+            "candidate_kind": ("candidate", np.array([c.kind for c in data.candidates], dtype=str)),
             "branch_from_bus": ("branch", fd.from_bus.values),
             "branch_to_bus": ("branch", fd.to_bus.values),
         },
@@ -55,6 +59,7 @@ def solution_dataset(m: pyo.ConcreteModel | None, data: ScenarioData, result: So
             "substation_v_pu": float(settings.grid.substation_v_pu),
             "v_min_pu": float(settings.grid.v_min_pu),
             "v_max_pu": float(settings.grid.v_max_pu),
+            "currency": str(settings.planning.currency),
             # every scenario's AC check counts violations with this one tolerance, corrected or not
             "ac_tolerance_pu": float(settings.ac_correction.tolerance_pu),
             "units": json.dumps({name: var.attrs["units"] for name, var in parts.items()}),

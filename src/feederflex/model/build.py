@@ -10,17 +10,19 @@ from feederflex.model.ev import add_ev
 from feederflex.model.mess import add_mess
 from feederflex.model.network import add_network
 from feederflex.model.objectives import add_objectives
+from feederflex.model.planning import add_planning
 from feederflex.model.pv import add_pv
 from feederflex.model.risk import add_risk
 from feederflex.model.storage import add_fess
 
 
 def build_model(data: ScenarioData) -> pyo.ConcreteModel:
-    """Build the scenario model: PV, fixed and mobile storage, EV, demand response blocks, then the
-    network that balances them, the forecast-risk terms and the objective."""
+    """Build the scenario model: the planning decisions, PV, fixed and mobile storage, EV, demand
+    response blocks, then the network that balances them, the forecast-risk terms and the objective."""
     m = pyo.ConcreteModel(name="feederflex")
     p_inj: dict = {}
     q_inj: dict = {}
+    add_planning(m, data.candidates, data.settings.planning)
     add_pv(m, data, p_inj, q_inj)
     add_fess(m, data, p_inj, q_inj)
     add_mess(m, data, p_inj, q_inj)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from dataclasses import InitVar, dataclass, field
 
@@ -10,6 +11,7 @@ import numpy as np
 import xarray as xr
 
 from feederflex.errors import InputError
+from feederflex.model.planning import Candidate, candidates
 from feederflex.settings import FessUnit, PVUnit, Settings, as_settings
 
 
@@ -62,6 +64,36 @@ def with_network_units(settings: Settings, feeder: xr.Dataset) -> Settings:
     return dataclasses.replace(settings, pv=(*settings.pv, *pv), fess=(*settings.fess, *fess))
 
 
+def with_candidates(settings: Settings, feeder: xr.Dataset) -> Settings:
+    """``settings`` with every planning candidate appended to ``fess`` as a battery of its largest
+    size (:mod:`feederflex.model.planning` makes the size a decision)."""
+    found = candidates(settings.planning, [int(b) for b in feeder.bus.values], int(feeder.attrs["root_bus"]))
+    if not found or found[0].name in {u.name for u in settings.fess}:
+        return settings  # no planning, or already joined
+    taken = {u.name for u in settings.fess} & {c.name for c in found}
+    if taken:
+        raise InputError(f"fess: unit names {sorted(taken)} are those of planning candidates; rename them")
+    units = tuple(
+        FessUnit(
+            name=c.name,
+            p_mw=c.spec.p_max_mw,
+            e_mwh=c.spec.hours * c.spec.p_max_mw,
+            s_mva=None,
+            power_factor=1.0,
+            eta_ch=c.spec.eta_ch,
+            eta_dis=c.spec.eta_dis,
+            soc_min=c.spec.soc_min,
+            soc_max=c.spec.soc_max,
+            soc_init=c.spec.soc_init,
+            end=c.spec.end,
+            cost_usd_per_mwh=c.spec.cost_per_mwh,
+            bus=c.bus,
+        )
+        for c in found
+    )
+    return dataclasses.replace(settings, fess=(*settings.fess, *units))
+
+
 @dataclass
 class ScenarioData:
     """Inputs of one scenario's model.
@@ -98,7 +130,8 @@ class ScenarioData:
     ev_p_mw: np.ndarray = field(init=False)
 
     def __post_init__(self, ev: np.ndarray | None) -> None:
-        self.settings = with_network_units(as_settings(self.settings), self.feeder)  # a mapping is accepted too
+        joined = with_network_units(as_settings(self.settings), self.feeder)  # a mapping is accepted too
+        self.settings = with_candidates(joined, self.feeder)
         shape = (self.profiles.sizes["time"], self.feeder.sizes["bus"])
         self.ev_p_mw = np.zeros(shape) if ev is None else ev
 
@@ -122,6 +155,11 @@ class ScenarioData:
             for u in self.settings.pv
         ]
         return np.stack(columns, axis=1) if columns else np.zeros((pr.sizes["time"], 0))
+
+    @functools.cached_property
+    def candidates(self) -> list[Candidate]:
+        """The planning candidates, fixed first; [] without planning."""
+        return candidates(self.settings.planning, self.buses, self.root)
 
     @property
     def step_hours(self) -> float:

@@ -119,6 +119,16 @@ CATALOGUE: dict[str, Term] = {
             "expected PV and DR curtailment under forecast errors (002 eq. 27, 31); 0 unless risk.enabled",
         ),
         Term(
+            "planning_cost",
+            "currency/yr",
+            "min",
+            "001 eq. 13: w1 investment annuity + w2 O&M + w3 energy purchase x planning.days_per_year + "
+            "w4 mobile rental, per year in planning.currency; 0 without planning",
+        ),
+        Term("storage_investment_per_yr", "currency/yr", "min", "f1 of 001 eq. 14: annualised battery investment"),
+        Term("storage_om_per_yr", "currency/yr", "min", "f2 of 001 eq. 15: battery operation and maintenance"),
+        Term("mobile_rental_per_yr", "currency/yr", "min", "f4 of 001 eq. 17: rent of the mobile units built"),
+        Term(
             "risk_cost_usd",
             "$",
             "min",
@@ -208,6 +218,7 @@ def add_objectives(m: pyo.Block, data: ScenarioData) -> pyo.Block:
     )
     blk.branch_overload_mva_h = pyo.Expression(expr=sum(net.s_overload.values()) * dt)
     _add_resource_terms(m, blk, data)
+    _add_planning_terms(m, blk, data)
     # the $ terms priced in their own settings blocks (dr, inverters, risk) count unless weighted here
     weights = {**block_weights(data.settings), **cfg.weights}
     used = used_terms(cfg)
@@ -313,6 +324,22 @@ def _add_resource_terms(m: pyo.Block, blk: pyo.Block, data: ScenarioData) -> Non
             - risk.curtailment_price * sum(risk.epc[k] for k in risk.K)
         )
         * dt
+    )
+
+
+def _add_planning_terms(m: pyo.Block, blk: pyo.Block, data: ScenarioData) -> None:
+    """001's annual costs (:mod:`feederflex.model.planning`); zero without candidates."""
+    plan, cfg = m.planning, data.settings.planning
+    w = cfg.weights
+    blk.storage_investment_per_yr = pyo.Expression(expr=plan.investment_per_yr)
+    blk.storage_om_per_yr = pyo.Expression(expr=plan.om_per_yr)
+    blk.mobile_rental_per_yr = pyo.Expression(expr=plan.rental_per_yr)
+    energy = float(cfg.days_per_year) * blk.energy_cost_usd if cfg.enabled else 0.0
+    blk.planning_cost = pyo.Expression(
+        expr=float(w.investment) * plan.investment_per_yr
+        + float(w.om) * plan.om_per_yr
+        + float(w.energy) * energy
+        + float(w.migration) * plan.rental_per_yr
     )
 
 

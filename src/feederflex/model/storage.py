@@ -3,6 +3,8 @@
 Energy at the end of step t:  e_t = e_{t-1} + (eta_ch p_ch,t - p_dis,t / eta_dis) dt,  e_{-1} = soc_init E.
 A binary per unit and step forbids charging and discharging at once, which an objective that
 rewards PV use would otherwise exploit to burn energy in the conversion losses.
+A planning candidate (:mod:`feederflex.model.planning`) has its rating P as a decision: its
+energy window and initial energy scale with E = h P, and p_ch + p_dis <= P.
 Reactive power: |q| <= tan(acos(pf)) (p_ch + p_dis) and (p_dis - p_ch, q) inside the inscribed polygon
 of the inverter's kVA circle (002 eq. 22, the same limits as the MESS inverters); q = 0 at power
 factor 1 or when ``inverters.reactive_control`` is false.
@@ -14,6 +16,7 @@ import numpy as np
 import pyomo.environ as pyo
 import xarray as xr
 
+from feederflex.model import planning
 from feederflex.model.data import ScenarioData
 from feederflex.model.extract import Reader, variable
 from feederflex.model.inverter import add_pq_limits, apparent_rating, tan_phi
@@ -22,6 +25,7 @@ from feederflex.model.inverter import add_pq_limits, apparent_rating, tan_phi
 def add_fess(m: pyo.Block, data: ScenarioData, p_inj: dict, q_inj: dict) -> pyo.Block:
     """Add ``m.fess`` with ``p_ch_mw``, ``p_dis_mw``, ``e_mwh`` and ``charging`` per unit and step."""
     units = {u.name: u for u in data.settings.fess}
+    planned = {c.name: c for c in data.candidates}
     dt = data.step_hours
     blk = pyo.Block()
     m.fess = blk
@@ -33,11 +37,24 @@ def add_fess(m: pyo.Block, data: ScenarioData, p_inj: dict, q_inj: dict) -> pyo.
     blk.e_mwh = pyo.Var(
         blk.U,
         blk.T,
-        bounds=lambda b, u, t: (units[u].soc_min * units[u].e_mwh, units[u].soc_max * units[u].e_mwh),
+        bounds=lambda b, u, t: (
+            0.0 if u in planned else units[u].soc_min * units[u].e_mwh,
+            units[u].soc_max * units[u].e_mwh,
+        ),
     )
 
+    def e_capacity(u):  # MWh: a candidate's E = h P
+        return planned[u].spec.hours * m.planning.p_mw[u] if u in planned else units[u].e_mwh
+
     def e_init(u):
-        return units[u].soc_init * units[u].e_mwh
+        return units[u].soc_init * e_capacity(u)
+
+    sized = [(u, t) for u in planned for t in data.steps]
+    blk.size_limit = pyo.Constraint(
+        sized, rule=lambda b, u, t: b.p_ch_mw[u, t] + b.p_dis_mw[u, t] <= m.planning.p_mw[u]
+    )
+    blk.e_floor = pyo.Constraint(sized, rule=lambda b, u, t: b.e_mwh[u, t] >= units[u].soc_min * e_capacity(u))
+    blk.e_ceiling = pyo.Constraint(sized, rule=lambda b, u, t: b.e_mwh[u, t] <= units[u].soc_max * e_capacity(u))
 
     blk.ch_limit = pyo.Constraint(
         blk.U, blk.T, rule=lambda b, u, t: b.p_ch_mw[u, t] <= units[u].p_mw * b.charging[u, t]
@@ -91,15 +108,18 @@ def add_fess(m: pyo.Block, data: ScenarioData, p_inj: dict, q_inj: dict) -> pyo.
 
 
 def solution(read: Reader, data: ScenarioData) -> dict[str, xr.Variable]:
-    """Charging, discharging, energy and reactive injection of each fixed battery."""
+    """Charging, discharging, energy and reactive injection of each fixed battery (a planning
+    candidate's initial energy follows its built size)."""
     fess, steps = data.settings.fess, list(data.steps)
     units = [u.name for u in fess]
+    e_init = np.array([u.soc_init * u.e_mwh for u in fess], float)
+    sizes = planning.solution(read, data.candidates)["plan_e_mwh"].values
+    for c, e_mwh in zip(data.candidates, sizes, strict=True):
+        e_init[units.index(c.name)] = c.spec.soc_init * e_mwh
     return {
         "fess_p_ch_mw": variable(("time", "fess"), read.take("fess", "p_ch_mw", units, steps), "MW"),
         "fess_p_dis_mw": variable(("time", "fess"), read.take("fess", "p_dis_mw", units, steps), "MW"),
         "fess_e_mwh": variable(("time", "fess"), read.take("fess", "e_mwh", units, steps), "MWh (end of step)"),
         "fess_q_mvar": variable(("time", "fess"), read.take("fess", "q_mvar", units, steps), "Mvar (injected)"),
-        "fess_e_init_mwh": variable(
-            "fess", np.array([u.soc_init * u.e_mwh for u in fess], float), "MWh (before the first step)"
-        ),
+        "fess_e_init_mwh": variable("fess", e_init, "MWh (before the first step)"),
     }

@@ -1,0 +1,117 @@
+"""Siting and sizing (paper 001): the MILP's design is the best of all designs, costs by hand, zero
+size where nothing is built."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from feederflex import schedule
+from feederflex.model.planning import capital_recovery_factor
+
+DAY = {
+    "load": {"shape": [60, 70, 100, 90]},
+    "pv": {"sunrise_h": 0.0, "sunset_h": 3.0},
+    "prices": [[0, 2, 310.0], [2, 24, 840.0]],
+}
+
+
+def _base(fixed: dict, mobile: dict | None = None) -> dict:
+    return {
+        "pv": [{"name": "pv18", "bus": 18, "p_mw": 1.5}],
+        "planning": {
+            "enabled": True,
+            "currency": "CNY",
+            "days_per_year": 365.0,
+            "fixed": {"hours": 1.0, "soc_init": 0.5, **fixed},
+            "mobile": mobile or {"max_units": 0},
+        },
+        "grid": {"export_price_factor": 0.0},
+        "objective": {"weights": {"planning_cost": 1 / 365, "energy_cost_usd": 0.0, "voltage_offset": 50.0}},
+        "ac_correction": {"enabled": False},
+        "solver": {"mip_gap": 1e-7, "threads": 1},
+    }
+
+
+@pytest.fixture(scope="module")
+def solve(schema, feeder33):
+    import copy
+
+    from feederflex import profiles, study
+
+    def run(base: dict):
+        cfg = study.validate_config(
+            {"base": copy.deepcopy(base), "time": {"hours": 4, "step_minutes": 60}, "days": {"summer": DAY}}, schema
+        )
+        settings = study.expand_scenarios(cfg, schema, bus_numbers=feeder33.bus.values)["base"]
+        prof = profiles.build_profiles(feeder33, cfg["days"]["summer"], 4, 60, "summer")
+        return schedule.solve_scenario(feeder33, prof, settings)
+
+    return run
+
+
+def test_the_milp_picks_the_best_of_every_enumerated_design(solve):
+    """Three candidate buses, at most one unit: the MILP's objective equals the best of the four
+    designs (nothing, or one unit at each bus with its size optimised) solved one by one."""
+    sites = [6, 18, 30]
+    chosen = solve(_base({"candidates": sites, "max_units": 1}))
+    assert chosen.attrs["solver_status"] == "optimal"
+    designs = {0: solve(_base({"candidates": sites, "max_units": 0}))}
+    for bus in sites:
+        designs[bus] = solve(_base({"candidates": [bus], "min_units": 1, "max_units": 1}))
+    objectives = {bus: float(ds.attrs["solver_objective"]) for bus, ds in designs.items()}
+    best = min(objectives, key=objectives.__getitem__)
+    assert float(chosen.attrs["solver_objective"]) == pytest.approx(objectives[best], rel=1e-6)
+    built = chosen.candidate_bus.values[chosen.plan_built.values > 0.5]
+    assert list(built) == ([] if best == 0 else [best]), objectives
+    assert best != 0 and len(set(np.round(list(objectives.values()), 3))) == 4, objectives  # the choice mattered
+
+
+def test_costs_follow_001_by_hand_and_nothing_is_left_where_not_built(solve):
+    ds = solve(_base({"candidates": [6, 18, 30], "min_units": 2, "max_units": 2, "p_min_mw": 0.5}))
+    assert capital_recovery_factor(0.08, 20) == pytest.approx(0.10185, abs=5e-6)  # 001 section 5.1
+    assert capital_recovery_factor(0.0, 20) == pytest.approx(0.05)
+    built = ds.plan_built.values > 0.5
+    assert built.sum() == 2
+    p_kw = 1000 * ds.plan_p_mw.values
+    assert np.all((p_kw[built] >= 500 - 1e-6) & (p_kw[built] <= 1000 + 1e-6))
+    assert np.all(ds.plan_p_mw.values[~built] == 0.0) and np.all(ds.plan_e_mwh.values[~built] == 0.0)
+    invest = 1000.0 * p_kw.sum()  # 1000 CNY/kW
+    q = 0.08
+    factor = q * (1 + q) ** 20 / ((1 + q) ** 20 - 1)
+    assert ds.attrs["objective_storage_investment_per_yr"] == pytest.approx(factor * invest, rel=1e-9)
+    assert ds.attrs["objective_storage_om_per_yr"] == pytest.approx(0.02 * invest, rel=1e-9)
+    assert ds.attrs["objective_mobile_rental_per_yr"] == 0.0
+    annual = factor * invest + 0.02 * invest + 365.0 * ds.attrs["objective_energy_cost_usd"]
+    assert ds.attrs["objective_planning_cost"] == pytest.approx(annual, rel=1e-9)
+    names = list(ds.fess.values)
+    for name, is_built, p_mw in zip(ds.candidate.values, built, ds.plan_p_mw.values, strict=True):
+        k = names.index(str(name))
+        power = ds.fess_p_ch_mw.values[:, k] + ds.fess_p_dis_mw.values[:, k]
+        if is_built:
+            assert power.max() <= p_mw + 1e-7
+            e = ds.fess_e_mwh.values[:, k]
+            assert np.all(e >= 0.2 * p_mw - 1e-7) and np.all(e <= 0.9 * p_mw + 1e-7)  # hours = 1
+            assert ds.fess_e_init_mwh.values[k] == pytest.approx(0.5 * p_mw)
+        else:
+            assert np.abs(power).max() <= 1e-9 and ds.fess_e_init_mwh.values[k] == 0.0
+
+
+def test_a_mobile_unit_pays_its_rent_per_month(solve):
+    ds = solve(
+        _base(
+            {"max_units": 0},
+            {"candidates": [18], "min_units": 1, "max_units": 1, "rental_per_month": 3000.0, "hours": 1.0},
+        )
+    )
+    assert list(ds.candidate_kind.values) == ["mobile"]
+    assert ds.plan_built.values[0] == 1.0 and 0.4 - 1e-9 <= ds.plan_p_mw.values[0] <= 0.9 + 1e-9
+    assert ds.attrs["objective_mobile_rental_per_yr"] == pytest.approx(36000.0)
+
+
+def test_without_planning_there_are_no_candidates_and_no_planning_cost(make_scenario, feeder33):
+    settings, prof, _ = make_scenario(hours=4, day=DAY)
+    ds = schedule.solve_scenario(feeder33, prof, settings)
+    assert ds.sizes["candidate"] == 0
+    assert ds.attrs["objective_planning_cost"] == 0.0
+    assert all(not str(name).startswith("new_") for name in ds.fess.values)
