@@ -15,6 +15,7 @@ include: "workflow/rules/prepare.smk"
 include: "workflow/rules/solve.smk"
 include: "workflow/rules/validate.smk"
 include: "workflow/rules/postprocess.smk"
+include: "workflow/rules/hosting.smk"
 
 
 rule all:

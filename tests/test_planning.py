@@ -115,3 +115,33 @@ def test_without_planning_there_are_no_candidates_and_no_planning_cost(make_scen
     assert ds.sizes["candidate"] == 0
     assert ds.attrs["objective_planning_cost"] == 0.0
     assert all(not str(name).startswith("new_") for name in ds.fess.values)
+
+
+@pytest.mark.parametrize(
+    "planning, weights, pattern",
+    [
+        ({"enabled": True}, {}, r"objective.weights.planning_cost is 0 and planning_cost is not bounded"),
+        (
+            {"enabled": True, "fixed": {"p_min_mw": 2.0, "p_max_mw": 1.0}},
+            {"planning_cost": 1.0},
+            r"planning.fixed: p_min_mw 2.0 is above p_max_mw 1.0",
+        ),
+        (
+            {"enabled": True, "mobile": {"candidates": [40], "max_units": 1}},
+            {"planning_cost": 1.0},
+            r"planning.mobile.candidates: \[40\] are not buses of the feeder",
+        ),
+        (
+            {"enabled": True, "fixed": {"candidates": [5], "min_units": 2, "max_units": 2}},
+            {"planning_cost": 1.0},
+            r"planning.fixed: min_units 2 is more than the 1 candidates",
+        ),
+    ],
+)
+def test_bad_planning_settings_fail_at_parse_time_naming_the_key(schema, planning, weights, pattern):
+    from feederflex import study
+    from feederflex.errors import ConfigError
+
+    cfg = study.validate_config({"base": {"planning": planning, "objective": {"weights": weights}}}, schema)
+    with pytest.raises(ConfigError, match=pattern):
+        study.expand_scenarios(cfg, schema, bus_numbers=range(1, 34))

@@ -343,8 +343,9 @@ def test_the_tiny_studies_give_the_reference_numbers(tiny_run, tradeoffs_run, ro
 def shrink(study: dict, hours: float, step_minutes: int | None = None) -> dict:
     """A shipped study cut to a few steps and scenarios, for CI: ``hours`` of its day at its own step,
     the first level of each axis but the last (two of that), the first two listed scenarios plus those
-    the multi-objective section names, its first front (two points) and first compromise without a
-    lexicographic stage, one mobile unit, two realisations, short time limits."""
+    the multi-objective and hosting sections name, its first front (two points) and first compromise
+    without a lexicographic stage, its first two hosting cases (0.1 MW bisection), one mobile unit,
+    two realisations, short time limits."""
     import copy
 
     from feederflex.study import scenario_overrides
@@ -358,6 +359,11 @@ def shrink(study: dict, hours: float, step_minutes: int | None = None) -> dict:
     mo = out.get("multiobjective", {})
     named = {item.get("scenario") for kind in ("fronts", "compromises") for item in list(mo.get(kind, {}).values())[:1]}
     named |= {item.get("reference") for item in list(mo.get("compromises", {}).values())[:1]}
+    hosting = out.setdefault("hosting_capacity", {})
+    hosting["cases"] = dict(list(hosting.get("cases", {}).items())[:2])  # two cases, a coarse bisection
+    named |= {case["scenario"] for case in hosting["cases"].values()}
+    if hosting["cases"]:
+        hosting["tolerance_mw"] = 0.1
     listed = scenarios.get("list", {})
     scenarios["list"] = {k: v for n, (k, v) in enumerate(listed.items()) if n < 2 or k in named}
     axes = scenarios.get("axes", {})
@@ -429,6 +435,10 @@ def test_every_shipped_study_runs_shrunk_to_a_few_steps(project, study):
         assert kpis.status.isin(["optimal", "feasible"]).all()
         assert (kpis.ac_unexpected_violation_bus_steps == 0).all() and (kpis.ac_nonconverged_steps == 0).all()
         assert kpis.max_loading_pct.notna().all()
+    if small["hosting_capacity"]["cases"]:  # every case has a row with an AC capacity that passed
+        hosting = pd.read_csv(results / "hosting.csv", index_col="case")
+        assert list(hosting.index) == list(small["hosting_capacity"]["cases"])
+        assert hosting.ac_capacity_mw.notna().all()
 
 
 @pytest.mark.parametrize("study", sorted(p.name for p in (ROOT / "config/studies").glob("*.yaml")))

@@ -163,6 +163,7 @@ def check_scenario(
             f"risk.curtailment_price_usd_per_mwh {risk.curtailment_price_usd_per_mwh} (else the "
             "risk cost is unbounded)"
         )
+    check_planning(settings, bus_numbers, where, ConfigError)
     mess_units = settings.mess.units
     check_mess_stations(mess_units, [s["bus"] for s in config["transport"]["stations"]], where, ConfigError)
     for kind, units in (("fess", settings.fess), ("mess.units", mess_units)):
@@ -252,6 +253,69 @@ def check_study(config: Mapping, bus_numbers: Iterable[int] | None) -> None:
             raise ConfigError(f"days.{name}.load.bus_shapes: {bad} are not buses of the feeder")
 
 
+def check_planning(
+    settings: Settings,
+    bus_numbers: Iterable[int] | None,
+    where: str,
+    error: type[FeederflexError],
+    objective: bool = True,
+) -> None:
+    """Planning (001): size ranges, unit counts, SOC windows, candidate buses and (``objective``: a
+    study's scenario, not the single-objective solves of a payoff table) a costed objective."""
+    plan = settings.planning
+    if not plan.enabled:
+        return
+    for kind in ("fixed", "mobile"):
+        spec = getattr(plan, kind)
+        at = f"{_prefix(where)}planning.{kind}"
+        if spec.p_min_mw > spec.p_max_mw:
+            raise error(f"{at}: p_min_mw {spec.p_min_mw} is above p_max_mw {spec.p_max_mw}")
+        if spec.min_units > spec.max_units:
+            raise error(f"{at}: min_units {spec.min_units} is above max_units {spec.max_units}")
+        if not spec.soc_min <= spec.soc_init <= spec.soc_max:
+            raise error(
+                f"{at}: need soc_min <= soc_init <= soc_max, got {spec.soc_min}, {spec.soc_init}, {spec.soc_max}"
+            )
+        if bus_numbers is not None and spec.candidates is not None:
+            buses = set(bus_numbers)
+            bad = sorted(set(spec.candidates) - buses)
+            if bad:
+                raise error(f"{at}.candidates: {bad} are not buses of the feeder (buses {min(buses)}..{max(buses)})")
+            if spec.min_units > len(set(spec.candidates)):
+                raise error(f"{at}: min_units {spec.min_units} is more than the {len(spec.candidates)} candidates")
+    weighed = settings.objective.weights.get("planning_cost", 0.0) or "planning_cost" in settings.objective.bounds
+    if objective and not weighed:
+        raise error(
+            f"{_prefix(where)}planning.enabled is true, but objective.weights.planning_cost is 0 and "
+            "planning_cost is not bounded: storage would be free; weigh it (1/planning.days_per_year "
+            "makes it a cost per day) and set objective.weights.energy_cost_usd to 0"
+        )
+
+
+def check_hosting(config: Mapping, scenarios: Mapping, bus_numbers: Iterable[int] | None) -> None:
+    """References of the hosting_capacity section: scenarios, buses and shares."""
+    from feederflex.hosting import expand_cases
+
+    section = config["hosting_capacity"]
+    for name, case in section["cases"].items():
+        where = f"hosting_capacity.cases.{name}"
+        if case["scenario"] not in scenarios:
+            raise ConfigError(
+                f"{where}.scenario = {case['scenario']!r} is not a scenario of the study (have {list(scenarios)})"
+            )
+        if bus_numbers is not None:
+            buses = set(bus_numbers)
+            bad = sorted(set(case["buses"]) - buses)
+            if bad:
+                raise ConfigError(
+                    f"{where}.buses: {bad} are not buses of the feeder (buses {min(buses)}..{max(buses)})"
+                )
+    try:
+        expand_cases(section)
+    except InputError as err:
+        raise ConfigError(str(err)) from None
+
+
 def check_multiobjective(config: Mapping, scenarios: Mapping) -> None:
     """References and choices of the multiobjective section that the schema cannot check."""
     mo = config["multiobjective"]
@@ -296,6 +360,7 @@ def check_inputs(data: ScenarioData) -> None:
     its prepared datasets (the same reference rules as at parse time, against the datasets)."""
     settings = data.settings
     check_unit_buses(settings, data.buses, "", InputError)
+    check_planning(settings, data.buses, "", InputError, objective=False)
     inverters: tuple[tuple[str, tuple[PVUnit | FessUnit | MessUnit, ...]], ...] = (
         ("pv", settings.pv),
         ("fess", settings.fess),

@@ -58,6 +58,10 @@ KPI_UNITS = {
     "dr_shifted_mwh": "MWh",
     "risk_epns_mwh": "MWh (expected PV and DR power not served, exact)",
     "risk_epc_mwh": "MWh (expected PV and DR curtailment, exact)",
+    "planning_cost": "currency/yr (001 eq. 13, in the solution's currency; 0 without planning)",
+    "planning_built_units": "count (planning candidates built)",
+    "planning_built_mw": "MW (power rating of the planning candidates built)",
+    "planning_sites": "buses:MW of the candidates built (f = fixed, m = mobile)",
 }
 
 
@@ -123,6 +127,30 @@ def scenario_kpis(solution: xr.Dataset, ac: xr.Dataset, tolerance_pu: float = 1e
         if solved
         else nan,
         **_resource_kpis(solution, dt, solved),
+        **_planning_kpis(solution, solved),
+    }
+
+
+def _planning_kpis(solution: xr.Dataset, solved: bool) -> dict[str, float | str]:
+    """What a planning scenario built (001 Table 1's sites and sizes) and its annual cost."""
+    cost = float(solution.attrs.get("objective_planning_cost", 0.0))
+    if "plan_built" not in solution or not solution.sizes.get("candidate", 0):
+        return {"planning_cost": cost, "planning_built_units": 0, "planning_built_mw": 0.0, "planning_sites": ""}
+    if not solved:
+        return {
+            "planning_cost": math.nan,
+            "planning_built_units": math.nan,
+            "planning_built_mw": math.nan,
+            "planning_sites": "",
+        }
+    built = solution.plan_built.values > 0.5
+    kinds, buses, p_mw = solution.candidate_kind.values, solution.candidate_bus.values, solution.plan_p_mw.values
+    sites = " ".join(f"{k[0]}{b}:{p:.4f}" for k, b, p, on in zip(kinds, buses, p_mw, built, strict=True) if on)
+    return {
+        "planning_cost": cost,
+        "planning_built_units": int(built.sum()),
+        "planning_built_mw": float(p_mw[built].sum()),
+        "planning_sites": sites,
     }
 
 

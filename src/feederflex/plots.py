@@ -104,8 +104,15 @@ def import_profiles(summary: xr.Dataset) -> Figure:
 
 
 def storage(solution: xr.Dataset) -> Figure:
-    """Net power (discharge positive) and energy of every fixed and mobile storage unit."""
-    units = [("fess", u) for u in solution.fess.values] + [("mess", u) for u in solution.mess.values]
+    """Net power (discharge positive) and energy of every fixed and mobile storage unit (of planning
+    candidates, only those built)."""
+    unbuilt = set()
+    if "plan_built" in solution:
+        unbuilt = {
+            str(c) for c, b in zip(solution.candidate.values, solution.plan_built.values, strict=True) if b < 0.5
+        }
+    units = [("fess", u) for u in solution.fess.values if str(u) not in unbuilt]
+    units += [("mess", u) for u in solution.mess.values]
     fig, (ax_p, ax_e) = plt.subplots(2, 1, figsize=(8, 6), sharex=True)
     hours = _hours(solution)
     for k, (kind, unit) in enumerate(units):
@@ -228,4 +235,29 @@ def front(ds: xr.Dataset) -> Figure:
     ax.set_title(f"front of scenario {ds.attrs['scenario']}")
     ax.grid(alpha=0.3)
     ax.legend()
+    return fig
+
+
+def hosting(results: dict[str, xr.Dataset]) -> Figure:
+    """Highest AC voltage of the day against the case's total PV rating, one marker per AC trial
+    (filled: the trial passed), the band's upper edge and each case's LinDistFlow and AC capacity."""
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    v_max = None
+    for k, (name, ds) in enumerate(results.items()):
+        order = np.argsort(ds.trial_scale_mw.values)
+        scale, v = ds.trial_scale_mw.values[order], ds.trial_v_ac_max_pu.values[order]
+        passed = ds.trial_passed.values[order] == 1
+        color = f"C{k % 10}"
+        ax.plot(scale, v, color=color, lw=0.8, label=f"{name}: AC {ds.attrs['ac_capacity_mw']:.2f} MW")
+        ax.scatter(scale[passed], v[passed], color=color, s=18)
+        ax.scatter(scale[~passed], v[~passed], facecolors="none", edgecolors=color, s=18)
+        ldf = float(ds.attrs["ldf_capacity_mw"])
+        if np.isfinite(ldf):
+            ax.axvline(ldf, color=color, ls=":", lw=0.8)
+        v_max = float(ds.attrs["v_max_pu"])
+    if v_max is not None:
+        ax.axhline(v_max, color="k", ls="--", lw=0.8, label="upper band edge")
+    ax.set(xlabel="total PV rating of the case (MW)", ylabel="highest AC voltage of the day (pu)")
+    ax.set_title("PV hosting capacity: AC trials (filled = passed); dotted = LinDistFlow capacity", fontsize=9)
+    ax.legend(fontsize=7)
     return fig

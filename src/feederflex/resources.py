@@ -11,6 +11,7 @@ nothing here needs to know the group size.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -55,6 +56,10 @@ class JobResources:
             return mo["fronts"][wildcards.front]["scenario"]
         if getattr(wildcards, "compromise", None) is not None:
             return mo["compromises"][wildcards.compromise]["scenario"]
+        if getattr(wildcards, "case", None) is not None:
+            from feederflex.hosting import expand_cases
+
+            return expand_cases(self.study["hosting_capacity"])[wildcards.case].scenario
         return wildcards.scenario
 
     def model_scale(self, scenario: str) -> int:
@@ -104,6 +109,15 @@ class JobResources:
         per_resolve = 0.1 * limit_min if correction.keep_integers else 1.2 * limit_min
         solve_min += (2 if routed else 1) * iterations * (self.ac_check_minutes() + per_resolve)
         return int((5 + stages * solve_min) * attempt)
+
+    def hosting_runtime(self, wildcards: Any, attempt: int) -> int:
+        """Minutes: the LinDistFlow solve and every AC trial (the search grows by 10 % steps, then
+        bisects down to ``tolerance_mw``), each a solve within the time limit and an AC check."""
+        section = self.study["hosting_capacity"]
+        trials = 12 + math.ceil(math.log2(max(2.0, section["max_scale_mw"] / section["tolerance_mw"])))
+        settings = self.scenarios[self.scenario_of(wildcards)]
+        per_trial = 1.2 * settings.solver.time_limit_s / 60 + self.ac_check_minutes()
+        return int((5 + (trials + 1) * per_trial) * attempt)
 
     def rolling_mem_mb(self, wildcards: Any, attempt: int) -> int:
         """A batch holds one realisation at a time: the solve's model plus its AC checks."""

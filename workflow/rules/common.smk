@@ -2,6 +2,7 @@
 import re
 
 from feederflex.feeders import bus_numbers
+from feederflex.hosting import expand_cases
 from feederflex.model.objectives import CATALOGUE
 from feederflex.multiobjective import fractions, payoff_objectives
 from feederflex.resources import JobResources
@@ -40,6 +41,7 @@ PAYOFF_SCENARIOS = sorted(
     }
 )
 UNCERTAINTY = STUDY["uncertainty"]
+HOSTING = expand_cases(STUDY["hosting_capacity"])
 # scenarios operated on actual days (operation.mode rolling or on_violation), in study order
 OPERATED = [
     name for name, s in SCENARIOS.items() if s["operation"]["mode"] != "day_ahead"
@@ -56,6 +58,7 @@ wildcard_constraints:
     compromise="|".join(map(re.escape, MO["compromises"])) or "no-compromises",
     fraction=r"[01]\.[0-9]{4}",
     batch="[0-9]+",
+    case="|".join(map(re.escape, HOSTING)) or "no-cases",
 
 
 def scenario_settings(wildcards):
@@ -236,12 +239,55 @@ def all_targets(wildcards):
         *figure_targets(),
         *tradeoff_targets(),
         *monte_carlo_targets(),
+        *hosting_targets(),
     ]
+
+
+def hosting_targets():
+    if not HOSTING:
+        return []
+    return [
+        f"results/{STUDY_NAME}/hosting.csv",
+        f"results/{STUDY_NAME}/figures/hosting.png",
+    ]
+
+
+def hosting_inputs(wildcards):
+    return inputs_of(wildcards.study, HOSTING[wildcards.case].scenario)
+
+
+def hosting_scenario_settings(wildcards):
+    return SCENARIOS[HOSTING[wildcards.case].scenario]
+
+
+def hosting_case_spec(wildcards):
+    case = HOSTING[wildcards.case]
+    return {
+        "name": case.name,
+        "scenario": case.scenario,
+        "buses": list(case.buses),
+        "shares": list(case.shares),
+        "edges": case.edges,
+        "clears": list(case.clears),
+    }
+
+
+def hosting_search(wildcards):
+    section = STUDY["hosting_capacity"]
+    return {k: section[k] for k in ("max_scale_mw", "tolerance_mw", "v_tolerance_pu")}
+
+
+def hosting_files(wildcards):
+    return [f"results/{wildcards.study}/hosting/{name}.nc" for name in HOSTING]
 
 
 def storage_scenarios():
     """Scenarios with fixed or mobile storage (they get a storage figure)."""
-    return [n for n, s in SCENARIOS.items() if s["fess"] or s["mess"]["units"]]
+    return [
+        n
+        for n, s in SCENARIOS.items()
+        if s["fess"] or s["mess"]["units"] or s["planning"]["enabled"]
+    ]
 
 
 def mess_scenarios():

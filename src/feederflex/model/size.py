@@ -26,8 +26,17 @@ def model_scale(
     ``settings`` are the scenario's effective settings; ``ev_buses`` and ``vehicles`` describe its
     fleet (0 without one).
     """
-    size = buses * steps * (1 + len(settings.pv) + len(settings.fess))
+    size = buses * steps * (1 + len(settings.pv) + len(settings.fess) + planning_candidates(settings, buses))
     size += steps * len(settings.mess.units) * stations * stations
     if settings.ev_fleet is not None and settings.ev_control.mode != "uncontrolled":
         size += ev_buses * steps * steps + vehicles * steps
     return size
+
+
+def planning_candidates(settings: Settings, buses: int) -> int:
+    """Batteries a planning scenario may build (each a fixed-storage unit of the model)."""
+    plan = settings.planning
+    if not plan.enabled:
+        return 0
+    kinds = (plan.fixed, plan.mobile)
+    return sum(len(k.candidates) if k.candidates is not None else buses - 1 for k in kinds if k.max_units)
