@@ -145,3 +145,65 @@ def test_bad_planning_settings_fail_at_parse_time_naming_the_key(schema, plannin
     cfg = study.validate_config({"base": {"planning": planning, "objective": {"weights": weights}}}, schema)
     with pytest.raises(ConfigError, match=pattern):
         study.expand_scenarios(cfg, schema, bus_numbers=range(1, 34))
+
+
+def _moving(make_scenario, feeder33, mobile: dict):
+    """An evening of undervoltage at the feeder's end (tests/test_mess.py) with one mobile unit to plan."""
+    from feederflex.travel import build_travel
+    from tests.test_mess import DAY as EVENING
+    from tests.test_mess import TRANSPORT
+
+    base = {
+        "pv": [],
+        "planning": {
+            "enabled": True,
+            "fixed": {"max_units": 0},
+            "mobile": {"min_units": 1, "max_units": 1, "hours": 4.0, "soc_init": 0.8, "end": "free", **mobile},
+        },
+        "objective": {"weights": {"planning_cost": 1 / 365, "energy_cost_usd": 0.0}},
+        "ac_correction": {"enabled": False},
+        "solver": {"mip_gap": 1e-6, "threads": 1, "time_limit_s": 60},
+    }
+    settings, prof, cfg = make_scenario(base, day=EVENING, hours=8, transport=TRANSPORT)
+    travel = build_travel(cfg["transport"], list(range(1, 34)), 8, 60)
+    return schedule.solve_scenario(feeder33, prof, settings, travel=travel), travel
+
+
+def test_a_moving_mobile_unit_chooses_its_start_moves_and_is_never_worse_than_parked(make_scenario, feeder33):
+    moving, travel = _moving(make_scenario, feeder33, {"moving": True})
+    parked, _ = _moving(make_scenario, feeder33, {"moving": False, "candidates": [2, 18, 33]})
+    assert moving.attrs["solver_status"] == parked.attrs["solver_status"] == "optimal"
+    # staying at any one station is one of the moving unit's choices: never worse; here equal, since
+    # bus 18 is the best place all evening and the moving unit starts there, where the parked one is built
+    assert moving.attrs["solver_objective"] <= parked.attrs["solver_objective"] * (1 + 1e-6)
+    assert parked.candidate_bus.values[parked.plan_built.values > 0.5].tolist() == [18]
+    assert int(moving.mess_initial_station.values[0]) == 18
+    assert list(moving.mess.values) == ["new_mobile1"] and moving.plan_built.values[0] == 1.0
+    size = float(moving.plan_p_mw.values[0])
+    assert 0.4 - 1e-9 <= size <= 0.9 + 1e-9 and moving.candidate_bus.values[0] == -1
+    start = int(moving.mess_initial_station.values[0])
+    assert start in travel.station.values and start == moving.mess_station.values[0, 0]
+    on_road = moving.mess_station.values[:, 0] == -1
+    power = moving.mess_p_ch_mw.values[:, 0] + moving.mess_p_dis_mw.values[:, 0]
+    assert np.all(power[on_road] <= 1e-9) and np.all(power <= size + 1e-7)
+    e = 0.8 * 4.0 * size + np.cumsum(0.95 * moving.mess_p_ch_mw.values[:, 0] - moving.mess_p_dis_mw.values[:, 0] / 0.95)
+    np.testing.assert_allclose(moving.mess_e_mwh.values[:, 0], e, atol=1e-6)  # hourly steps
+    assert moving.attrs["objective_mobile_rental_per_yr"] == pytest.approx(36000.0)
+
+
+def test_moving_units_need_stations_and_no_candidate_buses(schema):
+    from feederflex import study
+    from feederflex.errors import ConfigError
+
+    planning = {"enabled": True, "mobile": {"max_units": 1, "moving": True}}
+    cfg = study.validate_config(
+        {"base": {"planning": planning, "objective": {"weights": {"planning_cost": 1.0}}}}, schema
+    )
+    with pytest.raises(ConfigError, match=r"planning.mobile.moving is true, but transport.stations is empty"):
+        study.expand_scenarios(cfg, schema, bus_numbers=range(1, 34))
+    planning["mobile"]["candidates"] = [5]
+    cfg = study.validate_config(
+        {"base": {"planning": planning, "objective": {"weights": {"planning_cost": 1.0}}}}, schema
+    )
+    with pytest.raises(ConfigError, match=r"planning.mobile.candidates = \[5\]: moving units start"):
+        study.expand_scenarios(cfg, schema, bus_numbers=range(1, 34))

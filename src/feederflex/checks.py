@@ -163,7 +163,9 @@ def check_scenario(
             f"risk.curtailment_price_usd_per_mwh {risk.curtailment_price_usd_per_mwh} (else the "
             "risk cost is unbounded)"
         )
-    check_planning(settings, bus_numbers, where, ConfigError)
+    check_planning(
+        settings, bus_numbers, where, ConfigError, stations=[s["bus"] for s in config["transport"]["stations"]]
+    )
     mess_units = settings.mess.units
     check_mess_stations(mess_units, [s["bus"] for s in config["transport"]["stations"]], where, ConfigError)
     for kind, units in (("fess", settings.fess), ("mess.units", mess_units)):
@@ -259,12 +261,22 @@ def check_planning(
     where: str,
     error: type[FeederflexError],
     objective: bool = True,
+    stations: Iterable[int] | None = None,
 ) -> None:
-    """Planning (001): size ranges, unit counts, SOC windows, candidate buses and (``objective``: a
-    study's scenario, not the single-objective solves of a payoff table) a costed objective."""
+    """Planning (001): size ranges, unit counts, SOC windows, candidate buses, stations for moving
+    units and (``objective``: a study's scenario, not the single-objective solves of a payoff
+    table) a costed objective."""
     plan = settings.planning
     if not plan.enabled:
         return
+    if plan.mobile.moving and plan.mobile.max_units:
+        if plan.mobile.candidates is not None:
+            raise error(
+                f"{_prefix(where)}planning.mobile.candidates = {list(plan.mobile.candidates)}: moving units start at "
+                "the transport station the model chooses; leave candidates null"
+            )
+        if stations is not None and not list(stations):
+            raise error(f"{_prefix(where)}planning.mobile.moving is true, but transport.stations is empty")
     for kind in ("fixed", "mobile"):
         spec = getattr(plan, kind)
         at = f"{_prefix(where)}planning.{kind}"

@@ -61,7 +61,7 @@ KPI_UNITS = {
     "planning_cost": "currency/yr (001 eq. 13, in the solution's currency; 0 without planning)",
     "planning_built_units": "count (planning candidates built)",
     "planning_built_mw": "MW (power rating of the planning candidates built)",
-    "planning_sites": "buses:MW of the candidates built (f = fixed, m = mobile)",
+    "planning_sites": "bus:MW of the candidates built (f = fixed, m = mobile; m@s = moving, starting at station s)",
 }
 
 
@@ -145,7 +145,11 @@ def _planning_kpis(solution: xr.Dataset, solved: bool) -> dict[str, float | str]
         }
     built = solution.plan_built.values > 0.5
     kinds, buses, p_mw = solution.candidate_kind.values, solution.candidate_bus.values, solution.plan_p_mw.values
-    sites = " ".join(f"{k[0]}{b}:{p:.4f}" for k, b, p, on in zip(kinds, buses, p_mw, built, strict=True) if on)
+    names = [str(c) for c in solution.candidate.values]
+    starts = dict(zip(map(str, solution.mess.values), solution.mess_initial_station.values, strict=True))
+    # a moving unit (bus -1) is named by the station it starts at: m@12
+    where = [f"{b}" if b >= 0 else f"@{starts[n]}" for n, b in zip(names, buses, strict=True)]
+    sites = " ".join(f"{k[0]}{w}:{p:.4f}" for k, w, p, on in zip(kinds, where, p_mw, built, strict=True) if on)
     return {
         "planning_cost": cost,
         "planning_built_units": int(built.sum()),

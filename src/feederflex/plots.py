@@ -112,7 +112,7 @@ def storage(solution: xr.Dataset) -> Figure:
             str(c) for c, b in zip(solution.candidate.values, solution.plan_built.values, strict=True) if b < 0.5
         }
     units = [("fess", u) for u in solution.fess.values if str(u) not in unbuilt]
-    units += [("mess", u) for u in solution.mess.values]
+    units += [("mess", u) for u in solution.mess.values if str(u) not in unbuilt]
     fig, (ax_p, ax_e) = plt.subplots(2, 1, figsize=(8, 6), sharex=True)
     hours = _hours(solution)
     for k, (kind, unit) in enumerate(units):

@@ -156,6 +156,13 @@ class PlannedStorage(Cycle):
     cost_per_mwh: float
 
 
+@dataclass(frozen=True, kw_only=True)
+class PlannedMobile(PlannedStorage):
+    """``planning.mobile``: also whether the units move on the transport network."""
+
+    moving: bool
+
+
 @dataclass(frozen=True)
 class PlanningWeights:
     """``planning.weights``: w1-w4 of 001 eq. 13."""
@@ -177,7 +184,7 @@ class Planning:
     lifetime_years: float
     weights: PlanningWeights
     fixed: PlannedStorage
-    mobile: PlannedStorage
+    mobile: PlannedMobile
 
 
 @dataclass(frozen=True)

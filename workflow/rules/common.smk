@@ -82,7 +82,9 @@ def inputs_of(study, scenario):
     }
     if settings["ev_fleet"] is not None:
         inputs["fleet"] = f"resources/{study}/fleets/{settings['ev_fleet']}.nc"
-    if settings["mess"]["units"]:
+    plan = settings["planning"]
+    moving = plan["enabled"] and plan["mobile"]["moving"] and plan["mobile"]["max_units"]
+    if settings["mess"]["units"] or moving:
         inputs["travel"] = f"resources/{study}/travel.nc"
     return inputs
 

@@ -8,7 +8,12 @@ from feederflex.logs import configure
 def main(inputs, settings: dict, case: dict, search: dict, output: str, python_log: str | None = None) -> None:
     configure(python_log)
     spec = Case(
-        case["name"], case["scenario"], tuple(case["buses"]), tuple(case["shares"]), case["edges"], tuple(case["clears"])
+        case["name"],
+        case["scenario"],
+        tuple(case["buses"]),
+        tuple(case["shares"]),
+        case["edges"],
+        tuple(case["clears"]),
     )
     result = hosting_capacity(
         read_dataset(inputs.network),

@@ -12,7 +12,7 @@ import xarray as xr
 
 from feederflex.errors import InputError
 from feederflex.model.planning import Candidate, candidates
-from feederflex.settings import FessUnit, PVUnit, Settings, as_settings
+from feederflex.settings import FessUnit, MessUnit, PVUnit, Settings, as_settings
 
 
 def with_network_units(settings: Settings, feeder: xr.Dataset) -> Settings:
@@ -64,34 +64,40 @@ def with_network_units(settings: Settings, feeder: xr.Dataset) -> Settings:
     return dataclasses.replace(settings, pv=(*settings.pv, *pv), fess=(*settings.fess, *fess))
 
 
-def with_candidates(settings: Settings, feeder: xr.Dataset) -> Settings:
-    """``settings`` with every planning candidate appended to ``fess`` as a battery of its largest
-    size (:mod:`feederflex.model.planning` makes the size a decision)."""
+def with_candidates(settings: Settings, feeder: xr.Dataset, travel: xr.Dataset | None = None) -> Settings:
+    """``settings`` with every planning candidate appended as a battery of its largest size
+    (:mod:`feederflex.model.planning` makes the size a decision): to ``fess``, or, moving mobile
+    units, to ``mess.units`` (starting at the first station of ``travel``; the model chooses)."""
     found = candidates(settings.planning, [int(b) for b in feeder.bus.values], int(feeder.attrs["root_bus"]))
-    if not found or found[0].name in {u.name for u in settings.fess}:
+    have = {u.name for u in settings.fess} | {u.name for u in settings.mess.units}
+    if not found or found[0].name in have:
         return settings  # no planning, or already joined
-    taken = {u.name for u in settings.fess} & {c.name for c in found}
+    taken = have & {c.name for c in found}
     if taken:
-        raise InputError(f"fess: unit names {sorted(taken)} are those of planning candidates; rename them")
-    units = tuple(
-        FessUnit(
-            name=c.name,
-            p_mw=c.spec.p_max_mw,
-            e_mwh=c.spec.hours * c.spec.p_max_mw,
-            s_mva=None,
-            power_factor=1.0,
-            eta_ch=c.spec.eta_ch,
-            eta_dis=c.spec.eta_dis,
-            soc_min=c.spec.soc_min,
-            soc_max=c.spec.soc_max,
-            soc_init=c.spec.soc_init,
-            end=c.spec.end,
-            cost_usd_per_mwh=c.spec.cost_per_mwh,
-            bus=c.bus,
+        raise InputError(f"fess/mess.units: unit names {sorted(taken)} are those of planning candidates; rename them")
+
+    def sizing(c: Candidate) -> dict:
+        spec = c.spec
+        return {
+            "name": c.name,
+            "p_mw": spec.p_max_mw,
+            "e_mwh": spec.hours * spec.p_max_mw,
+            "s_mva": None,
+            "power_factor": 1.0,
+            **{k: getattr(spec, k) for k in ("eta_ch", "eta_dis", "soc_min", "soc_max", "soc_init", "end")},
+            "cost_usd_per_mwh": spec.cost_per_mwh,
+        }
+
+    fess = tuple(FessUnit(**sizing(c), bus=c.bus) for c in found if not c.moving)
+    moving = [c for c in found if c.moving]
+    if moving and (travel is None or not travel.sizes.get("station", 0)):
+        raise InputError(
+            "planning.mobile.moving: the units move between transport.stations, but no travel dataset was given"
         )
-        for c in found
-    )
-    return dataclasses.replace(settings, fess=(*settings.fess, *units))
+    first = int(travel.station.values[0]) if moving and travel is not None else 0
+    mess = tuple(MessUnit(**sizing(c), initial_station=first) for c in moving)
+    joined = dataclasses.replace(settings.mess, units=(*settings.mess.units, *mess))
+    return dataclasses.replace(settings, fess=(*settings.fess, *fess), mess=joined)
 
 
 @dataclass
@@ -131,7 +137,7 @@ class ScenarioData:
 
     def __post_init__(self, ev: np.ndarray | None) -> None:
         joined = with_network_units(as_settings(self.settings), self.feeder)  # a mapping is accepted too
-        self.settings = with_candidates(joined, self.feeder)
+        self.settings = with_candidates(joined, self.feeder, self.travel)
         shape = (self.profiles.sizes["time"], self.feeder.sizes["bus"])
         self.ev_p_mw = np.zeros(shape) if ev is None else ev
 

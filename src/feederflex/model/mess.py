@@ -14,6 +14,10 @@ Reactive power obeys the inverter's power factor, |q| <= tan(acos(pf)) (p_ch + p
 circle as an inscribed regular polygon (002 eq. 22). Energy follows the charge and discharge
 powers with efficiencies, inside the SOC window, ending cyclic or at least at the initial energy.
 
+A planning candidate (``planning.mobile.moving``, :mod:`feederflex.model.planning`) starts where
+binaries ``start[u, s]`` say (one station if built, none if not), sum_s p_ch + p_dis <= P (its rating,
+a decision), and its energy window and initial energy scale with E = h P.
+
 Costs (objective terms): degradation per MWh of throughput (000 eq. 6, in ``storage_cost_usd``);
 transfer per move, per km and per hour on the road (000 eq. 7, 002 eq. 33f, in
 ``mess_transfer_cost_usd``).
@@ -71,6 +75,7 @@ def add_mess(m: pyo.Block, data: ScenarioData, p_inj: dict, q_inj: dict) -> pyo.
     """
     cfg = data.settings.mess
     units = {u.name: u for u in cfg.units}
+    planned = {c.name: c for c in data.candidates if c.moving}
     dt = data.step_hours
     steps = list(data.steps)
     blk = pyo.Block()
@@ -94,7 +99,14 @@ def add_mess(m: pyo.Block, data: ScenarioData, p_inj: dict, q_inj: dict) -> pyo.
     blk.e_mwh = pyo.Var(
         blk.U,
         blk.T,
-        bounds=lambda b, u, t: (units[u].soc_min * units[u].e_mwh, units[u].soc_max * units[u].e_mwh),
+        bounds=lambda b, u, t: (
+            0.0 if u in planned else units[u].soc_min * units[u].e_mwh,
+            units[u].soc_max * units[u].e_mwh,
+        ),
+    )
+    blk.start = pyo.Var(list(planned), blk.S, within=pyo.Binary, doc="1 if a planned unit starts at the station")
+    blk.one_start = pyo.Constraint(
+        list(planned), rule=lambda b, u: sum(b.start[u, s] for s in b.S) == m.planning.built[u]
     )
 
     leaving: dict[tuple[int, int], list[int]] = {}
@@ -103,8 +115,13 @@ def add_mess(m: pyo.Block, data: ScenarioData, p_inj: dict, q_inj: dict) -> pyo.
         leaving.setdefault((arc.origin, arc.depart), []).append(a)
         arriving.setdefault((arc.dest, arc.arrive), []).append(a)
 
+    def initially(b, u, s):
+        if u in planned:
+            return b.start[u, s]
+        return 1.0 if s == units[u].initial_station else 0.0
+
     def conservation(b, u, s, t):
-        before = (1.0 if s == units[u].initial_station else 0.0) if t == b.T.first() else b.parked[u, s, t - 1]
+        before = initially(b, u, s) if t == b.T.first() else b.parked[u, s, t - 1]
         out = sum(b.depart[u, a] for a in leaving.get((s, t), []))
         into = sum(b.depart[u, a] for a in arriving.get((s, t), []))
         return b.parked[u, s, t] == before - out + into
@@ -149,8 +166,18 @@ def add_mess(m: pyo.Block, data: ScenarioData, p_inj: dict, q_inj: dict) -> pyo.
         n_sides=cfg.kva_polygon_sides,
     )
 
+    def e_capacity(u):  # MWh: a candidate's E = h P
+        return planned[u].spec.hours * m.planning.p_mw[u] if u in planned else units[u].e_mwh
+
     def e_init(u):
-        return units[u].soc_init * units[u].e_mwh
+        return units[u].soc_init * e_capacity(u)
+
+    sized = [(u, t) for u in planned for t in steps]
+    blk.size_limit = pyo.Constraint(
+        sized, rule=lambda b, u, t: sum(b.p_ch_mw[u, s, t] + b.p_dis_mw[u, s, t] for s in b.S) <= m.planning.p_mw[u]
+    )
+    blk.e_floor = pyo.Constraint(sized, rule=lambda b, u, t: b.e_mwh[u, t] >= units[u].soc_min * e_capacity(u))
+    blk.e_ceiling = pyo.Constraint(sized, rule=lambda b, u, t: b.e_mwh[u, t] <= units[u].soc_max * e_capacity(u))
 
     def balance(b, u, t):
         previous = e_init(u) if t == b.T.first() else b.e_mwh[u, t - 1]
@@ -251,6 +278,8 @@ def solution(read: Reader, data: ScenarioData) -> dict[str, xr.Variable]:
     p_ch, p_dis, q, e = (np.full(shape, np.nan) for _ in range(4))
     station = np.full(shape, -1, dtype=int)
     moves, km = np.zeros(len(names)), np.zeros(len(names))
+    first = np.array([u.initial_station for u in units], dtype=int)
+    e_init = np.array([u.soc_init * u.e_mwh for u in units], float)
     m = read.m
     if read.solved and m is not None and names:
         stations = list(m.mess.S)
@@ -261,6 +290,13 @@ def solution(read: Reader, data: ScenarioData) -> dict[str, xr.Variable]:
         e = values(m.mess.e_mwh, [names, steps]).T
         parked = values(m.mess.parked, at_station) > 0.5  # unit, station, time
         station = np.where(parked.any(axis=1), np.array(stations)[parked.argmax(axis=1)], -1).T
+        for c in data.candidates:  # a planned unit starts where the model chose, sized as built
+            if c.moving:
+                k = names.index(c.name)
+                built = pyo.value(m.planning.built[c.name]) > 0.5
+                starts = [pyo.value(m.mess.start[c.name, s]) for s in stations]
+                first[k] = stations[int(np.argmax(starts))] if built else -1
+                e_init[k] = c.spec.soc_init * c.spec.hours * pyo.value(m.planning.p_mw[c.name]) if built else 0.0
         for k, unit in enumerate(names):
             for a, arc in enumerate(m.mess.arc_list):
                 if pyo.value(m.mess.depart[unit, a]) > 0.5:
@@ -277,10 +313,8 @@ def solution(read: Reader, data: ScenarioData) -> dict[str, xr.Variable]:
         "mess_station": variable(("time", "mess"), station, "bus number, -1 while travelling or installing"),
         "mess_moves": variable("mess", moves, "trips in the day"),
         "mess_km": variable("mess", km, "km driven in the day"),
-        "mess_e_init_mwh": variable(
-            "mess", np.array([u.soc_init * u.e_mwh for u in units], float), "MWh (before the first step)"
-        ),
+        "mess_e_init_mwh": variable("mess", e_init, "MWh (before the first step)"),
         "mess_initial_station": variable(
-            "mess", np.array([u.initial_station for u in units], dtype=int), "bus number at the start of the day"
+            "mess", first, "bus number at the start of the day (-1: a planning candidate not built)"
         ),
     }

@@ -10,7 +10,10 @@ battery of the fixed-storage block (:mod:`feederflex.model.storage`) whose ratin
 
 so a candidate not built has rating, energy and power exactly zero, and nothing is bilinear. A
 mobile unit is parked at its access bus for the day (001's "access node"), so it operates like a
-fixed one; it differs in size range and costs.
+fixed one; it differs in size range and costs. With ``planning.mobile.moving``, the mobile
+candidates are instead ``max_units`` units of the MESS block (:mod:`feederflex.model.mess`) that
+start at a station the model chooses (binaries x_s, sum_s x_s = y) and move on the time-space
+network, with sum over stations of p_ch + p_dis <= P and the same energy scaling.
 
 Annual costs (001 eq. 13-17), in ``planning.currency``:
 
@@ -41,8 +44,9 @@ class Candidate:
 
     name: str
     kind: str  # "fixed" or "mobile"
-    bus: int
+    bus: int  # -1 for a moving unit: it starts at the station the model chooses
     spec: PlannedStorage
+    moving: bool = False
 
 
 def capital_recovery_factor(rate: float, years: float) -> float:
@@ -61,6 +65,9 @@ def candidates(planning: Planning, buses: list[int], root: int) -> list[Candidat
     for kind in KINDS:
         spec: PlannedStorage = getattr(planning, kind)
         if spec.max_units == 0:
+            continue
+        if kind == "mobile" and planning.mobile.moving:
+            out += [Candidate(f"new_mobile{k}", kind, -1, spec, True) for k in range(1, spec.max_units + 1)]
             continue
         at = sorted(spec.candidates) if spec.candidates is not None else [b for b in buses if b != root]
         out += [Candidate(f"new_{kind}{bus}", kind, int(bus), spec) for bus in at]

@@ -25,7 +25,7 @@ from feederflex.model.inverter import add_pq_limits, apparent_rating, tan_phi
 def add_fess(m: pyo.Block, data: ScenarioData, p_inj: dict, q_inj: dict) -> pyo.Block:
     """Add ``m.fess`` with ``p_ch_mw``, ``p_dis_mw``, ``e_mwh`` and ``charging`` per unit and step."""
     units = {u.name: u for u in data.settings.fess}
-    planned = {c.name: c for c in data.candidates}
+    planned = {c.name: c for c in data.candidates if not c.moving}
     dt = data.step_hours
     blk = pyo.Block()
     m.fess = blk
@@ -115,7 +115,8 @@ def solution(read: Reader, data: ScenarioData) -> dict[str, xr.Variable]:
     e_init = np.array([u.soc_init * u.e_mwh for u in fess], float)
     sizes = planning.solution(read, data.candidates)["plan_e_mwh"].values
     for c, e_mwh in zip(data.candidates, sizes, strict=True):
-        e_init[units.index(c.name)] = c.spec.soc_init * e_mwh
+        if not c.moving:
+            e_init[units.index(c.name)] = c.spec.soc_init * e_mwh
     return {
         "fess_p_ch_mw": variable(("time", "fess"), read.take("fess", "p_ch_mw", units, steps), "MW"),
         "fess_p_dis_mw": variable(("time", "fess"), read.take("fess", "p_dis_mw", units, steps), "MW"),
