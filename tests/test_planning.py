@@ -207,3 +207,72 @@ def test_moving_units_need_stations_and_no_candidate_buses(schema):
     )
     with pytest.raises(ConfigError, match=r"planning.mobile.candidates = \[5\]: moving units start"):
         study.expand_scenarios(cfg, schema, bus_numbers=range(1, 34))
+
+
+def test_representative_days_share_one_design_and_weigh_their_purchases(schema, feeder33):
+    """Two days planned together: each starts its batteries from their initial state, and f3 is the
+    sum of weight x each day's purchase, computed here from the written import and prices."""
+    import copy
+
+    from feederflex import profiles, study
+
+    sunny = {**DAY, "date": "2026-07-15"}
+    dull = {
+        **DAY,
+        "date": "2026-11-15",
+        "pv": {"sunrise_h": 1.0, "sunset_h": 3.0},
+        "load": {"shape": [90, 95, 100, 95]},
+    }
+    base = _base({"candidates": [6, 18, 30], "min_units": 1, "max_units": 1})
+    base["planning"]["days"] = [{"day": "sunny", "weight": 200.0}, {"day": "dull", "weight": 165.0}]
+    base["day"] = "sunny"
+    cfg = study.validate_config(
+        {"base": base, "time": {"hours": 4, "step_minutes": 60}, "days": {"sunny": sunny, "dull": dull}}, schema
+    )
+    settings = study.expand_scenarios(copy.deepcopy(cfg), schema, bus_numbers=feeder33.bus.values)["base"]
+    days = [profiles.build_profiles(feeder33, cfg["days"][d], 4, 60, d) for d in ("sunny", "dull")]
+    ds = schedule.solve_scenario(feeder33, profiles.join_days(days), settings)
+    assert ds.attrs["solver_status"] == "optimal" and ds.sizes["time"] == 8
+    built = ds.plan_built.values > 0.5
+    assert built.sum() == 1
+    k = list(ds.fess.values).index(str(ds.candidate.values[built][0]))
+    p_mw = float(ds.plan_p_mw.values[built][0])
+    ch, dis = ds.fess_p_ch_mw.values[:, k], ds.fess_p_dis_mw.values[:, k]
+    for first in (0, 4):  # each day from soc_init E (hours = 1), by the powers
+        e = 0.5 * p_mw + np.cumsum(0.95 * ch[first : first + 4] - dis[first : first + 4] / 0.95)
+        np.testing.assert_allclose(ds.fess_e_mwh.values[first : first + 4, k], e, atol=1e-6)
+    price = np.concatenate([d.price_usd_per_mwh.values for d in days])
+    purchase = np.clip(ds.p_grid_mw.values, 0, None) * price  # export is paid nothing here
+    f3 = 200.0 * purchase[:4].sum() + 165.0 * purchase[4:].sum()
+    capital = ds.attrs["objective_storage_investment_per_yr"] + ds.attrs["objective_storage_om_per_yr"]
+    assert ds.attrs["objective_planning_cost"] == pytest.approx(capital + f3, rel=1e-7)
+
+
+def test_representative_days_must_be_defined_and_plannable(schema):
+    from feederflex import study
+    from feederflex.errors import ConfigError
+
+    planning = {"enabled": True, "days": [{"day": "summer", "weight": 300.0}, {"day": "nope", "weight": 65.0}]}
+    weights = {"planning_cost": 1.0}
+    cfg = study.validate_config({"base": {"planning": planning, "objective": {"weights": weights}}}, schema)
+    with pytest.raises(ConfigError, match=r"planning.days: \['nope'\] are not defined in days"):
+        study.expand_scenarios(cfg, schema, bus_numbers=range(1, 34))
+    planning["days"] = [{"day": "summer", "weight": 365.0}]
+    base = {"planning": planning, "objective": {"weights": weights}, "operation": {"mode": "rolling"}}
+    cfg = study.validate_config({"base": base}, schema)
+    with pytest.raises(ConfigError, match=r"representative days are planned without an operated mode"):
+        study.expand_scenarios(cfg, schema, bus_numbers=range(1, 34))
+
+
+def test_the_workflow_reads_representative_days_from_their_files(tmp_path, feeder33, make_config):
+    from feederflex import io, profiles
+
+    cfg = make_config({"days": {"a": {"date": "2026-07-15"}, "b": {"date": "2026-01-15"}}})
+    days = [profiles.build_profiles(feeder33, cfg["days"][d], 24, 60, d) for d in ("a", "b")]
+    paths = [io.write_dataset(day, tmp_path / f"{d}.nc") for day, d in zip(days, "ab", strict=True)]
+    joined = io.read_profiles([str(p) for p in paths])
+    assert joined.sizes["time"] == 48 and list(joined.day_of_step.values[[0, 23, 24, 47]]) == ["a", "a", "b", "b"]
+    np.testing.assert_allclose(joined.load_p_mw.values[24:], days[1].load_p_mw.values)
+    assert io.read_profiles(str(paths[0])).sizes["time"] == 24
+    with pytest.raises(Exception, match=r"share dates"):
+        profiles.join_days([days[0], days[0].assign_attrs(day="c")])

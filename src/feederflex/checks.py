@@ -166,6 +166,7 @@ def check_scenario(
     check_planning(
         settings, bus_numbers, where, ConfigError, stations=[s["bus"] for s in config["transport"]["stations"]]
     )
+    check_planning_days(settings, config, where)
     mess_units = settings.mess.units
     check_mess_stations(mess_units, [s["bus"] for s in config["transport"]["stations"]], where, ConfigError)
     for kind, units in (("fess", settings.fess), ("mess.units", mess_units)):
@@ -302,6 +303,33 @@ def check_planning(
             "planning_cost is not bounded: storage would be free; weigh it (1/planning.days_per_year "
             "makes it a cost per day) and set objective.weights.energy_cost_usd to 0"
         )
+
+
+def check_planning_days(settings: Settings, config: Mapping, where: str) -> None:
+    """Representative days (``planning.days``): defined, distinct, and a scenario they can hold."""
+    plan = settings.planning
+    if not (plan.enabled and plan.days):
+        return
+    at = f"{_prefix(where)}planning.days"
+    names = [d.day for d in plan.days]
+    unknown = sorted(set(names) - set(config["days"]))
+    if unknown:
+        raise ConfigError(f"{at}: {unknown} are not defined in days (have {sorted(config['days'])})")
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{at}: {names} names a day twice")
+    dates = [config["days"][n]["date"] for n in names]
+    if len(set(dates)) != len(dates):
+        raise ConfigError(f"{at}: the days {names} share dates {dates}; give each its own date")
+    reasons = {
+        "mess.units (a truck's day does not restart)": bool(settings.mess.units),
+        "planning.mobile.moving": plan.mobile.moving and plan.mobile.max_units > 0,
+        "coordinated EV charging (ev_control.mode)": settings.ev_control.mode != "uncontrolled",
+        "an operated mode (operation.mode)": settings.operation.mode != "day_ahead",
+        "net or file days (source)": any(config["days"][n].get("source", "shapes") != "shapes" for n in names),
+    }
+    refused = [reason for reason, applies in reasons.items() if applies]
+    if refused:
+        raise ConfigError(f"{at}: representative days are planned without {', '.join(refused)}")
 
 
 def check_hosting(config: Mapping, scenarios: Mapping, bus_numbers: Iterable[int] | None) -> None:

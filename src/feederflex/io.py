@@ -12,6 +12,7 @@ import json
 import os
 import platform
 import tempfile
+from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -132,6 +133,16 @@ def read_dataset(path: str | Path) -> xr.Dataset:
     """Read a dataset fully into memory and close the file."""
     with xr.open_dataset(path, engine="netcdf4") as ds:
         return ds.load()
+
+
+def read_profiles(paths: str | Path | Sequence[str | Path]) -> xr.Dataset:
+    """A scenario's profiles: one day's file, or the representative days of ``planning.days``
+    (several files, in order) joined on one time axis (:func:`feederflex.profiles.join_days`)."""
+    from feederflex.profiles import join_days
+
+    if isinstance(paths, (str, Path)):
+        return read_dataset(paths)
+    return join_days([read_dataset(p) for p in paths])
 
 
 def json_attr(ds: xr.Dataset, key: str) -> Any:

@@ -148,13 +148,18 @@ def solve_lexicographic(
 
 
 def scenario_solver(
-    network: str, profiles: str, fleet: str | None, travel: str | None, solver_log: str | None = None
+    network: str,
+    profiles: str | list[str],
+    fleet: str | None,
+    travel: str | None,
+    solver_log: str | None = None,
 ) -> Callable[..., xr.Dataset]:
-    """A function (settings, ac_state=None) -> solution for one scenario's prepared files (read once)."""
-    from feederflex.io import read_dataset
+    """A function (settings, ac_state=None) -> solution for one scenario's prepared files (read once;
+    several profile files are the representative days of ``planning.days``)."""
+    from feederflex.io import read_dataset, read_profiles
     from feederflex.schedule import solve_scenario
 
-    feeder, day = read_dataset(network), read_dataset(profiles)
+    feeder, day = read_dataset(network), read_profiles(profiles)
     ev = read_dataset(fleet) if fleet else None
     trips = read_dataset(travel) if travel else None
     return lambda settings, ac_state=None: solve_scenario(

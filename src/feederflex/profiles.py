@@ -451,3 +451,29 @@ def _load_target(feeder: xr.Dataset, buses: list[int], kind: str, target: str, f
         raise ProfileError(f"{file}: column {column!r} names no bus of the feeder (buses {min(buses)}..{max(buses)})")
     col = buses.index(int(target))
     return col, float(feeder[base_name].values[col])
+
+
+def join_days(days: list[xr.Dataset]) -> xr.Dataset:
+    """Representative days one after the other on one time axis (``planning.days``): ``day_of_step``
+    names each step's day; the days must have the same steps, step length and generation units."""
+    if len(days) == 1:
+        return days[0]
+    first = days[0]
+    names = [str(d.attrs["day"]) for d in days]
+    if len(set(names)) != len(names):
+        raise ProfileError(f"planning.days: a day is named twice in {names}")
+    for d in days[1:]:
+        where = f"days.{d.attrs['day']}"
+        if d.sizes["time"] != first.sizes["time"] or float(d.attrs["step_hours"]) != float(first.attrs["step_hours"]):
+            raise ProfileError(
+                f"{where}: {d.sizes['time']} steps of {d.attrs['step_hours']} h, the first day has "
+                f"{first.sizes['time']} of {first.attrs['step_hours']} h; representative days must match"
+            )
+        if list(d.gen.values) != list(first.gen.values):
+            raise ProfileError(f"{where}: generation units {list(d.gen.values)} differ from {list(first.gen.values)}")
+    joined = xr.concat(days, dim="time", combine_attrs="override")
+    if not joined.indexes["time"].is_unique:
+        raise ProfileError(f"planning.days: days {names} share dates; give each representative day its own date")
+    joined["day_of_step"] = ("time", np.repeat(np.array(names, dtype=object), first.sizes["time"]))
+    joined.attrs.update({"day": "+".join(names), "days": names, "date": str(first.attrs.get("date", ""))})
+    return joined

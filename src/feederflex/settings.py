@@ -174,12 +174,21 @@ class PlanningWeights:
 
 
 @dataclass(frozen=True)
+class RepresentativeDay:
+    """One entry of ``planning.days``: a profile day and the days a year it stands for."""
+
+    day: str
+    weight: float
+
+
+@dataclass(frozen=True)
 class Planning:
     """``planning``: siting and sizing of fixed and mobile batteries (001)."""
 
     enabled: bool
     currency: str
     days_per_year: float
+    days: tuple[RepresentativeDay, ...]
     interest_rate: float
     lifetime_years: float
     weights: PlanningWeights

@@ -76,9 +76,12 @@ def fleet_settings(wildcards):
 def inputs_of(study, scenario):
     """Prepared inputs of one scenario: network, its day's profiles, its EV fleet and MESS travel times if any."""
     settings = SCENARIOS[scenario]
+    days = [d["day"] for d in settings["planning"]["days"]] if settings["planning"]["enabled"] else []
     inputs = {
         "network": f"resources/{study}/network.nc",
-        "profiles": f"resources/{study}/profiles/{settings['day']}.nc",
+        # representative days of a planning scenario: one file each, joined by the solve
+        "profiles": [f"resources/{study}/profiles/{d}.nc" for d in days]
+        or f"resources/{study}/profiles/{settings['day']}.nc",
     }
     if settings["ev_fleet"] is not None:
         inputs["fleet"] = f"resources/{study}/fleets/{settings['ev_fleet']}.nc"

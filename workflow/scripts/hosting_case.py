@@ -1,7 +1,7 @@
 """Snakemake adapter of rule hosting_case: a scenario's prepared inputs + one case -> hosting/{case}.nc."""
 
 from feederflex.hosting import Case, hosting_capacity
-from feederflex.io import read_dataset, write_dataset
+from feederflex.io import read_dataset, read_profiles, write_dataset
 from feederflex.logs import configure
 
 
@@ -17,7 +17,7 @@ def main(inputs, settings: dict, case: dict, search: dict, output: str, python_l
     )
     result = hosting_capacity(
         read_dataset(inputs.network),
-        read_dataset(inputs.profiles),
+        read_profiles(inputs.profiles),
         settings,
         spec,
         fleet=read_dataset(inputs.fleet) if "fleet" in inputs.keys() else None,

@@ -4,14 +4,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from feederflex.io import read_dataset, write_dataset
+from feederflex.io import read_dataset, read_profiles, write_dataset
 from feederflex.logs import configure
 from feederflex.montecarlo import monte_carlo
 
 
 def main(
     network: str,
-    profiles: str,
+    profiles: str | list[str],
     fleet: str | None,
     travel: str | None,
     settings: dict,
@@ -31,7 +31,7 @@ def main(
     rows = []
     days = monte_carlo(
         read_dataset(network),
-        read_dataset(profiles),
+        read_profiles(profiles),
         settings,
         uncertainty,
         realisations,

@@ -1,13 +1,13 @@
 """Snakemake adapter of rule solve_scenario: prepared inputs + scenario settings -> solution NetCDF."""
 
-from feederflex.io import read_dataset, write_dataset
+from feederflex.io import read_dataset, read_profiles, write_dataset
 from feederflex.logs import configure
 from feederflex.schedule import solve_scenario
 
 
 def main(
     network: str,
-    profiles: str,
+    profiles: str | list[str],
     fleet: str | None,
     settings: dict,
     scenario: str,
@@ -19,7 +19,7 @@ def main(
     configure(python_log)
     solution = solve_scenario(
         read_dataset(network),
-        read_dataset(profiles),
+        read_profiles(profiles),
         settings,
         fleet=read_dataset(fleet) if fleet else None,
         travel=read_dataset(travel) if travel else None,

@@ -139,6 +139,8 @@ class ScenarioData:
         joined = with_network_units(as_settings(self.settings), self.feeder)  # a mapping is accepted too
         self.settings = with_candidates(joined, self.feeder, self.travel)
         shape = (self.profiles.sizes["time"], self.feeder.sizes["bus"])
+        if ev is not None and "day_of_step" in self.profiles and ev.shape[0] * self.n_days == shape[0]:
+            ev = np.tile(ev, (self.n_days, 1))  # an uncontrolled fleet repeats its day on every representative day
         self.ev_p_mw = np.zeros(shape) if ev is None else ev
 
     @property
@@ -166,6 +168,35 @@ class ScenarioData:
     def candidates(self) -> list[Candidate]:
         """The planning candidates, fixed first; [] without planning."""
         return candidates(self.settings.planning, self.buses, self.root)
+
+    @property
+    def n_days(self) -> int:
+        """Representative days on the time axis (``planning.days``; 1 otherwise)."""
+        return len(self.profiles.attrs["days"]) if "day_of_step" in self.profiles else 1
+
+    @functools.cached_property
+    def day_starts(self) -> set[int]:
+        """Steps that begin a day: storage starts there from its initial state (step 0 only, for one day)."""
+        if "day_of_step" not in self.profiles:
+            return {0}
+        names = self.profiles.day_of_step.values
+        return {t for t in range(len(names)) if t == 0 or names[t] != names[t - 1]}
+
+    @property
+    def day_ends(self) -> list[int]:
+        """The last step of each day, where storage meets its end rule."""
+        n = self.profiles.sizes["time"]
+        return [t - 1 for t in sorted(self.day_starts) if t > 0] + [n - 1]
+
+    @functools.cached_property
+    def step_weights(self) -> np.ndarray:
+        """Days a year each step's day stands for: ``planning.days`` weights, else ``days_per_year``."""
+        plan = self.settings.planning
+        n = self.profiles.sizes["time"]
+        if "day_of_step" not in self.profiles:
+            return np.full(n, float(plan.days_per_year))
+        weight = {d.day: float(d.weight) for d in plan.days}
+        return np.array([weight[str(d)] for d in self.profiles.day_of_step.values])
 
     @property
     def step_hours(self) -> float:

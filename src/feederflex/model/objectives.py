@@ -334,7 +334,12 @@ def _add_planning_terms(m: pyo.Block, blk: pyo.Block, data: ScenarioData) -> Non
     blk.storage_investment_per_yr = pyo.Expression(expr=plan.investment_per_yr)
     blk.storage_om_per_yr = pyo.Expression(expr=plan.om_per_yr)
     blk.mobile_rental_per_yr = pyo.Expression(expr=plan.rental_per_yr)
-    energy = float(cfg.days_per_year) * blk.energy_cost_usd if cfg.enabled else 0.0
+    energy = 0.0
+    if cfg.enabled:  # f3: each step's purchase x the days a year its day stands for
+        net, dt = m.net, data.step_hours
+        price, weight = data.profiles.price_usd_per_mwh.values, data.step_weights
+        factor = float(data.settings.grid.export_price_factor)
+        energy = sum(float(weight[t] * price[t]) * (net.p_import[t] - factor * net.p_export[t]) for t in net.T) * dt
     blk.planning_cost = pyo.Expression(
         expr=float(w.investment) * plan.investment_per_yr
         + float(w.om) * plan.om_per_yr

@@ -1,6 +1,7 @@
 """Fixed batteries (FESS): charge and discharge powers, energy balance, SOC window, end state.
 
-Energy at the end of step t:  e_t = e_{t-1} + (eta_ch p_ch,t - p_dis,t / eta_dis) dt,  e_{-1} = soc_init E.
+Energy at the end of step t:  e_t = e_{t-1} + (eta_ch p_ch,t - p_dis,t / eta_dis) dt,  e_{-1} = soc_init E
+(with ``planning.days``, every representative day starts from soc_init E and meets the end rule).
 A binary per unit and step forbids charging and discharging at once, which an objective that
 rewards PV use would otherwise exploit to burn energy in the conversion losses.
 A planning candidate (:mod:`feederflex.model.planning`) has its rating P as a decision: its
@@ -63,23 +64,25 @@ def add_fess(m: pyo.Block, data: ScenarioData, p_inj: dict, q_inj: dict) -> pyo.
         blk.U, blk.T, rule=lambda b, u, t: b.p_dis_mw[u, t] <= units[u].p_mw * (1 - b.charging[u, t])
     )
 
+    starts = data.day_starts  # {0}, or the first step of every representative day
+
     def balance(b, u, t):
-        previous = e_init(u) if t == b.T.first() else b.e_mwh[u, t - 1]
+        previous = e_init(u) if t in starts else b.e_mwh[u, t - 1]
         unit = units[u]
         return b.e_mwh[u, t] == previous + (unit.eta_ch * b.p_ch_mw[u, t] - b.p_dis_mw[u, t] / unit.eta_dis) * dt
 
     blk.energy_balance = pyo.Constraint(blk.U, blk.T, rule=balance)
 
-    def end_state(b, u):
+    def end_state(b, u, last_step):
         rule = units[u].end
-        last = b.e_mwh[u, b.T.last()]
+        last = b.e_mwh[u, last_step]
         if rule == "cyclic":
             return last == e_init(u)
         if rule == "at_least_initial":
             return last >= e_init(u)
         return pyo.Constraint.Skip
 
-    blk.end_state = pyo.Constraint(blk.U, rule=end_state)
+    blk.end_state = pyo.Constraint(blk.U, data.day_ends, rule=end_state)
     blk.cost_usd_per_mwh = {u: float(units[u].cost_usd_per_mwh) for u in units}
     inverters = data.settings.inverters
     tan = {u: tan_phi(units[u].power_factor, inverters.reactive_control) for u in units}
