@@ -44,18 +44,10 @@ def add_fess(m: pyo.Block, data: ScenarioData, p_inj: dict, q_inj: dict) -> pyo.
         ),
     )
 
-    def e_capacity(u):  # MWh: a candidate's E = h P
-        return planned[u].spec.hours * m.planning.p_mw[u] if u in planned else units[u].e_mwh
+    e_capacity = _size_candidates(m, blk, units, planned, data)
 
     def e_init(u):
         return units[u].soc_init * e_capacity(u)
-
-    sized = [(u, t) for u in planned for t in data.steps]
-    blk.size_limit = pyo.Constraint(
-        sized, rule=lambda b, u, t: b.p_ch_mw[u, t] + b.p_dis_mw[u, t] <= m.planning.p_mw[u]
-    )
-    blk.e_floor = pyo.Constraint(sized, rule=lambda b, u, t: b.e_mwh[u, t] >= units[u].soc_min * e_capacity(u))
-    blk.e_ceiling = pyo.Constraint(sized, rule=lambda b, u, t: b.e_mwh[u, t] <= units[u].soc_max * e_capacity(u))
 
     blk.ch_limit = pyo.Constraint(
         blk.U, blk.T, rule=lambda b, u, t: b.p_ch_mw[u, t] <= units[u].p_mw * b.charging[u, t]
@@ -108,6 +100,22 @@ def add_fess(m: pyo.Block, data: ScenarioData, p_inj: dict, q_inj: dict) -> pyo.
             if tan[name]:
                 q_inj.setdefault((unit.bus, t), []).append(blk.q_mvar[name, t])
     return blk
+
+
+def _size_candidates(m: pyo.Block, blk: pyo.Block, units: dict, planned: dict, data: ScenarioData):
+    """A planning candidate's powers within its rating P and its energy window scaled by E = h P;
+    returns each unit's energy capacity (MWh, an expression for a candidate)."""
+
+    def e_capacity(u):
+        return planned[u].spec.hours * m.planning.p_mw[u] if u in planned else units[u].e_mwh
+
+    sized = [(u, t) for u in planned for t in data.steps]
+    blk.size_limit = pyo.Constraint(
+        sized, rule=lambda b, u, t: b.p_ch_mw[u, t] + b.p_dis_mw[u, t] <= m.planning.p_mw[u]
+    )
+    blk.e_floor = pyo.Constraint(sized, rule=lambda b, u, t: b.e_mwh[u, t] >= units[u].soc_min * e_capacity(u))
+    blk.e_ceiling = pyo.Constraint(sized, rule=lambda b, u, t: b.e_mwh[u, t] <= units[u].soc_max * e_capacity(u))
+    return e_capacity
 
 
 def solution(read: Reader, data: ScenarioData) -> dict[str, xr.Variable]:
