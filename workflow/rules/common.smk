@@ -76,7 +76,11 @@ def fleet_settings(wildcards):
 def inputs_of(study, scenario):
     """Prepared inputs of one scenario: network, its day's profiles, its EV fleet and MESS travel times if any."""
     settings = SCENARIOS[scenario]
-    days = [d["day"] for d in settings["planning"]["days"]] if settings["planning"]["enabled"] else []
+    days = (
+        [d["day"] for d in settings["planning"]["days"]]
+        if settings["planning"]["enabled"]
+        else []
+    )
     inputs = {
         "network": f"resources/{study}/network.nc",
         # representative days of a planning scenario: one file each, joined by the solve
@@ -86,7 +90,9 @@ def inputs_of(study, scenario):
     if settings["ev_fleet"] is not None:
         inputs["fleet"] = f"resources/{study}/fleets/{settings['ev_fleet']}.nc"
     plan = settings["planning"]
-    moving = plan["enabled"] and plan["mobile"]["moving"] and plan["mobile"]["max_units"]
+    moving = (
+        plan["enabled"] and plan["mobile"]["moving"] and plan["mobile"]["max_units"]
+    )
     if settings["mess"]["units"] or moving:
         inputs["travel"] = f"resources/{study}/travel.nc"
     return inputs
