@@ -88,6 +88,9 @@ def test_the_binding_bus_and_step_sit_on_the_band(plain):
     assert v == pytest.approx(float(ds.attrs["v_max_pu"]), abs=1e-7)
     assert float(ds.v_ldf_pu.max()) <= float(ds.attrs["v_max_pu"]) + 1e-7
     assert ds.attrs["ac_binding_edge"] == "upper" and float(np.nanmax(ds.v_ac_pu)) <= float(ds.attrs["v_max_pu"])
+    # one LinDistFlow stage and an LP per AC trial; HiGHS's seconds are part of the case's wall time
+    assert ds.attrs["highs_stages"] >= 1 + ds.sizes["trial"]
+    assert 0 < ds.attrs["highs_seconds"] <= ds.attrs["seconds"]
 
 
 def test_storage_raises_the_hosting_capacity(plain, make_scenario, feeder33):
