@@ -137,3 +137,9 @@ def test_a_case_naming_an_unknown_scenario_or_bus_fails_at_parse_time(make_confi
     cfg = make_config({"hosting_capacity": {"cases": {"c": {"scenario": "base", "buses": [99]}}}})
     with pytest.raises(ConfigError, match=r"hosting_capacity.cases.c.buses: \[99\] are not buses"):
         check_hosting(cfg, {"base": {}}, range(1, 34))
+
+
+def test_a_case_at_a_bus_the_feeder_lacks_is_refused_naming_the_case(plain, feeder33):
+    _, prof, settings = plain
+    with pytest.raises(InputError, match=r"hosting_capacity.cases.far.buses: \[99\] are not buses"):
+        hosting.hosting_capacity(feeder33, prof, settings, hosting.Case("far", "base", (99,), (1.0,)))

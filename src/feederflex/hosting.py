@@ -116,11 +116,11 @@ def hosting_capacity(
     began = time.perf_counter()
     base = as_settings(settings)
     ev = None if fleet is None else fleet.ev_p_mw.transpose("time", "bus").values
+    missing = sorted(set(case.buses) - {int(b) for b in feeder.bus.values})
+    if missing:  # before the scenario's checks, which would name the hosted PV unit instead of the case
+        raise InputError(f"hosting_capacity.cases.{case.name}.buses: {missing} are not buses of the feeder")
     data = ScenarioData(feeder, profiles, hosted_settings(base, case, max_scale_mw), ev, travel, fleet)
     check_inputs(data)
-    missing = sorted(set(case.buses) - set(data.buses))
-    if missing:
-        raise InputError(f"hosting_capacity.cases.{case.name}.buses: {missing} are not buses of the feeder")
     m = build_model(data)
     hosted = [f"host{b}" for b in case.buses]
     blk = pyo.Block()
