@@ -13,14 +13,16 @@ normal(17.6 h, 3.4 h) on (mu - 12, mu + 12) wrapped at midnight as in eq. 12; th
 ``dwell_h`` after its charge is complete (a public station; not in the paper).
 
 ``commute`` (004): arrival at work t1 and at home t2 by rejection sampling from tabulated target
-distributions with proposals N(8.25, 1.4) and N(18.25, 1.4); the paper's Tables 1-2 did not
-survive text extraction, so the shipped tables are plausible ones shaped like its description
-(work arrivals 6:30-10:00 peaking at 8:00-8:30, home arrivals 16:30-20:00 peaking at 18:00),
-stated in the config; the paper's M = 1 does not bound such tables, so the smallest M that does
-is used. Commute distance classes 2.5/10/20/30 km with shares 31.8/30.8/20.3/17.1 % (its section
-on the 900 EVs; the class-to-share mapping is our reading) and 1-4 quarter hours of driving; the
-vehicle charges at home on arrival what the round trip used, and leaves the next morning to reach
-work at t1.
+distributions with proposals N(8.25, 1.4) and N(18.25, 1.4). The home table is 004's Table 2 (from
+the publisher's version); Table 1 (work) did not survive, so the shipped stand-in is Table 2
+shifted by -10 h. The paper's M = 1 does not bound such tables, so the smallest M that does is
+used. Without ``routes`` (home charging only): distance classes 2.5/10/20/30 km with shares
+31.8/30.8/20.3/17.1 % and 1-4 quarter hours of driving; the vehicle charges at home on arrival
+what the round trip used, and leaves the next morning to reach work at t1. With ``routes``
+(rows home bus, work bus, one-way km, driving h, share; 004's A-A ... C-A commutes) every
+vehicle has an itinerary of two stays, at work [t1, t2 - drive) and at home [t2, t1 - drive + 24),
+joined by the two trips (km x kWh/km each); the routes' vehicle counts are their shares of
+``vehicles`` rounded by largest remainder (004's 288/276/182/154).
 
 ``yang2015`` (003, eq. 18-19): arrival time, departure time and arrival SOC from normal
 distributions (its Fig. 6 did not survive extraction: parameters in the config); charging lasts
@@ -29,6 +31,14 @@ distributions (its Fig. 6 did not survive extraction: parameters in the config);
 Every sampler may delay the start by a uniform back-off in [0, max_delay_h] (``delayed``
 strategy, 000). The simulated day is periodic: charging that runs past midnight loads the early
 steps of the same day, the steady state of one day following another.
+
+Itineraries: a row of the fleet (dimension ``ev``) is one parked stay of a vehicle
+(``ev_vehicle``); a home-only vehicle has one. ``energy_kwh`` is what the trip before the stay
+used (what the stay must put back when every stay refills its own trip, the rule of the
+``uncontrolled``, ``aggregate`` and ``per_vehicle`` modes), ``next_trip_kwh`` what the trip after
+it uses, and ``departure_soc_min`` the state of charge the vehicle must leave with (1 at home: it
+leaves full; 0 elsewhere, where only the next trip and the reserve bound it). The ``itinerary``
+mode of :mod:`feederflex.model.ev` carries the energy across stays instead.
 """
 
 from __future__ import annotations
@@ -54,6 +64,7 @@ def _weibull_wrapped(rng: np.random.Generator, n: int, shape: float, scale: floa
 
 
 def _columns(mileage, arrival, start, departure, energy, battery, charger) -> pd.DataFrame:
+    """One home stay per vehicle: it puts back the day's driving and leaves full."""
     n = len(arrival)
     return pd.DataFrame(
         {
@@ -64,6 +75,9 @@ def _columns(mileage, arrival, start, departure, energy, battery, charger) -> pd
             "energy_kwh": np.asarray(energy, float),
             "battery_kwh": np.full(n, battery),
             "charger_kw": np.full(n, charger),
+            "ev_vehicle": np.arange(n),
+            "next_trip_kwh": np.asarray(energy, float),
+            "departure_soc_min": np.ones(n),
         }
     )
 
@@ -139,6 +153,55 @@ def sample_commute(rng: np.random.Generator, n: int, spec: dict) -> pd.DataFrame
     leave = work - drive_h + 24.0
     end = start + energy / veh["charger_kw"]
     return _columns(mileage, home, start, np.maximum(leave, end), energy, veh["battery_kwh"], veh["charger_kw"])
+
+
+def route_counts(shares: np.ndarray, n: int) -> np.ndarray:
+    """Vehicles per route: ``n`` x share rounded by largest remainder (the counts sum to ``n``)."""
+    exact = n * shares / shares.sum()
+    counts = np.floor(exact).astype(int)
+    order = np.argsort(-(exact - counts), kind="stable")
+    counts[order[: n - counts.sum()]] += 1
+    return counts
+
+
+def sample_routes(rng: np.random.Generator, spec: dict, name: str) -> pd.DataFrame:
+    """Seed paper 004 with workplaces: every vehicle a stay at work and one at home (two rows)."""
+    dist, veh = spec["distributions"]["commute"], spec["vehicle"]
+    routes = dist["routes"]
+    homes = sorted({int(r["home"]) for r in routes})
+    n = int(spec["vehicles_per_bus"]) * len(homes)
+    counts = route_counts(np.array([r["share"] for r in routes], float), n)
+    route = np.repeat(np.arange(len(routes)), counts)
+    work = rejection_sample(rng, n, dist["work_arrival_table"], dist["work_proposal"])
+    home = rejection_sample(rng, n, dist["home_arrival_table"], dist["home_proposal"])
+    drive = np.array([routes[k]["drive_h"] for k in route], float)
+    trip = np.minimum(np.array([routes[k]["km"] for k in route], float), veh["range_km"] / 2) * veh["kwh_per_km"]
+    leave_work = home - drive
+    bad = np.flatnonzero(leave_work <= work)
+    if bad.size:
+        k = int(bad[0])
+        raise FleetError(
+            f"fleets.{name}: vehicle {k} arrives at work at {work[k]:.2f} h and must leave at {leave_work[k]:.2f} h "
+            "to be home by its sampled arrival; the arrival tables must leave a stay at work"
+        )
+    vehicle = np.arange(n)
+    both = {
+        "mileage_km": np.repeat(2 * trip / veh["kwh_per_km"], 2),
+        "battery_kwh": np.full(2 * n, float(veh["battery_kwh"])),
+        "charger_kw": np.full(2 * n, float(veh["charger_kw"])),
+        "ev_vehicle": np.repeat(vehicle, 2),
+        "energy_kwh": np.repeat(trip, 2),
+        "next_trip_kwh": np.repeat(trip, 2),
+    }
+    frame = pd.DataFrame(both)
+    at_work = np.arange(2 * n) % 2 == 0
+    frame["bus"] = np.where(at_work, np.repeat([routes[k]["work"] for k in route], 2), 0)
+    frame.loc[~at_work, "bus"] = [routes[k]["home"] for k in route]
+    frame["arrival_h"] = np.where(at_work, np.repeat(work, 2), np.repeat(home, 2))
+    frame["departure_h"] = np.where(at_work, np.repeat(leave_work, 2), np.repeat(work - drive + 24.0, 2))
+    frame["charge_start_h"] = frame.arrival_h + _delay(rng, 2 * n, spec)
+    frame["departure_soc_min"] = np.where(at_work, 0.0, 1.0)
+    return frame
 
 
 def sample_yang2015(rng: np.random.Generator, n: int, spec: dict) -> pd.DataFrame:
@@ -228,7 +291,8 @@ def sample_fleet(spec: dict, feeder: xr.Dataset, hours: float, step_minutes: int
     """Sample the fleet ``spec`` (one entry of the config's ``fleets``) on ``feeder``.
 
     Vehicles are placed ``vehicles_per_bus`` at each bus of ``buses`` (every bus with load when
-    empty). Returns per-vehicle arrays (dimension ``ev``) and the uncontrolled charging load
+    empty); commute routes place ``vehicles_per_bus`` x (home buses of the routes) vehicles on the
+    routes. Returns per-stay arrays (dimension ``ev``) and the uncontrolled charging load
     ``ev_p_mw(time, bus)`` over a horizon of ``hours`` from midnight: the periodic daily load,
     repeated for horizons over a day. ``time`` is the time since midnight of the step start.
     """
@@ -243,9 +307,18 @@ def sample_fleet(spec: dict, feeder: xr.Dataset, hours: float, step_minutes: int
         raise FleetError(f"fleets.{name}.buses: {unknown} are not buses of the feeder (1..{max(bus_list)})")
     n_per_bus = int(spec["vehicles_per_bus"])
     rng = np.random.default_rng(int(spec["seed"]))
-    frame = _SAMPLE[spec["sampler"]](rng, n_per_bus * len(buses), spec)
+    routes = spec["sampler"] == "commute" and spec["distributions"]["commute"].get("routes")
+    if routes:
+        frame = sample_routes(rng, spec, name)
+        ev_bus = frame.pop("bus").to_numpy(int)
+        unknown = sorted(set(ev_bus.tolist()) - set(bus_list))
+        if unknown:
+            raise FleetError(f"fleets.{name}.distributions.commute.routes: buses {unknown} are not buses of the feeder")
+    else:
+        frame = _SAMPLE[spec["sampler"]](rng, n_per_bus * len(buses), spec)
+        ev_bus = np.repeat(buses, n_per_bus)
     check_vehicles(frame, f"fleets.{name}")
-    ev_bus = np.repeat(buses, n_per_bus)
+    frame["reserve_soc"] = float(spec["vehicle"].get("reserve_soc", 0.1))
     load_kw = uncontrolled_load_kw(frame, ev_bus, bus_list, step_hours, n_steps)
     times = pd.timedelta_range(0, periods=n_steps, freq=f"{step_minutes}min")
     data: dict[str, tuple] = {col: ("ev", frame[col].to_numpy()) for col in frame.columns}
@@ -259,10 +332,26 @@ def sample_fleet(spec: dict, feeder: xr.Dataset, hours: float, step_minutes: int
             "sampler": spec["sampler"],
             "seed": int(spec["seed"]),
             "step_hours": step_hours,
-            "units": "mileage_km: km; *_h: hours after midnight of the day (over 24 = next day); "
-            "energy_kwh, battery_kwh: kWh; charger_kw: kW; ev_p_mw: MW (uncontrolled charging)",
+            "vehicles": int(np.unique(frame.ev_vehicle).size),
+            "units": "one row (ev) per parked stay of vehicle ev_vehicle; mileage_km: km; *_h: hours after "
+            "midnight of the day (over 24 = next day); energy_kwh (the trip before the stay), next_trip_kwh, "
+            "battery_kwh: kWh; charger_kw: kW; departure_soc_min: 1; ev_p_mw: MW (uncontrolled charging)",
         },
     )
+
+
+def with_stays(fleet: xr.Dataset) -> xr.Dataset:
+    """``fleet`` with the itinerary columns of a home-only fleet filled in where it lacks them (a
+    fleet file written before itineraries, or one built by hand): one stay per vehicle, leaving full."""
+    n = fleet.sizes["ev"]
+    defaults = {
+        "ev_vehicle": np.arange(n),
+        "next_trip_kwh": fleet.energy_kwh.values,
+        "departure_soc_min": np.ones(n),
+        "reserve_soc": np.zeros(n),
+    }
+    missing = {k: ("ev", v) for k, v in defaults.items() if k not in fleet}
+    return fleet.assign(missing) if missing else fleet
 
 
 def sampler_densities(spec: dict):

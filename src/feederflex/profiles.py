@@ -7,7 +7,10 @@ Sources of the shipped defaults:
   IEEE Trans. PAS-98(6), 1979, Table 3 (weekday columns).
 - ``tong2021`` prices: Table 1 of Tong et al., IEEE Access 2021 (seed paper 000), $/MWh.
 - PV ``typical``: a clear-day half-sine between sunrise and sunset, averaged over each step;
-  ``clearsky``: pvlib's Ineichen clear-sky GHI at the given site and date, divided by 1000 W/m2.
+  ``clearsky``: pvlib's Ineichen clear-sky GHI at the given site and date, divided by 1000 W/m2;
+  ``cloudy``: the clear sky times a clearness index k_t = clip(mean + x_t, 0.05, 1) with
+  x_t = rho x_(t-1) + sd sqrt(1 - rho^2) e_t, e_t standard normal from ``cloud_seed`` (a plain
+  AR(1) stand-in for measured irradiance, e.g. 004's lost Table 5).
 
 Steps shorter than an hour take the hourly load value of the hour they start in.
 """
@@ -159,6 +162,17 @@ def pv_clearsky(
     return np.clip(ghi / 1000.0, 0.0, 1.0)
 
 
+def clearness_index(n_steps: int, pv_cfg: dict) -> np.ndarray:
+    """A seeded AR(1) clearness index per step in [0.05, 1] (the ``cloudy`` model of the module docstring)."""
+    rng = np.random.default_rng(int(pv_cfg["cloud_seed"]))
+    rho, sd = float(pv_cfg["cloud_correlation"]), float(pv_cfg["cloud_sd"])
+    x = np.empty(n_steps)
+    x[0] = sd * rng.standard_normal()
+    for t in range(1, n_steps):
+        x[t] = rho * x[t - 1] + sd * np.sqrt(1 - rho**2) * rng.standard_normal()
+    return np.clip(float(pv_cfg["cloud_mean"]) + x, 0.05, 1.0)
+
+
 def tou_price(times: pd.DatetimeIndex, table: str | Sequence[Sequence[float]], key: str = "prices") -> np.ndarray:
     """Price in $/MWh per step from a table of (start hour, end hour, price) rows covering 0-24 h."""
     if isinstance(table, str):
@@ -230,6 +244,8 @@ def build_profiles(
         pv = pv_typical(times, step_hours, pv_cfg["sunrise_h"], pv_cfg["sunset_h"])
     else:
         pv = pv_clearsky(times, step_hours, pv_cfg["latitude"], pv_cfg["longitude"], pv_cfg["timezone"])
+    if pv_cfg["model"] == "cloudy":
+        pv = pv * clearness_index(len(times), pv_cfg)
     n_gen = feeder.sizes.get("gen", 0)
     if units is None:
         units = np.repeat(pv[:, None], n_gen, axis=1)

@@ -11,6 +11,7 @@ import numpy as np
 import xarray as xr
 
 from feederflex.errors import InputError
+from feederflex.fleet import with_stays
 from feederflex.model.planning import Candidate, candidates
 from feederflex.settings import FessUnit, MessUnit, PVUnit, Settings, as_settings
 
@@ -142,6 +143,8 @@ class ScenarioData:
         if ev is not None and "day_of_step" in self.profiles and ev.shape[0] * self.n_days == shape[0]:
             ev = np.tile(ev, (self.n_days, 1))  # an uncontrolled fleet repeats its day on every representative day
         self.ev_p_mw = np.zeros(shape) if ev is None else ev
+        if self.fleet is not None:
+            self.fleet = with_stays(self.fleet)
 
     @property
     def ev_controlled(self) -> bool:

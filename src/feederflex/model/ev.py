@@ -11,6 +11,13 @@ modelled one by one in a re-solve (``ev_control.repair_iterations``).
 ``per_vehicle`` (003 eq. 18-19): each vehicle charges at constant power for whole consecutive
 steps starting at one chosen step in [arrival, departure - duration] (a binary per feasible start).
 
+``itinerary`` (004: vehicles that park at home and at work): every vehicle on its own, an LP. At
+each stay it charges (with V2G also discharges) within its charger while parked, at the stay's
+bus; its energy is followed step by step from the stay's arrival and carries to the next stay minus
+the trip between them (cyclic over the periodic day); it stays within [SOC floor, battery] and
+leaves each stay with at least its ``departure_soc_min`` (full at home) and the next trip plus its
+reserve (``reserve_soc``). Home-only fleets are the special case of one stay.
+
 ``uncontrolled``: the sampled load as a fixed demand (no block variables).
 """
 
@@ -22,7 +29,7 @@ import numpy as np
 import pyomo.environ as pyo
 import xarray as xr
 
-from feederflex.fleet import UNMET_TOLERANCE_KWH, charging_windows, disaggregate, envelopes
+from feederflex.fleet import UNMET_TOLERANCE_KWH, charging_windows, connected_hours, disaggregate, envelopes
 from feederflex.model.data import ScenarioData
 from feederflex.model.extract import Reader, values, variable
 from feederflex.settings import EVControl
@@ -37,12 +44,12 @@ def add_ev(m: pyo.Block, data: ScenarioData, p_inj: dict, q_inj: dict) -> pyo.Bl
     blk.mode = mode
     steps = list(data.steps)
     blk.T = pyo.Set(initialize=steps, ordered=True)
+    blk.dt = dt = data.step_hours
     if mode == "uncontrolled":
         blk.B = pyo.Set(initialize=[], ordered=True)
         blk.p_ch_mw = pyo.Var(blk.B, blk.T, within=pyo.NonNegativeReals)
         blk.p_dis_mw = pyo.Var(blk.B, blk.T, within=pyo.NonNegativeReals)
         return blk
-    dt = data.step_hours
     hours = len(steps) * dt
     step_minutes = int(round(dt * 60))
     if mode == "aggregate":
@@ -101,6 +108,8 @@ def add_ev(m: pyo.Block, data: ScenarioData, p_inj: dict, q_inj: dict) -> pyo.Bl
         _add_individual(blk, data.fleet, np.flatnonzero(individual), dt, len(steps), p_inj, control)
     elif mode == "per_vehicle":
         _add_per_vehicle(blk, data, dt)
+    elif mode == "itinerary" and data.fleet is not None:
+        add_itinerary(blk, data.fleet, dt, len(steps), control)
     else:
         raise ValueError(f"ev_control.mode: unknown mode {mode!r}")
     for bus in blk.B:
@@ -152,6 +161,89 @@ def _add_individual(
         bus = int(fleet.ev_bus.values[v])
         for t in blk.T:
             p_inj.setdefault((bus, t), []).extend([-blk.p_vehicle_mw[v, t], blk.p_vehicle_dis_mw[v, t]])
+
+
+def stay_steps(fleet, dt: float, n_steps: int) -> tuple[list[list[int]], np.ndarray]:
+    """Per stay, its connected steps in the order it lives them (from the arrival step, wrapping
+    the periodic day), and the hours connected per (stay, step)."""
+    arrival, departure = charging_windows(fleet)
+    hours = connected_hours(arrival, departure, dt, n_steps)
+    first = np.floor(arrival / dt + 1e-9).astype(int) % n_steps
+    order = [
+        [(int(f) + i) % n_steps for i in range(n_steps) if hours[s, (int(f) + i) % n_steps] > 1e-9]
+        for s, f in enumerate(first)
+    ]
+    return order, hours
+
+
+def next_stays(fleet) -> np.ndarray:
+    """Index of the stay each stay's vehicle drives to next (its first stay after its last one)."""
+    vehicle = fleet.ev_vehicle.values
+    arrival = np.mod(fleet.arrival_h.values, 24.0)
+    out = np.empty(len(vehicle), dtype=int)
+    for v in np.unique(vehicle):
+        rows = np.flatnonzero(vehicle == v)
+        rows = rows[np.argsort(arrival[rows], kind="stable")]
+        out[rows] = np.roll(rows, -1)
+    return out
+
+
+def add_itinerary(blk: pyo.Block, fleet, dt: float, n_steps: int, control: EVControl) -> None:
+    """Every vehicle on its own with its energy carried across stays and trips (module docstring)."""
+    order, hours = stay_steps(fleet, dt, n_steps)
+    battery = fleet.battery_kwh.values / 1000.0
+    power = fleet.charger_kw.values / 1000.0
+    trip = fleet.next_trip_kwh.values / 1000.0
+    frac = float(control.v2g_power_fraction) if control.v2g else 0.0
+    eta = float(control.v2g_efficiency)
+    floor = float(control.v2g_soc_min) * battery if control.v2g else np.zeros_like(battery)
+    leave = np.minimum(
+        battery, np.maximum(fleet.departure_soc_min.values * battery, trip + fleet.reserve_soc.values * battery)
+    )
+    stays = range(fleet.sizes["ev"])
+    pairs = [(s, t) for s in stays for t in order[s]]
+    cap = {(s, t): float(power[s] * hours[s, t] / dt) for s, t in pairs}
+    blk.S = pyo.Set(initialize=stays, ordered=True)
+    blk.ST = pyo.Set(initialize=pairs, dimen=2, ordered=True)
+    blk.stay_ch_mw = pyo.Var(blk.ST, bounds=lambda b, s, t: (0, cap[s, t]))
+    blk.stay_dis_mw = pyo.Var(blk.ST, bounds=lambda b, s, t: (0, frac * cap[s, t]))
+    blk.arrival_mwh = pyo.Var(blk.S, bounds=lambda b, s: (float(floor[s]), float(battery[s])))
+    blk.stay_e_mwh = pyo.Var(
+        blk.ST,
+        bounds=lambda b, s, t: (float(floor[s]), float(battery[s])),
+        doc="energy in the car at the end of the step",
+    )
+
+    previous = {(s, t): (order[s][k - 1] if k else None) for s in stays for k, t in enumerate(order[s])}
+
+    def before(s, t):
+        return blk.arrival_mwh[s] if previous[s, t] is None else blk.stay_e_mwh[s, previous[s, t]]
+
+    def departure(s):
+        return blk.stay_e_mwh[s, order[s][-1]] if order[s] else blk.arrival_mwh[s]
+
+    blk.stay_energy = pyo.Constraint(
+        blk.ST,
+        rule=lambda b, s, t: b.stay_e_mwh[s, t] == before(s, t) + (b.stay_ch_mw[s, t] - b.stay_dis_mw[s, t] / eta) * dt,
+    )
+    blk.stay_leave = pyo.Constraint(blk.S, rule=lambda b, s: departure(s) >= float(leave[s]) - 1e-9)
+    following = next_stays(fleet)
+    blk.trip = pyo.Constraint(
+        blk.S, rule=lambda b, s: b.arrival_mwh[int(following[s])] == departure(s) - float(trip[s])
+    )
+    bus_of = fleet.ev_bus.values.astype(int)
+    at: dict[tuple[int, int], list[tuple[int, int]]] = {}
+    for s, t in pairs:
+        at.setdefault((int(bus_of[s]), t), []).append((s, t))
+    blk.B = pyo.Set(initialize=sorted({int(b) for b in bus_of}), ordered=True)
+    blk.p_ch_mw = pyo.Expression(
+        blk.B, blk.T, rule=lambda b, bus, t: sum(b.stay_ch_mw[k] for k in at.get((bus, t), []))
+    )
+    blk.p_dis_mw = pyo.Expression(
+        blk.B, blk.T, rule=lambda b, bus, t: sum(b.stay_dis_mw[k] for k in at.get((bus, t), []))
+    )
+    blk.departure = departure
+    blk.leave_mwh = leave
 
 
 def vehicle_options(fleet, dt: float, n_steps: int) -> list[tuple[int, int, int, float, list[int]]]:
@@ -251,10 +343,23 @@ def vehicle_solution(
     unmet = np.full(n_ev, np.nan)
     per_vehicle = np.zeros((len(steps), n_ev))
     need = fleet.energy_kwh.values
+    extra: dict[str, xr.Variable] = {}
     if solved and m.ev.mode == "per_vehicle":
         per_vehicle = vehicle_schedule(m.ev, n_ev, len(steps)) * 1000  # kW
         delivered = per_vehicle.sum(axis=0) * data.step_hours
         unmet = np.where(need - delivered > UNMET_TOLERANCE_KWH, need - delivered, 0.0)
+    elif solved and m.ev.mode == "itinerary":
+        eta = float(data.settings.ev_control.v2g_efficiency)
+        for s, t in m.ev.ST:
+            per_vehicle[t, s] = (pyo.value(m.ev.stay_ch_mw[s, t]) - pyo.value(m.ev.stay_dis_mw[s, t]) / eta) * 1000
+        delivered = per_vehicle.sum(axis=0) * data.step_hours
+        leaving = np.array([pyo.value(m.ev.departure(s)) for s in m.ev.S]) * 1000
+        short = m.ev.leave_mwh * 1000 - leaving
+        unmet = np.where(short > UNMET_TOLERANCE_KWH, short, 0.0)
+        extra = {
+            "ev_arrival_kwh": variable("ev", [pyo.value(m.ev.arrival_mwh[s]) * 1000 for s in m.ev.S], "kWh"),
+            "ev_departure_kwh": variable("ev", leaving, "kWh (in the car when it leaves the stay)"),
+        }
     elif solved:
         control = data.settings.ev_control
         eta = float(control.v2g_efficiency)
@@ -286,6 +391,8 @@ def vehicle_solution(
         "ev_bus": variable("ev", fleet.ev_bus.values, "bus number"),
         "ev_energy_need_kwh": variable("ev", need, "kWh"),
         "ev_individual": variable("ev", individual.astype(int), "1 where the vehicle was modelled on its own"),
+        "ev_vehicle": variable("ev", fleet.ev_vehicle.values, "the vehicle whose stay this is"),
+        **extra,
     }
     if n_ev <= 5000:  # per-vehicle profiles of large fleets stay out of the file
         out["ev_vehicle_p_kw"] = variable(("time", "ev"), per_vehicle, "kW (into the car; V2G negative)")

@@ -16,6 +16,9 @@ sqrt(3) vn_kv max_i_ka at its nominal voltage, a transformer's sn_mva), with an 
 o_ij >= 0 in MVA on every side (penalised by the ``branch_overload_mva_h`` term). Being inscribed,
 the polygon never admits more than the rating. Branches without a finite rating below
 ``NO_LIMIT_MVA`` (pandapower's 99999 kA placeholder) get no limit.
+
+No backfeed (``grid.no_backfeed_buses``): P_ij >= 0 on the branch into each such bus j, so
+nothing behind j is exported past it (a metered subarea that may not export, 004).
 """
 
 from __future__ import annotations
@@ -66,7 +69,13 @@ def add_network(m: pyo.Block, data: ScenarioData, p_inj: Mapping, q_inj: Mapping
     net.B = pyo.Set(initialize=data.buses, ordered=True)
     net.L = pyo.Set(initialize=branches, ordered=True)
     net.BV = pyo.Set(initialize=non_root, ordered=True)
-    net.p_mw = pyo.Var(net.L, net.T, doc="active power flow parent->child, MW")
+    one_way = {branch_into[int(bus)] for bus in grid.no_backfeed_buses}
+    net.p_mw = pyo.Var(
+        net.L,
+        net.T,
+        bounds=lambda b, k, t: (0.0, None) if k in one_way else (None, None),
+        doc="active power flow parent->child, MW (one-way branches: never back)",
+    )
     net.q_mvar = pyo.Var(net.L, net.T, doc="reactive power flow parent->child, Mvar")
     net.w = pyo.Var(net.B, net.T, bounds=(0.5, 1.6), doc="squared voltage magnitude, pu^2")
     net.s_under = pyo.Var(net.BV, net.T, within=pyo.NonNegativeReals, doc="undervoltage slack, pu")
