@@ -16,6 +16,7 @@ include: "workflow/rules/solve.smk"
 include: "workflow/rules/validate.smk"
 include: "workflow/rules/postprocess.smk"
 include: "workflow/rules/hosting.smk"
+include: "workflow/rules/regional.smk"
 
 
 rule all:

@@ -34,8 +34,13 @@ def _mismatches(kind, node: dict, schema: dict, where: str) -> list[str]:
         origin = typing.get_origin(hint)
         if dataclasses.is_dataclass(hint):
             out += _mismatches(hint, prop, schema, at)
-        elif origin is tuple and prop.get("type") == "array":
+        elif origin is tuple and prop.get("type") == "array" and dataclasses.is_dataclass(typing.get_args(hint)[0]):
             out += _mismatches(typing.get_args(hint)[0], _resolve(prop["items"], schema), schema, f"{at}[]")
+        elif origin is tuple and prop.get("type") == "array":  # an array of scalars, or of arrays of them
+            item, items = typing.get_args(hint)[0], _resolve(prop["items"], schema)
+            got = typing.get_origin(item) or item
+            if got is not SCALARS[items["type"]]:
+                out.append(f"{at}[]: {got} in the class, {items['type']} in the schema")
         elif origin in (Mapping, dict):
             if prop.get("type") != "object":
                 out.append(f"{at}: a mapping in the class, {prop.get('type')} in the schema")

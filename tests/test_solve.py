@@ -67,8 +67,13 @@ def test_the_weakest_status_of_a_sequence():
     assert weakest([]) is SolveStatus.OPTIMAL
 
 
-def test_only_optimal_and_feasible_have_a_solution():
-    assert {s for s in SolveStatus if s.has_solution} == {SolveStatus.OPTIMAL, SolveStatus.FEASIBLE}
+def test_only_optimal_feasible_and_rules_have_a_solution():
+    assert {s for s in SolveStatus if s.has_solution} == {SolveStatus.OPTIMAL, SolveStatus.FEASIBLE, SolveStatus.RULES}
+    # reading results does not import the solver stack, so kpis keeps its own copy of the list
+    from feederflex.kpis import SCHEDULED as READ
+    from feederflex.solve import SCHEDULED
+
+    assert set(READ) == set(SCHEDULED)
 
 
 def test_gap_definition():

@@ -343,7 +343,8 @@ def test_the_tiny_studies_give_the_reference_numbers(tiny_run, tradeoffs_run, ro
 def shrink(study: dict, hours: float, step_minutes: int | None = None) -> dict:
     """A shipped study cut to a few steps and scenarios, for CI: ``hours`` of its day at its own step,
     the first level of each axis but the last (two of that), the first two listed scenarios plus those
-    the multi-objective and hosting sections name, its first front (two points) and first compromise
+    the multi-objective and hosting sections name and the first rules and itinerary scenarios (baselines
+    kept only where their scenario is), its first front (two points) and first compromise
     without a lexicographic stage, its first two hosting cases (0.1 MW bisection), one mobile unit,
     two realisations, short time limits."""
     import copy
@@ -365,7 +366,14 @@ def shrink(study: dict, hours: float, step_minutes: int | None = None) -> dict:
     if hosting["cases"]:
         hosting["tolerance_mw"] = 0.1
     listed = scenarios.get("list", {})
+    # and the first scenario of each regional kind (004's rules and the itinerary optimum) with its baselines
+    for marker in (("operation", "mode", "rules"), ("ev_control", "mode", "itinerary")):
+        first = next((k for k, v in listed.items() if v.get(marker[0], {}).get(marker[1]) == marker[2]), None)
+        named |= {first} if first else set()
     scenarios["list"] = {k: v for n, (k, v) in enumerate(listed.items()) if n < 2 or k in named}
+    bills = out.setdefault("bills", {}).setdefault("baselines", {})
+    for label in list(bills):
+        bills[label] = [n for n in bills[label] if n in scenarios["list"]]
     axes = scenarios.get("axes", {})
     for n, axis in enumerate(list(axes)):
         keep = 2 if n == len(axes) - 1 else 1
@@ -422,19 +430,30 @@ def test_every_shipped_study_runs_shrunk_to_a_few_steps(project, study):
 
     raw = (project / "config/studies" / study).read_text()
     text = yaml.safe_load(raw)
-    # coordinated (aggregate) EV charging needs the whole periodic day: keep 24 h, in hourly steps
-    small = shrink(text, 24.0, 60) if "aggregate" in raw else shrink(text, 4.0)
+    # coordinated (aggregate, itinerary) EV charging needs the whole periodic day: keep 24 h, in hourly steps
+    small = shrink(text, 24.0, 60) if "aggregate" in raw or "itinerary" in raw else shrink(text, 4.0)
     path = project / "config/studies" / f"shrunk_{study}"
     path.write_text(yaml.safe_dump(small, sort_keys=False))
     snakemake(project, "--cores", "2", "--configfile", str(path.relative_to(project)))
     results = project / "results" / small["study"]
     kpis = pd.read_csv(results / "kpis.csv", index_col="scenario")
-    assert len(kpis) >= 2 and kpis.status.isin(["optimal", "feasible", "infeasible", "time_limit"]).all()
+    assert len(kpis) >= 2 and kpis.status.isin(["optimal", "feasible", "rules", "infeasible", "time_limit"]).all()
     assert assert_labels_are_honest(results) >= len(kpis)
     if study.startswith("simbench"):  # real grids: every schedule holds in AC on the original net
         assert kpis.status.isin(["optimal", "feasible"]).all()
         assert (kpis.ac_unexpected_violation_bus_steps == 0).all() and (kpis.ac_nonconverged_steps == 0).all()
         assert kpis.max_loading_pct.notna().all()
+    if small["bills"]["baselines"]:  # the regional study: rules and optimum, each with bills that add up
+        bills = pd.read_csv(results / "bills.csv").set_index(["scenario", "subarea"])
+        modes = {n: s for n, s in small["scenarios"]["list"].items()}
+        assert {"rules"} <= set(kpis.status) and any(
+            s.get("ev_control", {}).get("mode") == "itinerary" for s in modes.values()
+        )
+        for name in kpis.index:
+            total = bills.loc[(name, "all"), "bill"]
+            parts = bills.loc[name].drop(index=[i for i in bills.loc[name].index if ":" in i or i == "all"]).bill.sum()
+            assert total == pytest.approx(parts)
+        assert (results / "figures/scenarios" / kpis.index[0] / "subareas.png").stat().st_size > 10_000
     if small["hosting_capacity"]["cases"]:  # every case has a row with an AC capacity that passed
         hosting = pd.read_csv(results / "hosting.csv", index_col="case")
         assert list(hosting.index) == list(small["hosting_capacity"]["cases"])

@@ -17,6 +17,7 @@ import numpy as np
 import xarray as xr
 
 from feederflex.feeders import run_ac, to_pandapower
+from feederflex.kpis import SCHEDULED
 
 if TYPE_CHECKING:
     import pandapower as pp
@@ -167,7 +168,7 @@ def ac_check(
     loss_p = np.full((nt, nbr), np.nan)
     loss_q = np.full((nt, nbr), np.nan)
     status = solution.attrs.get("solver_status", "unknown")
-    has_schedule = status in ("optimal", "feasible")
+    has_schedule = status in SCHEDULED
     loading = np.full((nt, nbr), np.nan)
     if has_schedule:
         acnet = ac_network(feeder, float(solution.attrs["substation_v_pu"])) if net is None else net

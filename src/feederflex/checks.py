@@ -21,7 +21,7 @@ from feederflex.settings import FessUnit, MessUnit, PVUnit, Settings, as_setting
 if TYPE_CHECKING:  # the parse-time checks must not import Pyomo
     from feederflex.model import ScenarioData
 
-MODES = ("day_ahead", "rolling", "on_violation")  # operation.mode
+MODES = ("day_ahead", "rolling", "on_violation", "rules")  # operation.mode
 
 
 def _prefix(where: str) -> str:
@@ -41,6 +41,65 @@ def check_unit_buses(settings: Settings, buses: Iterable[int], where: str, error
                     f"{_prefix(where)}{kind}[{k}] ({unit.name}).bus = {unit.bus} is not a bus of the feeder "
                     f"(buses {min(buses)}..{max(buses)})"
                 )
+
+
+def check_backfeed_buses(
+    settings: Settings, buses: Iterable[int], where: str, error: type[FeederflexError], root: int | None = None
+) -> None:
+    """``grid.no_backfeed_buses`` are buses of the feeder other than its substation ``root``."""
+    numbers = sorted(int(b) for b in buses if b != root)
+    bad = sorted(set(settings.grid.no_backfeed_buses) - set(numbers))
+    if bad:
+        raise error(
+            f"{_prefix(where)}grid.no_backfeed_buses: {bad} are not buses of the feeder with an incoming branch "
+            f"(buses {numbers[0]}..{numbers[-1]}{'' if root is None else f', substation {root} excluded'})"
+        )
+
+
+def check_regional(settings: Settings, buses: Iterable[int] | None, where: str, error: type[FeederflexError]) -> None:
+    """``regional.subareas``: unique names on buses of the feeder, ``surplus_to`` naming another
+    subarea; ``operation.mode: rules`` needs subareas and operates PV and EVs only (004)."""
+    areas = settings.regional.subareas
+    names = [a.name for a in areas]
+    numbers = None if buses is None else {int(b) for b in buses}
+    for k, area in enumerate(areas):
+        key = f"{_prefix(where)}regional.subareas[{k}] ({area.name})"
+        if names.count(area.name) > 1:
+            raise error(f"{key}.name is used twice; every subarea needs its own name")
+        if numbers is not None and area.bus not in numbers:
+            raise error(f"{key}.bus = {area.bus} is not a bus of the feeder")
+        if area.surplus_to is not None and (area.surplus_to not in names or area.surplus_to == area.name):
+            raise error(f"{key}.surplus_to = {area.surplus_to!r} is not another subarea (have {names})")
+    if settings.operation.mode != "rules":
+        return
+    if not areas:
+        raise error(f"{_prefix(where)}operation.mode = rules needs regional.subareas (the subareas the rules operate)")
+    if settings.fess or settings.mess.units or settings.dr or settings.planning.enabled:
+        raise error(
+            f"{_prefix(where)}operation.mode = rules operates PV and EVs only (004); this scenario also has "
+            "fixed or mobile storage, demand response or planning: use an optimised mode for those"
+        )
+    if settings.ev_control.mode != "uncontrolled":
+        raise error(
+            f"{_prefix(where)}operation.mode = rules decides the EVs itself; ev_control.mode = "
+            f"{settings.ev_control.mode!r} would be a second controller: leave it uncontrolled"
+        )
+
+
+def check_bills(config: Mapping, scenarios: Mapping[str, Mapping]) -> None:
+    """``bills.baselines`` name scenarios with subareas, at most one per day and label."""
+    for label, names in config["bills"]["baselines"].items():
+        key = f"bills.baselines.{label}"
+        unknown = [n for n in names if n not in scenarios]
+        if unknown:
+            raise ConfigError(f"{key}: {unknown} are not scenarios of the study (have {list(scenarios)})")
+        bare = [n for n in names if not scenarios[n]["regional"]["subareas"]]
+        if bare:
+            raise ConfigError(f"{key}: {bare} have no regional.subareas, so they have no bills to compare with")
+        days = [scenarios[n]["day"] for n in names]
+        twice = sorted({d for d in days if days.count(d) > 1})
+        if twice:
+            raise ConfigError(f"{key}: more than one scenario on day {twice}; give one baseline per day")
 
 
 def check_dr_loads(
@@ -135,9 +194,9 @@ def check_scenario(
         )
     control = settings.ev_control
     hours = float(config["time"]["hours"])
-    if fleet is not None and control.mode == "aggregate" and abs(hours - 24.0) > 1e-9:
+    if fleet is not None and control.mode in ("aggregate", "itinerary") and abs(hours - 24.0) > 1e-9:
         raise ConfigError(
-            f"{where}: ev_control.mode = aggregate needs a 24-hour (periodic) day, but time.hours = {hours:g}; "
+            f"{where}: ev_control.mode = {control.mode} needs a 24-hour (periodic) day, but time.hours = {hours:g}; "
             "use 24 hours or another ev_control.mode"
         )
     if control.v2g and fleet is None:
@@ -153,6 +212,8 @@ def check_scenario(
             )
     if bus_numbers is not None:
         check_unit_buses(settings, bus_numbers, where, ConfigError)
+        check_backfeed_buses(settings, bus_numbers, where, ConfigError)
+    check_regional(settings, bus_numbers, where, ConfigError)
     if loaded_buses is not None:
         check_dr_loads(settings, loaded_buses, config["network"]["source"], where, ConfigError)
     risk = settings.risk
@@ -400,6 +461,7 @@ def check_inputs(data: ScenarioData) -> None:
     its prepared datasets (the same reference rules as at parse time, against the datasets)."""
     settings = data.settings
     check_unit_buses(settings, data.buses, "", InputError)
+    check_backfeed_buses(settings, data.buses, "", InputError, data.root)
     check_planning(settings, data.buses, "", InputError, objective=False)
     inverters: tuple[tuple[str, tuple[PVUnit | FessUnit | MessUnit, ...]], ...] = (
         ("pv", settings.pv),

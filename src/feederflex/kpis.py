@@ -9,6 +9,10 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+# statuses of a written schedule (feederflex.solve.SolveStatus.has_solution; kept here so that
+# reading results does not import the solver stack)
+SCHEDULED = ("optimal", "feasible", "rules")
+
 KPI_UNITS = {
     "status": "",
     "termination": "",
@@ -73,7 +77,7 @@ def scenario_kpis(solution: xr.Dataset, ac: xr.Dataset, tolerance_pu: float = 1e
     v = solution.v_pu.values
     under = np.clip(v_min - v, 0, None)
     over = np.clip(v - v_max, 0, None)
-    solved = attrs["solver_status"] in ("optimal", "feasible")
+    solved = attrs["solver_status"] in SCHEDULED
     nan = math.nan
     pv_avail = float(solution.pv_avail_mw.sum()) * dt
     curtailed = float((solution.pv_avail_mw - solution.pv_p_mw).sum()) * dt if solved else nan
@@ -268,14 +272,12 @@ def monte_carlo_summary(rows: pd.DataFrame) -> pd.DataFrame:
     ]
     out = []
     for scenario, runs in rows.groupby("scenario", sort=False):
-        solved = runs["status"].isin(["optimal", "feasible"])
+        solved = runs["status"].isin(SCHEDULED)
         complete = solved.groupby(runs["realisation"]).all()
         keep = set(complete.index[complete])
         why = "; ".join(
             f"r{int(k)}: "
-            + ", ".join(
-                f"{op} {st}" for op, st in zip(g.operation, g.status, strict=True) if st not in ("optimal", "feasible")
-            )
+            + ", ".join(f"{op} {st}" for op, st in zip(g.operation, g.status, strict=True) if st not in SCHEDULED)
             for k, g in runs[~runs["realisation"].isin(keep)].groupby("realisation")
         )
         for operation, group in runs.groupby("operation", sort=False):

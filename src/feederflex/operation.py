@@ -41,7 +41,7 @@ from feederflex.checks import check_operation
 from feederflex.forecast import SOURCES
 from feederflex.model import ScenarioData, build_model
 from feederflex.settings import Settings, as_settings
-from feederflex.solve import Session, SolveResult, SolveStatus, outcome, snapshot, weakest
+from feederflex.solve import SCHEDULED, Session, SolveResult, SolveStatus, outcome, snapshot, weakest
 
 log = logging.getLogger(__name__)
 
@@ -488,7 +488,7 @@ def _finish(
         if f"error_{source}" in actual:
             realised[f"error_{source}"] = ("time", actual[f"error_{source}"].values)
             realised[f"error_{source}"].attrs["units"] = "actual / forecast - 1"
-    completed = realised.attrs["solver_status"] in ("optimal", "feasible")
+    completed = realised.attrs["solver_status"] in SCHEDULED
     plan_ds.attrs.update(attrs, operation="plan_on_actual")
     realised.attrs.update(
         attrs,

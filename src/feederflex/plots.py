@@ -261,3 +261,40 @@ def hosting(results: dict[str, xr.Dataset]) -> Figure:
     ax.set_title("PV hosting capacity: AC trials (filled = passed); dotted = LinDistFlow capacity", fontsize=9)
     ax.legend(fontsize=7)
     return fig
+
+
+def subareas(solution: xr.Dataset, areas: list[dict], title: str = "") -> Figure:
+    """Per metered subarea, its curves as 004 draws them: load, PV used, EV charging and
+    discharging, and the import from the grid (:func:`feederflex.regional.subarea_flows`)."""
+    from feederflex.regional import subarea_flows
+
+    flows = subarea_flows(solution, areas)
+    cols = 2
+    rows = max(1, -(-len(areas) // cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(11, 2.6 * rows), sharex=True, squeeze=False)
+    hours = _hours(solution)
+    for ax, area in zip(axes.flat, areas, strict=False):
+        bus = int(area["bus"])
+        dis = solution.ev_p_dis_mw.sel(bus=bus).values
+        pv = solution.pv_p_mw.values[:, solution.pv_bus.values == bus].sum(axis=1)
+        curves = {
+            "load": solution.load_p_mw.sel(bus=bus).values,
+            "PV used": pv,
+            "EV charging": solution.ev_p_mw.sel(bus=bus).values + dis,
+            "EV discharging": -dis,
+            "import": flows[area["name"]]["import_mw"],
+        }
+        for k, (label, values) in enumerate(curves.items()):
+            ax.step(hours, values, where="post", color=f"C{k}", label=label, lw=1.8 if label == "import" else 1.0)
+        if area.get("surplus_to"):
+            ax.step(hours, -flows[area["name"]]["sent_mw"], where="post", color="C5", ls="--", label="sent on")
+        ax.axhline(0, color="k", lw=0.5)
+        ax.set(title=f"{area['name']} ({area['kind']}, bus {bus})", ylabel="MW")
+    for ax in axes.flat[len(areas) :]:
+        ax.set_visible(False)
+    for ax in axes[-1]:
+        ax.set(xlabel="hour")
+    axes.flat[0].legend(fontsize=7, ncol=3)
+    fig.suptitle(title or "subareas")
+    fig.tight_layout()
+    return fig

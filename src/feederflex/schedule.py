@@ -9,12 +9,16 @@ The library call behind the ``solve_scenario`` rule, as a pipeline of named step
 3. :func:`_correct`: the AC correction (:mod:`feederflex.correction`), never worse than parked;
 4. :func:`_record`: the solve's outcome, timings and the per-vehicle schedule on the dataset.
 
+With ``operation.mode: rules`` the EVs follow 004's rules instead (:func:`operate_by_rules`).
+
 It knows Pyomo, the workflow does not.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -80,6 +84,8 @@ def solve_scenario(
     if solver_log is not None:  # HiGHS appends: start each job's log afresh
         Path(solver_log).parent.mkdir(parents=True, exist_ok=True)
         Path(solver_log).write_text("")
+    if settings.operation.mode == "rules":
+        return operate_by_rules(feeder, profiles, settings, fleet, solver_log)
     solved = _solve_with_ev_repair(feeder, profiles, settings, fleet, ev, travel, solver_log, ac_state)
     fixed_from = _correct(solved)
     return _record(solved, fixed_from)
@@ -222,3 +228,100 @@ def _record(s: _Solved, fixed_from: str | None) -> xr.Dataset:
     if result.status in (SolveStatus.INFEASIBLE, SolveStatus.TIME_LIMIT, SolveStatus.ERROR):
         log.warning("scenario has no solution: %s; %s", result.status.value, "; ".join(result.diagnostics))
     return ds
+
+
+def operate_by_rules(
+    feeder: xr.Dataset,
+    profiles: xr.Dataset,
+    settings: Settings,
+    fleet: xr.Dataset | None,
+    solver_log: str | Path | None,
+) -> xr.Dataset:
+    """004's rule-based strategy (:mod:`feederflex.rules`) with the ordinary solution contract.
+
+    The rules decide every vehicle's power; the network model then solves with that EV load
+    fixed, which leaves it only the PV that nothing can absorb to curtail (no export past the
+    no-backfeed buses), and gives flows and LinDistFlow voltages. The AC correction is not run:
+    it would re-optimise what the rules decided (the AC check of ``validate_ac`` still runs).
+    ``solver_status`` is ``rules``: a simulated schedule with no claim of optimality; its
+    objective is the network model's plus the weighted EV discharge payment, with no bound and no gap.
+    """
+    from feederflex import rules
+
+    started = time.perf_counter()
+    data = ScenarioData(feeder, profiles, dataclasses.replace(settings, ev_fleet=None), None, None, None)
+    rules.check_rules(settings, fleet, data.buses)
+    n_steps = data.profiles.sizes["time"]
+    pv = rules.pv_by_bus(settings, data.pv_availability, data.buses)
+    day = rules.simulate(feeder, profiles, settings, fleet, pv) if fleet is not None else None
+    eta = float(settings.ev_control.v2g_efficiency)
+    ev_net, ev_dis = np.zeros((n_steps, len(data.buses))), np.zeros((n_steps, len(data.buses)))
+    if day is not None and fleet is not None:
+        for k, bus in enumerate(fleet.ev_bus.values.astype(int)):
+            col = data.buses.index(bus)
+            ev_net[:, col] += day.ch_mw[:, k] - day.dis_mw[:, k]
+            ev_dis[:, col] += day.dis_mw[:, k]
+    rule_seconds = time.perf_counter() - started
+    data = ScenarioData(feeder, profiles, dataclasses.replace(settings, ev_fleet=None), ev_net, None, None)
+    ds, _, session, result, _ = _solve_once(data, solver_log, None, "rules: ")
+    final = outcome(result, session.stages, None)
+    ds.attrs.update({f"solver_{key}": value for key, value in final.attrs().items()})
+    ds.attrs.update(
+        {
+            "solver_status": SolveStatus.RULES.value,
+            "solver_status_note": "004's rule-based strategy simulated (feederflex.rules), not an optimum; the "
+            f"network model with the rules' EV load fixed ended {final.status.value}",
+            "ac_correction_status": "disabled (rules: the AC check validates, nothing re-optimises)",
+            "ev_fleet": settings.ev_fleet or "none",
+            "build_seconds": float(ds.attrs["build_seconds"]) + rule_seconds,
+            "rules_seconds": rule_seconds,
+        }
+    )
+    if not final.status.has_solution:
+        ds.attrs["solver_status"] = final.status.value
+    ds["ev_p_dis_mw"] = ds.ev_p_dis_mw.copy(data=ev_dis)
+    payment = float(settings.regional.ev_discharge_price_per_mwh) * float(ev_dis.sum()) * data.step_hours
+    ds.attrs["objective_ev_discharge_payment"] = payment
+    if final.status.has_solution:  # the rules' objective: the network model's plus the payment it cannot see
+        weight = float(settings.objective.weights.get("ev_discharge_payment", 0.0))
+        ds.attrs["solver_objective"] = float(ds.attrs["solver_objective"]) + weight * payment
+        ds.attrs["solver_bound"] = math.nan  # a simulation proves no bound
+        ds.attrs["solver_mip_gap"] = math.nan
+    if day is not None and fleet is not None:
+        _add_rule_vehicles(ds, fleet, day, eta, data.step_hours)
+    return ds
+
+
+def _add_rule_vehicles(ds: xr.Dataset, fleet: xr.Dataset, day, eta: float, step_hours: float) -> None:
+    """The rules' per-stay schedule and energies on the solution, as the itinerary mode writes them."""
+    from feederflex.fleet import UNMET_TOLERANCE_KWH, with_stays
+    from feederflex.model.extract import variable
+
+    fleet = with_stays(fleet)
+    battery = fleet.battery_kwh.values
+    leave = np.minimum(
+        battery,
+        np.maximum(
+            fleet.departure_soc_min.values * battery, fleet.next_trip_kwh.values + fleet.reserve_soc.values * battery
+        ),
+    )
+    into_car = (day.ch_mw - day.dis_mw / eta) * 1000
+    short = leave - day.departure_mwh * 1000
+    ds.update(
+        {
+            "ev_uncontrolled_p_mw": ds.ev_uncontrolled_p_mw.copy(data=fleet.ev_p_mw.transpose("time", "bus").values),
+            "ev_vehicle_p_kw": variable(("time", "ev"), into_car, "kW (into the car; V2G negative)"),
+            "ev_delivered_kwh": variable("ev", into_car.sum(axis=0) * step_hours, "kWh (net, at the stay)"),
+            "ev_unmet_kwh": variable(
+                "ev", np.where(short > UNMET_TOLERANCE_KWH, short, 0.0), "kWh (short at departure)"
+            ),
+            "ev_arrival_kwh": variable("ev", day.arrival_mwh * 1000, "kWh"),
+            "ev_departure_kwh": variable("ev", day.departure_mwh * 1000, "kWh (in the car when it leaves the stay)"),
+            "ev_bus": variable("ev", fleet.ev_bus.values, "bus number"),
+            "ev_vehicle": variable("ev", fleet.ev_vehicle.values, "the vehicle whose stay this is"),
+            "ev_energy_need_kwh": variable("ev", fleet.energy_kwh.values, "kWh"),
+        }
+    )
+    ds.attrs["ev_unmet_mwh"] = float(ds.ev_unmet_kwh.sum()) / 1000
+    ds.attrs["rules_periodic_passes"] = int(day.passes)
+    ds.attrs["rules_periodic_residual_mwh"] = float(day.periodic_residual_mwh)

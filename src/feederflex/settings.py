@@ -26,7 +26,7 @@ End = Literal["cyclic", "at_least_initial", "free"]
 class EVControl:
     """``ev_control``: how the scenario's fleet charges."""
 
-    mode: Literal["uncontrolled", "aggregate", "per_vehicle"]
+    mode: Literal["uncontrolled", "aggregate", "per_vehicle", "itinerary"]
     v2g: bool
     v2g_soc_min: float
     v2g_power_fraction: float
@@ -43,6 +43,7 @@ class Grid:
     v_max_pu: float
     max_import_mw: float | None
     max_export_mw: float | None
+    no_backfeed_buses: tuple[int, ...]
     export_price_factor: float
     branch_limits: bool
     branch_limit_sides: int
@@ -253,7 +254,7 @@ class Objective:
 class Operation:
     """``operation``: how the day is operated on actual data."""
 
-    mode: Literal["day_ahead", "rolling", "on_violation"]
+    mode: Literal["day_ahead", "rolling", "on_violation", "rules"]
     lookahead_steps: int | None
     keep_integers: bool
 
@@ -278,6 +279,42 @@ class Solver:
 
 
 @dataclass(frozen=True)
+class Subarea:
+    """One metered subarea of ``regional.subareas``."""
+
+    name: str
+    bus: int
+    kind: Literal["residential", "commercial"]
+    microgrid: str
+    surplus_to: str | None
+
+
+@dataclass(frozen=True)
+class Rules:
+    """``regional.rules``: 004's thresholds and windows."""
+
+    soc_low: float
+    soc_high_commercial: float
+    soc_high_residential: float
+    soc_stop: float
+    peak_commercial: tuple[tuple[float, ...], ...]
+    peak_residential: tuple[tuple[float, ...], ...]
+    valley: tuple[tuple[float, ...], ...]
+    day_start_h: float
+    periodic_passes: int
+
+
+@dataclass(frozen=True)
+class Regional:
+    """``regional``: metered subareas, their bills and the rules of ``operation.mode: rules``."""
+
+    currency: str
+    ev_discharge_price_per_mwh: float
+    subareas: tuple[Subarea, ...]
+    rules: Rules
+
+
+@dataclass(frozen=True)
 class Settings:
     """A scenario's effective settings (``base`` of the schema with the scenario's overrides)."""
 
@@ -296,6 +333,7 @@ class Settings:
     objective: Objective
     operation: Operation
     ac_correction: ACCorrection
+    regional: Regional
     solver: Solver
 
     @classmethod

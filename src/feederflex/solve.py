@@ -47,13 +47,17 @@ class SolveStatus(enum.StrEnum):
 
     OPTIMAL = "optimal"  # proven within the configured MIP gap, for the model that produced the schedule
     FEASIBLE = "feasible"  # a solution, but no proof of the gap for its model (time limit, fixed decisions)
+    RULES = "rules"  # a rule simulation (004): a schedule, and no claim of optimality at all
     INFEASIBLE = "infeasible"
     TIME_LIMIT = "time_limit"  # time limit reached without any solution
     ERROR = "error"
 
     @property
     def has_solution(self) -> bool:
-        return self in (SolveStatus.OPTIMAL, SolveStatus.FEASIBLE)
+        return self in (SolveStatus.OPTIMAL, SolveStatus.FEASIBLE, SolveStatus.RULES)
+
+
+SCHEDULED = tuple(s.value for s in SolveStatus if s.has_solution)  # statuses of a written schedule
 
 
 # weakest first: the status of a sequence of solves (a rolling day) is its weakest member's
@@ -61,6 +65,7 @@ STRENGTH = (
     SolveStatus.ERROR,
     SolveStatus.INFEASIBLE,
     SolveStatus.TIME_LIMIT,
+    SolveStatus.RULES,
     SolveStatus.FEASIBLE,
     SolveStatus.OPTIMAL,
 )

@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 from jsonschema import Draft202012Validator
 
-from feederflex.checks import check_hosting, check_multiobjective, check_scenario, check_study
+from feederflex.checks import check_bills, check_hosting, check_multiobjective, check_scenario, check_study
 from feederflex.errors import ConfigError
 
 # a name that becomes a folder or file name: no separators, no leading dot (so never "." or "..")
@@ -282,6 +282,7 @@ def load_study(config: dict, schema_path: str | Path, source_files: list[str | P
         raise ConfigError(f"plots.scenarios: {unknown} are not scenarios of the study (have {list(scenarios)})")
     check_multiobjective(valid, scenarios)
     check_hosting(valid, scenarios, buses)
+    check_bills(valid, scenarios)
     from feederflex.kpis import KPI_UNITS
 
     bad = sorted(set(valid["plots"]["kpis"]) - set(KPI_UNITS))

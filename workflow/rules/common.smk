@@ -44,7 +44,9 @@ UNCERTAINTY = STUDY["uncertainty"]
 HOSTING = expand_cases(STUDY["hosting_capacity"])
 # scenarios operated on actual days (operation.mode rolling or on_violation), in study order
 OPERATED = [
-    name for name, s in SCENARIOS.items() if s["operation"]["mode"] != "day_ahead"
+    name
+    for name, s in SCENARIOS.items()
+    if s["operation"]["mode"] in ("rolling", "on_violation")
 ]
 
 
@@ -251,7 +253,31 @@ def all_targets(wildcards):
         *tradeoff_targets(),
         *monte_carlo_targets(),
         *hosting_targets(),
+        *regional_targets(),
     ]
+
+
+# scenarios with metered subareas (base.regional.subareas, 004), in study order
+REGIONAL = [name for name, s in SCENARIOS.items() if s["regional"]["subareas"]]
+
+
+def regional_targets():
+    if not REGIONAL:
+        return []
+    return [f"results/{STUDY_NAME}/bills.csv"] + [
+        f"results/{STUDY_NAME}/figures/scenarios/{n}/subareas.png" for n in REGIONAL
+    ]
+
+
+def regional_solution_files(wildcards):
+    return [f"results/{wildcards.study}/solutions/{name}.nc" for name in REGIONAL]
+
+
+def regional_settings(wildcards):
+    return {
+        n: {"day": SCENARIOS[n]["day"], "regional": SCENARIOS[n]["regional"]}
+        for n in REGIONAL
+    }
 
 
 def hosting_targets():

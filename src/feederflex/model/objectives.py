@@ -135,6 +135,12 @@ CATALOGUE: dict[str, Term] = {
             "reserve cost of expected power not served minus the value of expected curtailment (002 "
             "eq. 33d-e); 0 unless risk.enabled",
         ),
+        Term(
+            "ev_discharge_payment",
+            "currency",
+            "min",
+            "paid to EV owners for the energy their cars discharge, at regional.ev_discharge_price_per_mwh (004)",
+        ),
     )
 }
 SIGN = {"min": 1.0, "max": -1.0}
@@ -217,6 +223,9 @@ def add_objectives(m: pyo.Block, data: ScenarioData) -> pyo.Block:
         expr=sum(net.s_under[b, t] + net.s_over[b, t] for b in net.BV for t in net.T) * dt
     )
     blk.branch_overload_mva_h = pyo.Expression(expr=sum(net.s_overload.values()) * dt)
+    blk.ev_discharge_payment = pyo.Expression(
+        expr=float(data.settings.regional.ev_discharge_price_per_mwh) * ev_discharge_mwh(m.ev)
+    )
     _add_resource_terms(m, blk, data)
     _add_planning_terms(m, blk, data)
     # the $ terms priced in their own settings blocks (dr, inverters, risk) count unless weighted here
@@ -380,6 +389,13 @@ def exact_values(m: pyo.Block, data: ScenarioData) -> dict[str, float]:
         "power_deviation_mw2": float(np.sum(np.diff(p) ** 2)),
         "peak_import_mw": float(max(0.0, max(pyo.value(m.net.p_import[t]) for t in m.net.T))),
     }
+
+
+def ev_discharge_mwh(ev: pyo.Block) -> pyo.Expression:
+    """Energy the EVs discharge into the grid over the day, MWh (pools or stays, and vehicles on their own)."""
+    dt_total = sum(ev.p_dis_mw[b, t] for b in ev.B for t in ev.T)
+    own = sum(ev.p_vehicle_dis_mw[v, t] for v in ev.I for t in ev.T) if hasattr(ev, "I") else 0.0
+    return (dt_total + own) * ev.dt
 
 
 def term_values(m: pyo.Block, data: ScenarioData) -> dict[str, float]:
