@@ -264,3 +264,17 @@ def test_every_ev_mode_accepts_itineraries_and_serves_every_stay(regional, mode)
     parked = connected_hours(arrival, departure, 0.25, 96).T
     assert np.all(np.abs(ds.ev_vehicle_p_kw.values[parked < 1e-9]) < 1e-7)
     assert set(np.unique(ds.ev_vehicle.values)) == set(range(sample.attrs["vehicles"]))
+
+
+def test_the_rules_refuse_a_trip_inside_one_step(regional):
+    """Hourly steps put a 15-minute trip inside one step: the rules say so instead of booking it wrong."""
+    from feederflex.errors import InputError
+    from feederflex.rules import check_rules
+
+    _, scenarios, feeder, _, sample = regional
+    settings = as_settings(scenarios["sunny-rules"])
+    check_rules(settings, sample, [int(b) for b in feeder.bus.values], 0.25)
+    short = (sample.ev_bus.values == 3) | (sample.ev_bus.values == 4)  # A-A commutes: 2.5 km, one quarter hour
+    assert short.any()
+    with pytest.raises(InputError, match=r"inside one step of 60 min; .* use shorter steps"):
+        check_rules(settings, sample, [int(b) for b in feeder.bus.values], 1.0)

@@ -33,6 +33,7 @@ import xarray as xr
 from feederflex.checks import check_regional
 from feederflex.errors import InputError
 from feederflex.fleet import connected_hours, with_stays
+from feederflex.model.ev import next_stays
 from feederflex.settings import Settings
 
 PERIODIC_TOLERANCE_MWH = 1e-6  # 1 Wh
@@ -74,14 +75,27 @@ def pv_by_bus(settings: Settings, availability: np.ndarray, buses: list[int]) ->
     return out
 
 
-def check_rules(settings: Settings, fleet: xr.Dataset | None, buses: list[int]) -> None:
-    """What the rules can operate (:func:`feederflex.checks.check_regional`), and every vehicle
-    parked at a subarea."""
+def check_rules(settings: Settings, fleet: xr.Dataset | None, buses: list[int], step_hours: float) -> None:
+    """What the rules can operate (:func:`feederflex.checks.check_regional`): every vehicle parked
+    at a subarea, and every trip over at least one step boundary (the rules book a trip at the end
+    of the step the vehicle leaves in, before the step it arrives in)."""
     check_regional(settings, buses, "", InputError)
-    if fleet is not None:
-        parked = sorted({int(b) for b in fleet.ev_bus.values} - {a.bus for a in settings.regional.subareas})
-        if parked:
-            raise InputError(f"operation.mode = rules: vehicles park at buses {parked}, which are no subarea's")
+    if fleet is None:
+        return
+    parked = sorted({int(b) for b in fleet.ev_bus.values} - {a.bus for a in settings.regional.subareas})
+    if parked:
+        raise InputError(f"operation.mode = rules: vehicles park at buses {parked}, which are no subarea's")
+    fleet = with_stays(fleet)
+    n_steps = int(round(24.0 / step_hours))
+    f = _Fleet(fleet, step_hours, n_steps)
+    for s, following in enumerate(next_stays(fleet)):
+        if following != s and f.arrive_step[following] == f.leave_step[s]:
+            raise InputError(
+                f"operation.mode = rules: vehicle {int(f.vehicle[s])} leaves bus {int(f.bus[s])} at "
+                f"{float(fleet.departure_h[s]) % 24:.2f} h and arrives at bus {int(f.bus[following])} at "
+                f"{float(fleet.arrival_h[following]) % 24:.2f} h, inside one step of {step_hours * 60:g} min; "
+                "the rules need every trip to cross a step boundary: use shorter steps (004: 15 min)"
+            )
 
 
 class _Fleet:

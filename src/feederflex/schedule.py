@@ -250,7 +250,7 @@ def operate_by_rules(
 
     started = time.perf_counter()
     data = ScenarioData(feeder, profiles, dataclasses.replace(settings, ev_fleet=None), None, None, None)
-    rules.check_rules(settings, fleet, data.buses)
+    rules.check_rules(settings, fleet, data.buses, data.step_hours)
     n_steps = data.profiles.sizes["time"]
     pv = rules.pv_by_bus(settings, data.pv_availability, data.buses)
     day = rules.simulate(feeder, profiles, settings, fleet, pv) if fleet is not None else None
