@@ -237,6 +237,10 @@ def test_home_only_itinerary_equals_the_aggregate_envelope(make_scenario, feeder
             r"bills.baselines.pv_only: more than one scenario on day \['sunny'\]",
         ),
         (lambda c: c["bills"]["baselines"].update(x=["nope"]), r"bills.baselines.x: \['nope'\] are not scenarios"),
+        (
+            lambda c: c["fleets"]["commuters"]["distributions"]["commute"]["routes"][0].update(work=40),
+            r"fleets.commuters.distributions.commute.routes\[0\].work = 40 is not a bus of the feeder",
+        ),
     ],
 )
 def test_bad_regional_settings_fail_at_parse_time_naming_the_key(edit, pattern):

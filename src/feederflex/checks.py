@@ -301,6 +301,13 @@ def check_study(config: Mapping, bus_numbers: Iterable[int] | None) -> None:
             raise ConfigError(
                 f"fleets.{name}.buses: {bad} are not buses of the feeder (buses {min(buses)}..{max(buses)})"
             )
+        for k, route in enumerate(fleet["distributions"]["commute"]["routes"]):
+            for end in ("home", "work"):
+                if route[end] not in buses:
+                    raise ConfigError(
+                        f"fleets.{name}.distributions.commute.routes[{k}].{end} = {route[end]} is not a bus of the "
+                        f"feeder (buses {min(buses)}..{max(buses)})"
+                    )
     if config["plots"]["bus"] not in buses:
         raise ConfigError(
             f"plots.bus = {config['plots']['bus']} is not a bus of the feeder (buses {min(buses)}..{max(buses)})"

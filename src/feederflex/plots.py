@@ -208,8 +208,10 @@ def fleet_histograms(fleet: xr.Dataset, spec: dict) -> Figure:
     if arrival_pdf is not None:
         grid_h = np.linspace(0, 24, 241)
         ax_t.plot(grid_h, arrival_pdf(grid_h), color="k", label=f"{spec['sampler']} (config)")
-    ax_d.set(xlabel="daily mileage (km)", ylabel="density", title=f"{fleet.sizes['ev']} vehicles, {spec['sampler']}")
-    ax_t.set(xlabel="arrival (h)", ylabel="density", title="arrival (start of charging window)")
+    vehicles = int(fleet.attrs.get("vehicles", fleet.sizes["ev"]))
+    stays = f" ({fleet.sizes['ev']} stays)" if vehicles != fleet.sizes["ev"] else ""
+    ax_d.set(xlabel="daily mileage (km)", ylabel="density", title=f"{vehicles} vehicles{stays}, {spec['sampler']}")
+    ax_t.set(xlabel="arrival (h)", ylabel="density", title="arrival at each stay (start of its charging window)")
     ax_d.legend(fontsize=7)
     ax_t.legend(fontsize=7)
     return fig
