@@ -354,6 +354,14 @@ def with_stays(fleet: xr.Dataset) -> xr.Dataset:
     return fleet.assign(missing) if missing else fleet
 
 
+def departure_need_kwh(fleet: xr.Dataset) -> np.ndarray:
+    """Energy each stay must leave with, kWh: its ``departure_soc_min`` of the battery and its next
+    trip plus the reserve, whichever is more, at most the battery (the itinerary mode and the rules)."""
+    battery = fleet.battery_kwh.values
+    floor = fleet.next_trip_kwh.values + fleet.reserve_soc.values * battery
+    return np.minimum(battery, np.maximum(fleet.departure_soc_min.values * battery, floor))
+
+
 def sampler_densities(spec: dict):
     """Densities a fleet was sampled from, for plots: (mileage pdf per km, arrival pdf per h on
     [0, 24)), each None where the sampler has no closed form (commute, yang2015 mileage)."""

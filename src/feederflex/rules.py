@@ -32,7 +32,7 @@ import xarray as xr
 
 from feederflex.checks import check_regional
 from feederflex.errors import InputError
-from feederflex.fleet import connected_hours, with_stays
+from feederflex.fleet import charging_windows, connected_hours, with_stays
 from feederflex.model.ev import next_stays
 from feederflex.settings import Settings
 
@@ -108,8 +108,7 @@ class _Fleet:
         self.battery = fleet.battery_kwh.values / 1000.0
         self.power = fleet.charger_kw.values / 1000.0
         self.trip = fleet.next_trip_kwh.values / 1000.0
-        arrival = fleet.arrival_h.values.astype(float)
-        departure = np.minimum(fleet.departure_h.values.astype(float), arrival + 24.0)
+        arrival, departure = charging_windows(fleet)
         self.departure = departure
         self.fraction = connected_hours(arrival, departure, step_hours, n_steps) / step_hours  # (ev, time)
         self.leave_step = np.floor(np.mod(departure, 24.0) / step_hours - 1e-9).astype(int) % n_steps

@@ -294,17 +294,11 @@ def operate_by_rules(
 
 def _add_rule_vehicles(ds: xr.Dataset, fleet: xr.Dataset, day, eta: float, step_hours: float) -> None:
     """The rules' per-stay schedule and energies on the solution, as the itinerary mode writes them."""
-    from feederflex.fleet import UNMET_TOLERANCE_KWH, with_stays
+    from feederflex.fleet import UNMET_TOLERANCE_KWH, departure_need_kwh, with_stays
     from feederflex.model.extract import variable
 
     fleet = with_stays(fleet)
-    battery = fleet.battery_kwh.values
-    leave = np.minimum(
-        battery,
-        np.maximum(
-            fleet.departure_soc_min.values * battery, fleet.next_trip_kwh.values + fleet.reserve_soc.values * battery
-        ),
-    )
+    leave = departure_need_kwh(fleet)
     into_car = (day.ch_mw - day.dis_mw / eta) * 1000
     short = leave - day.departure_mwh * 1000
     ds.update(

@@ -29,7 +29,14 @@ import numpy as np
 import pyomo.environ as pyo
 import xarray as xr
 
-from feederflex.fleet import UNMET_TOLERANCE_KWH, charging_windows, connected_hours, disaggregate, envelopes
+from feederflex.fleet import (
+    UNMET_TOLERANCE_KWH,
+    charging_windows,
+    connected_hours,
+    departure_need_kwh,
+    disaggregate,
+    envelopes,
+)
 from feederflex.model.data import ScenarioData
 from feederflex.model.extract import Reader, values, variable
 from feederflex.settings import EVControl
@@ -197,9 +204,7 @@ def add_itinerary(blk: pyo.Block, fleet, dt: float, n_steps: int, control: EVCon
     frac = float(control.v2g_power_fraction) if control.v2g else 0.0
     eta = float(control.v2g_efficiency)
     floor = float(control.v2g_soc_min) * battery if control.v2g else np.zeros_like(battery)
-    leave = np.minimum(
-        battery, np.maximum(fleet.departure_soc_min.values * battery, trip + fleet.reserve_soc.values * battery)
-    )
+    leave = departure_need_kwh(fleet) / 1000.0
     stays = range(fleet.sizes["ev"])
     pairs = [(s, t) for s in stays for t in order[s]]
     cap = {(s, t): float(power[s] * hours[s, t] / dt) for s, t in pairs}
