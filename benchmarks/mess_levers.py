@@ -19,13 +19,14 @@ variant, one after the other (the machine has 2 cores: never run this next to ot
   time-space network (energy per station and per trip, bounded by the parking and trip variables),
   a tighter LP relaxation with bigger node LPs.
 
-Two levers act on every variant: ``--threads 2`` (HiGHS's parallel tree search, switched on by
-feederflex whenever a MIP gets more than one thread) and ``--fixed-as-params`` (Pyomo's default
-hand-over, which re-adds every row of a fixed variable when it is freed; feederflex hands fixed
-variables over as column bounds instead).
+One lever acts on every variant: ``--threads 2`` (HiGHS's parallel tree search, switched on by
+feederflex whenever a MIP gets more than one thread). Fixed variables are always HiGHS columns
+with equal bounds; the ``--fixed-as-params`` rows of benchmarks/README.md (Pyomo's default
+hand-over, which re-added every row of a fixed variable when it was freed) were measured before
+feederflex compiled its own hand-over (2026-12-06), which has no such mode.
 
 Usage: python benchmarks/mess_levers.py [--time-limit 60] [--steps 24 96] [--variants ...] [--case tong2021]
-       [--mip-gap 0.005] [--threads 1] [--fixed-as-params] [--out mess_levers.json]
+       [--mip-gap 0.005] [--threads 1] [--out mess_levers.json]
 Writes benchmarks/results/mess_levers.json and prints a Markdown table.
 """
 
@@ -46,7 +47,6 @@ from feederflex.model.mess import allow_moves, forbid_moves
 from feederflex.solve import Session, snapshot
 
 ROOT = Path(__file__).resolve().parents[1]
-FIXED_AS_PARAMS = [False]  # --fixed-as-params: Pyomo's default hand-over of fixed variables
 sys.path.insert(0, str(Path(__file__).parent))
 from run import load_rung, prepare  # noqa: E402  (the ladder's rungs and input preparation)
 
@@ -135,7 +135,7 @@ def run(valid: dict, settings: dict, variant: str, time_limit: float, mip_gap: f
     m = build(valid, settings, variant)
     build_s = time.perf_counter() - started
     solver = dict(settings["solver"], time_limit_s=time_limit, mip_gap=mip_gap)
-    session = Session(m, solver, fixed_as_params=FIXED_AS_PARAMS[0])
+    session = Session(m, solver)
     start = None
     baseline_s = 0.0
     if variant == "start":
@@ -194,15 +194,9 @@ def main() -> None:
     parser.add_argument("--mip-gap", type=float, default=0.005, help="relative gap at which HiGHS stops")
     parser.add_argument("--threads", type=int, default=1, help="HiGHS threads (2 or more: parallel tree search)")
     parser.add_argument(
-        "--fixed-as-params",
-        action="store_true",
-        help="Pyomo's default hand-over of fixed variables (rows re-added when they are freed)",
-    )
-    parser.add_argument(
         "--unit-time", type=float, default=None, help="override mess.search.unit_time_s (s per one-unit solve)"
     )
     args = parser.parse_args()
-    FIXED_AS_PARAMS[0] = bool(args.fixed_as_params)
     rows = []
     cases = (
         [load_tong2021(24 * 60 // steps) for steps in args.steps]
@@ -220,7 +214,7 @@ def main() -> None:
                 "case": args.case,
                 "threads": args.threads,
                 "unit_s": settings["mess"]["search"]["unit_time_s"],
-                "fixed_as": "params" if args.fixed_as_params else "bounds",
+                "fixed_as": "bounds",
                 **row,
             }
             print(json.dumps(row), flush=True)

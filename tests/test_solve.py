@@ -244,3 +244,65 @@ def test_each_run_of_a_session_gets_its_own_time_limit():
     session.relax_integers()
     lp = session.solve("LP afterwards", sync=False)
     assert lp.status is SolveStatus.OPTIMAL and lp.options["time_limit"] == 0.5
+
+
+def _changing_model() -> pyo.ConcreteModel:
+    """A small MILP with a mutable right-hand side, a mutable coefficient, a ranged row and a
+    constraint list that grows: the kinds of change a session sees between runs."""
+    m = pyo.ConcreteModel()
+    m.x = pyo.Var(range(4), bounds=(0, 10))
+    m.y = pyo.Var(within=pyo.Binary)
+    m.demand = pyo.Param(initialize=5.0, mutable=True)
+    m.weight = pyo.Param(initialize=2.0, mutable=True)
+    m.cover = pyo.Constraint(expr=sum(m.x.values()) >= m.demand)
+    m.coupled = pyo.Constraint(expr=m.x[0] <= m.weight * m.x[1] + 8 * m.y)
+    m.band = pyo.Constraint(expr=pyo.inequality(1.0, m.x[2] + m.x[3], 6.0))
+    m.cuts = pyo.ConstraintList()
+    m.cost = pyo.Objective(expr=3 * m.x[0] + 2 * m.x[1] + 4 * m.x[2] + 5 * m.x[3] + 1.5 * m.y)
+    m.other = pyo.Objective(expr=-m.x[0] - m.x[3], sense=pyo.minimize)
+    m.other.deactivate()
+    return m
+
+
+def _fresh_objective(m: pyo.ConcreteModel) -> float:
+    """The optimum of the model as it stands, from a session that never saw it before."""
+    return Session(m, SOLVER).solve("fresh", refine=False).objective
+
+
+def test_a_session_follows_every_change_of_its_model_as_a_fresh_hand_over_would():
+    """Parameters on the right-hand side and in a coefficient, added and deactivated rows, a swapped
+    objective and fixed variables: after each change the kept session solves the same optimum as a
+    session handed the changed model from scratch, and a ranged constraint stays one row."""
+    m = _changing_model()
+    session = Session(m, SOLVER)
+    first = session.solve("first", refine=False)
+    assert first.rows == 3  # the ranged constraint is one row with both bounds
+    assert first.objective == pytest.approx(_fresh_objective(m), abs=1e-9)
+    changes = [
+        lambda: m.demand.set_value(9.0),  # a right-hand side
+        lambda: m.weight.set_value(0.25),  # a coefficient
+        lambda: m.cuts.add(m.x[1] <= 2.0),  # a new row inside an existing component
+        lambda: m.band.deactivate(),  # a row that leaves the model
+        lambda: m.x[2].fix(3.0),  # a fixed variable (stays a column)
+        lambda: (m.cost.deactivate(), m.other.activate()),  # another objective
+        lambda: (m.band.activate(), m.x[2].unfix()),  # back again
+    ]
+    for change in changes:
+        change()
+        kept = session.solve("kept", refine=False)
+        assert kept.status is SolveStatus.OPTIMAL
+        assert kept.objective == pytest.approx(_fresh_objective(m), abs=1e-9)
+        assert kept.columns == first.columns  # nothing was handed over again
+
+
+def test_the_hand_over_is_part_of_the_first_stage_wall_time():
+    """Timings are the sum of every stage: the seconds spent compiling and handing the model over
+    belong to the stage that ran after them."""
+    m = _changing_model()
+    session = Session(m, SOLVER)
+    session.sync()
+    handed = session._pending
+    result = session.solve("first", sync=False, refine=False)
+    assert handed > 0
+    assert result.wall_seconds >= handed
+    assert session._pending == 0.0

@@ -1,10 +1,10 @@
 """The one HiGHS session of a model, and how every solve is recorded.
 
-:class:`Session` owns the highspy model of one Pyomo model for its whole life: the hand-over (Pyomo's
-persistent interface, once, then incremental updates), fixing and releasing variables as column
-bounds, row-bound changes, starting solutions, the run, the status and the timing. Every scenario
-solve, MESS search, AC correction, tangent refinement, multi-objective stage and rolling re-solve
-goes through it; no other module touches Pyomo's or highspy's internals.
+:class:`Session` owns the highspy model of one Pyomo model for its whole life: the hand-over (the
+model compiled to matrices once, :mod:`feederflex.matrices`, then only what changed), fixing and
+releasing variables as column bounds, row-bound changes, starting solutions, the run, the status
+and the timing. Every scenario solve, MESS search, AC correction, tangent refinement,
+multi-objective stage and rolling re-solve goes through it; no other module touches Pyomo's or highspy's internals.
 
 Outcomes are mapped once, from HiGHS's model status, to :class:`SolveStatus`. Each run is a
 :class:`Stage` (name, LP or MILP, status, objective, bound, gap, HiGHS seconds, wall seconds); a
@@ -33,10 +33,21 @@ import time
 from collections.abc import Iterable, Mapping, Set
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pyomo.environ as pyo
+import scipy.sparse as sp
 from pyomo.common.collections import ComponentMap
 
+from feederflex.matrices import (
+    Compiled,
+    active_constraints,
+    active_objective,
+    column_bounds,
+    compile_model,
+    parameters_changed,
+)
 from feederflex.settings import Solver
 
 log = logging.getLogger(__name__)
@@ -221,64 +232,208 @@ _REPORTED_OPTIONS = ("threads", "parallel", "mip_rel_gap", "time_limit", "random
 class Session:
     """The HiGHS copy of one Pyomo model, for the model's whole life.
 
-    ``solve`` brings HiGHS up to date with the Pyomo model (the first call hands the model over,
-    later calls send only what changed) and runs it. The direct edits (``fix``, ``release``,
-    ``relax_integers``, ``update_rows``, ``restore_columns``) change Pyomo and HiGHS together and are
-    followed by ``solve(..., sync=False)``, which runs HiGHS as it is: a rolling re-solve changes a
-    few bounds, and re-deriving the model from Pyomo would cost more than the solve.
+    ``solve`` brings HiGHS up to date with the Pyomo model and runs it. The first call hands the
+    model over as matrices (:func:`feederflex.matrices.compile_model`, one ``passModel``); later
+    calls compare instead of re-walking: the columns' bounds, fixed values and integrality are read
+    from Pyomo every time, and only when a mutable parameter, the set of active constraints or the
+    active objective changed is the model compiled again and the difference sent (row bounds,
+    coefficients, costs, new rows; a deactivated constraint's row is freed). A constraint's
+    expression replaced in place is not detected: add a new constraint instead.
 
-    Fixed variables stay HiGHS columns with equal bounds (``treat_fixed_vars_as_params=False``), so
-    fixing or freeing one changes two bounds instead of removing and re-adding every row it is in."""
+    The direct edits (``fix``, ``release``, ``relax_integers``, ``update_rows``, ``restore_columns``)
+    change Pyomo and HiGHS together and are followed by ``solve(..., sync=False)``, which runs HiGHS
+    as it is: a rolling re-solve changes a few bounds, and comparing the whole model would cost more
+    than the solve.
 
-    def __init__(
-        self,
-        model: pyo.ConcreteModel,
-        solver: Solver | Mapping,
-        log_file: str | Path | None = None,
-        fixed_as_params: bool = False,
-    ) -> None:
-        from pyomo.contrib.solver.common.factory import SolverFactory
+    Fixed variables stay HiGHS columns with equal bounds, so fixing or freeing one changes two
+    bounds instead of removing and re-adding every row it is in."""
 
+    def __init__(self, model: pyo.ConcreteModel, solver: Solver | Mapping, log_file: str | Path | None = None) -> None:
         self.model = model
         self.solver = solver if isinstance(solver, Solver) else Solver(**solver)
         self.log_file = None if log_file is None else str(log_file)
-        # fixed_as_params=True is Pyomo's default (rows re-added when a fixed variable is freed): for benchmarks only
-        self._opt = SolverFactory("highs", treat_fixed_vars_as_params=fixed_as_params)
-        self._handed_over = False
+        self._highs: Any = None
+        self._held: Compiled | None = None  # the last compile; its rows and columns are HiGHS's first ones
+        self._cols: dict[int, int] = {}  # id(variable) -> HiGHS column
+        self._rows: dict[int, int] = {}  # id(constraint) -> HiGHS row, for the active constraints HiGHS holds
+        self._row_cons: list[Any] = []  # the constraint of each HiGHS row (a freed row keeps its entry)
+        self._columns: list[Any] = []  # the variable of each HiGHS column
+        self._lower = np.zeros(0)  # column bounds as HiGHS holds them
+        self._upper = np.zeros(0)
+        self._integer = np.zeros(0, dtype=bool)  # integrality as HiGHS holds it
         self._relaxed: set[int] = set()  # integer columns made continuous by relax_integers
+        self._pending = 0.0  # hand-over seconds not yet booked to a stage
         self.stages: list[Stage] = []
 
     # -- hand-over ------------------------------------------------------------------------------
     @property
     def available(self) -> bool:
-        return bool(self._opt.available())
+        import importlib.util
+
+        return importlib.util.find_spec("highspy") is not None
 
     def sync(self) -> None:
-        """Bring HiGHS up to date with the Pyomo model (the first call hands it over)."""
-        if not self._handed_over:
-            self._opt.set_instance(self.model)
-            self._handed_over = True
+        """Bring HiGHS up to date with the Pyomo model (the first call hands it over). The seconds
+        go to the next stage's wall time."""
+        from pyomo.common.gc_manager import PauseGC
+
+        began = time.perf_counter()
+        with PauseGC():
+            self._sync()
+        self._pending += time.perf_counter() - began
+
+    def _sync(self) -> None:
+        if self._highs is None:
+            self._hand_over()
         else:
-            self._opt.update()
+            held = self._held
+            assert held is not None
+            if (
+                active_objective(self.model) is not held.objective
+                or parameters_changed(held.parameters)
+                or active_constraints(self.model) != held.constraints
+            ):
+                self._update_rows_and_costs(compile_model(self.model))
+            self._sync_columns()
+
+    def _hand_over(self) -> None:
+        import highspy
+
+        compiled = compile_model(self.model)
+        csc = compiled.matrix.tocsc()
+        csc.sort_indices()
+        lower, upper, integer = column_bounds(compiled.columns)
+        h = highspy.Highs()
+        h.setOptionValue("output_flag", False)
+        lp = highspy.HighsLp()
+        lp.num_col_ = len(compiled.columns)
+        lp.num_row_ = len(compiled.rows)
+        lp.col_cost_ = compiled.cost
+        lp.col_lower_ = lower
+        lp.col_upper_ = upper
+        lp.row_lower_ = compiled.row_lower
+        lp.row_upper_ = compiled.row_upper
+        lp.offset_ = compiled.offset
+        lp.sense_ = highspy.ObjSense.kMaximize if compiled.maximize else highspy.ObjSense.kMinimize
+        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+        lp.a_matrix_.num_col_ = lp.num_col_
+        lp.a_matrix_.num_row_ = lp.num_row_
+        lp.a_matrix_.start_ = csc.indptr
+        lp.a_matrix_.index_ = csc.indices
+        lp.a_matrix_.value_ = csc.data
+        if integer.any():
+            lp.integrality_ = [
+                highspy.HighsVarType.kInteger if i else highspy.HighsVarType.kContinuous for i in integer
+            ]
+        h.passModel(lp)
+        self._highs = h
+        self._held = compiled
+        self._columns = list(compiled.columns)
+        self._cols = {id(var): k for k, var in enumerate(self._columns)}
+        self._row_cons = list(compiled.rows)
+        self._rows = {id(con): k for k, con in enumerate(self._row_cons)}
+        self._lower, self._upper, self._integer = lower, upper, integer
+
+    def _update_rows_and_costs(self, new: Compiled) -> None:
+        """Send what changed between the model HiGHS holds and ``new``, a compile of the current model."""
+        import highspy
+
+        h, held = self._h, self._held
+        assert held is not None
+        if any(id(var) not in self._cols for var in new.columns):
+            self._highs = None  # a variable HiGHS does not hold: hand the whole model over again
+            self._relaxed.clear()
+            self._hand_over()
+            return
+        n_col = len(self._columns)
+        to_held = np.fromiter((self._cols[id(var)] for var in new.columns), dtype=np.int64, count=len(new.columns))
+        coo = new.matrix.tocoo()
+        matrix = sp.csr_array((coo.data, (coo.row, to_held[coo.col])), shape=(new.matrix.shape[0], n_col))
+        cost = np.zeros(n_col)
+        cost[to_held] = new.cost
+        changed = np.flatnonzero(cost != held.cost)
+        if changed.size:
+            h.changeColsCost(int(changed.size), changed.astype(np.int32), cost[changed])
+        if new.offset != held.offset:
+            h.changeObjectiveOffset(new.offset)
+        if new.maximize != held.maximize:
+            h.changeObjectiveSense(highspy.ObjSense.kMaximize if new.maximize else highspy.ObjSense.kMinimize)
+        target = np.fromiter((self._rows.get(id(con), -1) for con in new.rows), dtype=np.int64, count=len(new.rows))
+        kept = np.flatnonzero(target >= 0)
+        if kept.size:  # rows HiGHS holds: their bounds and coefficients
+            lp = h.getLp()
+            rows = target[kept]
+            moved = (new.row_lower[kept] != np.asarray(lp.row_lower_)[rows]) | (
+                new.row_upper[kept] != np.asarray(lp.row_upper_)[rows]
+            )
+            for k in np.flatnonzero(moved):
+                h.changeRowBounds(int(rows[k]), float(new.row_lower[kept[k]]), float(new.row_upper[kept[k]]))
+            holds = sp.csc_array(
+                (np.asarray(lp.a_matrix_.value_), np.asarray(lp.a_matrix_.index_), np.asarray(lp.a_matrix_.start_)),
+                shape=(lp.num_row_, lp.num_col_),
+            ).tocsr()[rows]
+            now = matrix[kept]
+            difference = (now - holds).tocoo()
+            difference.eliminate_zeros()
+            for i, j in zip(difference.row.tolist(), difference.col.tolist(), strict=True):
+                h.changeCoeff(int(rows[i]), int(j), float(now[i, j]))
+        active = {id(con) for con in new.rows}
+        for cid in [cid for cid in self._rows if cid not in active]:  # no longer active: the row is freed
+            h.changeRowBounds(self._rows.pop(cid), -math.inf, math.inf)
+        added = np.flatnonzero(target < 0)
+        if added.size:
+            block = matrix[added]
+            block.sort_indices()
+            h.addRows(
+                int(added.size),
+                new.row_lower[added],
+                new.row_upper[added],
+                int(block.nnz),
+                block.indptr[:-1].astype(np.int32),
+                block.indices.astype(np.int32),
+                block.data,
+            )
+            for k in added:
+                self._rows[id(new.rows[k])] = len(self._row_cons)
+                self._row_cons.append(new.rows[k])
+        self._held = replace(new, columns=self._columns, cost=cost)
+
+    def _sync_columns(self) -> None:
+        """Column bounds and integrality from Pyomo, sent where they differ from what HiGHS holds."""
+        lower, upper, integer = column_bounds(self._columns)
+        for k in self._relaxed:  # relax_integers' columns stay continuous until restore_columns
+            integer[self._cols[k]] = False
+        moved = np.flatnonzero((lower != self._lower) | (upper != self._upper))
+        if moved.size:
+            self._h.changeColsBounds(int(moved.size), moved, lower[moved], upper[moved])
+        retyped = np.flatnonzero(integer != self._integer)
+        if retyped.size:
+            self._h.changeColsIntegrality(int(retyped.size), retyped, integer[retyped].astype(np.uint8))
+        self._lower, self._upper, self._integer = lower, upper, integer
+
+    def _set_bounds(self, col: int, lower: float, upper: float) -> None:
+        self._h.changeColBounds(col, lower, upper)
+        self._lower[col], self._upper[col] = lower, upper
+
+    def _set_integer(self, col: int, integer: bool) -> None:
+        import highspy
+
+        self._h.changeColIntegrality(
+            col, highspy.HighsVarType.kInteger if integer else highspy.HighsVarType.kContinuous
+        )
+        self._integer[col] = integer
 
     @property
-    def _h(self):
-        if not self._handed_over:
+    def _h(self) -> Any:
+        if self._highs is None:
             self.sync()
-        return self._opt._solver_model
-
-    @property
-    def _cols(self) -> dict:
-        self._h  # noqa: B018 (hands the model over if needed)
-        return self._opt._pyomo_var_to_solver_var_map
-
-    @property
-    def _rows(self) -> dict:
-        self._h  # noqa: B018
-        return self._opt._pyomo_con_to_solver_con_map
+        return self._highs
 
     def version(self) -> str:
-        return ".".join(map(str, self._opt.version()))
+        import highspy
+
+        h = self._highs if self._highs is not None else highspy.Highs()
+        return f"{h.versionMajor()}.{h.versionMinor()}.{h.versionPatch()}"
 
     # -- direct edits ---------------------------------------------------------------------------
     def fix(self, variables: Iterable[pyo.Var], source: str = "model") -> None:
@@ -294,7 +449,7 @@ class Session:
             value = float(round(value)) if var.is_integer() else float(value)
             var.fix(value, skip_validation=True)
             if col is not None:
-                self._h.changeColBounds(col, value, value)
+                self._set_bounds(col, value, value)
 
     def release(self, variables: Iterable[pyo.Var], keep: Set[int] = frozenset()) -> None:
         """Give ``variables`` their own bounds back, except those whose ``id`` is in ``keep``
@@ -306,29 +461,27 @@ class Session:
             var.unfix()
             col = cols.get(id(var))
             if col is not None:
-                lower, upper = var.lb, var.ub
-                self._h.changeColBounds(
+                lower, upper = var.bounds
+                self._set_bounds(
                     col, -math.inf if lower is None else float(lower), math.inf if upper is None else float(upper)
                 )
 
     def relax_integers(self) -> None:
         """Fix every integer column at its (rounded) value and make it continuous: later runs are LPs."""
-        import highspy
-
-        cols = self._cols
-        for var in self.model.component_data_objects(pyo.Var):
-            if var.is_integer() and id(var) in cols and var.value is not None:
-                value = float(round(var.value))
-                var.fix(value, skip_validation=True)
-                self._h.changeColBounds(cols[id(var)], value, value)
-                self._h.changeColIntegrality(cols[id(var)], highspy.HighsVarType.kContinuous)
-                self._relaxed.add(id(var))
+        self._h  # noqa: B018 (hands the model over if needed)
+        for col in np.flatnonzero(self._integer):
+            var = self._columns[col]
+            if var.value is None:
+                continue
+            value = float(round(var.value))
+            var.fix(value, skip_validation=True)
+            self._set_bounds(int(col), value, value)
+            self._set_integer(int(col), False)
+            self._relaxed.add(id(var))
 
     def restore_columns(self, keep_fixed: set[int]) -> None:
         """Every variable but those in ``keep_fixed`` (ids) unfixed, with its own bounds, integers
         integer again (undoes :meth:`fix` and :meth:`relax_integers`)."""
-        import highspy
-
         cols = self._cols
         for var in self.model.component_data_objects(pyo.Var):
             if id(var) in keep_fixed:
@@ -338,12 +491,12 @@ class Session:
             col = cols.get(id(var))
             if col is None:
                 continue
-            lower, upper = var.lb, var.ub
-            self._h.changeColBounds(
+            lower, upper = var.bounds
+            self._set_bounds(
                 col, -math.inf if lower is None else float(lower), math.inf if upper is None else float(upper)
             )
             if id(var) in self._relaxed:
-                self._h.changeColIntegrality(col, highspy.HighsVarType.kInteger)
+                self._set_integer(col, True)
         self._relaxed.clear()
 
     def update_rows(self, constraints: Iterable[pyo.Constraint]) -> None:
@@ -353,9 +506,11 @@ class Session:
         from pyomo.core.expr.visitor import identify_variables
         from pyomo.repn import generate_standard_repn
 
+        self._h  # noqa: B018 (hands the model over if needed)
         rows = self._rows
         for con in constraints:
-            if con not in rows:
+            row = rows.get(id(con))
+            if row is None:
                 continue
             fixed = [v for v in identify_variables(con.body, include_fixed=True) if v.fixed]
             for var in fixed:
@@ -365,11 +520,23 @@ class Session:
                 var.fix()
             lower = -math.inf if con.lower is None else pyo.value(con.lower) - constant
             upper = math.inf if con.upper is None else pyo.value(con.upper) - constant
-            self._h.changeRowBounds(rows[con], lower, upper)
+            self._highs.changeRowBounds(row, lower, upper)
 
     def holds(self, constraint) -> bool:
         """Whether HiGHS holds ``constraint`` as a row."""
-        return constraint in self._rows
+        self._h  # noqa: B018
+        return id(constraint) in self._rows
+
+    def row_duals(self, constraints: Iterable[pyo.Constraint]) -> np.ndarray:
+        """HiGHS's dual values of ``constraints`` after the last run (NaN where HiGHS holds no row
+        or has no dual solution), in the objective's units per unit of the row."""
+        solution = self._h.getSolution()
+        duals = np.asarray(solution.row_dual, dtype=float) if solution.dual_valid else None
+        out = []
+        for con in constraints:
+            row = self._rows.get(id(con))
+            out.append(math.nan if row is None or duals is None else float(duals[row]))
+        return np.asarray(out, dtype=float)
 
     def set_start(self, start: Mapping) -> None:
         """Hand HiGHS a starting solution (values by variable) for the next run."""
@@ -390,22 +557,15 @@ class Session:
         values (HiGHS may return them a few 1e-9 off, and a pooled EV plan fixed for the AC
         correction is shared out car by car afterwards)."""
         values = self._h.getSolution().col_value
-        for var in self.model.component_data_objects(pyo.Var):
-            col = self._cols.get(id(var))
-            if col is not None and not var.fixed:
-                var.set_value(float(values[col]), skip_validation=True)
+        for var, value in zip(self._columns, values, strict=False):
+            if not var.fixed:
+                var.set_value(float(value), skip_validation=True)
 
     # -- runs -----------------------------------------------------------------------------------
     def _integers(self) -> tuple[int, bool]:
         """How many integer columns HiGHS holds, and whether any of them is free."""
-        import numpy as np
-
-        lp = self._h.getLp()
-        if not len(lp.integrality_):
-            return 0, False
-        integer = np.array([int(v) for v in lp.integrality_]) != 0
-        free = np.asarray(lp.col_lower_) < np.asarray(lp.col_upper_)
-        return int(integer.sum()), bool((integer & free).any())
+        self._h  # noqa: B018
+        return int(self._integer.sum()), bool((self._integer & (self._lower < self._upper)).any())
 
     def _options(self, time_limit_s: float, milp: bool) -> dict:
         threads = int(self.solver.threads)
@@ -449,7 +609,8 @@ class Session:
             result = self._run(stage, start, budget)
         except Exception as err:  # a failure inside the solver is recorded, not hidden
             log.exception("HiGHS failed")
-            seconds = time.perf_counter() - began
+            seconds = time.perf_counter() - began  # the hand-over or update included
+            self._pending = 0.0
             failed = Stage(stage, "?", SolveStatus.ERROR.value, math.nan, math.nan, math.nan, math.nan, seconds)
             self.stages.append(failed)
             return SolveResult(
@@ -525,9 +686,10 @@ class Session:
             bound,
             gap,
             highs_seconds,
-            time.perf_counter() - began,
+            time.perf_counter() - began + self._pending,  # with the hand-over or update before the run
             float(options["time_limit"]),
         )
+        self._pending = 0.0
         self.stages.append(record)
         result.stages = [record]
         result.solve_seconds, result.wall_seconds = highs_seconds, record.wall_seconds

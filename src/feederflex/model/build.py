@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pyomo.environ as pyo
+from pyomo.common.gc_manager import PauseGC
 
 from feederflex.model.data import ScenarioData
 from feederflex.model.dr import add_dr
@@ -18,7 +19,16 @@ from feederflex.model.storage import add_fess
 
 def build_model(data: ScenarioData) -> pyo.ConcreteModel:
     """Build the scenario model: the planning decisions, PV, fixed and mobile storage, EV, demand
-    response blocks, then the network that balances them, the forecast-risk terms and the objective."""
+    response blocks, then the network that balances them, the forecast-risk terms and the objective.
+
+    Python's cyclic garbage collector is paused meanwhile, as Pyomo's writers do: the build creates
+    hundreds of thousands of small objects, and the collector's passes over them took more than half
+    of the build (benchmarks/README.md, issue 17)."""
+    with PauseGC():
+        return _build(data)
+
+
+def _build(data: ScenarioData) -> pyo.ConcreteModel:
     m = pyo.ConcreteModel(name="feederflex")
     p_inj: dict = {}
     q_inj: dict = {}
