@@ -281,34 +281,77 @@ def test_a_simbench_grid_is_converted_once_then_read_from_the_cache(tmp_path, mo
         feeders.load_pandapower("simbench:1-XX-nowhere--0-sw")
 
 
+def _full_run(ac, n_branch):
+    """One plain pandapower power flow of the net's current injections, as the AC check ran each
+    step before issue 17: pandapower's own Newton-Raphson from a flat start, results from its tables."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pp.runpp(ac.net, numba=False, lightsim2grid=False, tolerance_mva=feeders.AC_TOLERANCE_MVA, max_iteration=50)
+    assert not ac.net["_options"]["lightsim2grid"]
+    branch = {}
+    for column, how in (("pl_mw", np.add), ("ql_mvar", np.add), ("loading_percent", np.maximum)):
+        out = np.zeros(n_branch) if how is np.add else np.full(n_branch, -np.inf)
+        for table, (rows, cols) in ac.elements.items():
+            how.at(out, cols, ac.net[f"res_{table}"][column].to_numpy(float)[rows])
+        branch[column] = out
+    v = ac.net.res_bus.vm_pu.to_numpy(float)[ac.bus_pos]
+    return v, branch, float(ac.net.res_ext_grid.p_mw.sum())
+
+
 @pytest.mark.parametrize("name", ["case33bw", LV])
-def test_recycled_power_flows_give_the_numbers_of_full_runs(nets, feeder33, name):
-    """The AC check recycles pandapower's case between steps; each step's voltages and losses equal a
-    full power flow from a flat start to 1e-9, also after a step that diverges."""
+def test_recycled_power_flows_give_the_numbers_of_full_runs(nets, feeder33, name, monkeypatch):
+    """The AC check recycles pandapower's case between steps, solves Newton-Raphson in lightsim2grid
+    and reads the results from pandapower's internal case instead of its tables; each step's
+    voltages (pu), branch losses and import (MW, Mvar) and loadings (per unit of the rating) equal a
+    plain full pandapower power flow to 1e-9, also after a step that diverges (NaN there, counted,
+    and the next step from a full run)."""
     feeder = feeder33 if name == "case33bw" else feeders.feeder_from_pandapower(nets[LV], LV)
     rng = np.random.default_rng(3)
     factors = rng.uniform(0.3, 1.6, size=24)
     factors[10] = 60.0  # no power flow carries this: the step diverges
-    warm = acpf.ac_network(feeder, 1.02)
-    for t, factor in enumerate(factors):
-        p, q = feeder.p_load_mw.values * factor, feeder.q_load_mvar.values * factor
-        cold = acpf.ac_network(feeder, 1.02)
-        warm.set_injections(p, q)
-        cold.set_injections(p, q)
+    p = np.outer(factors, feeder.p_load_mw.values)
+    q = np.outer(factors, feeder.q_load_mvar.values)
+    zeros = np.zeros_like(p)
+    solution = xr.Dataset(
+        {
+            "v_pu": (("time", "bus"), zeros),
+            "v_under_pu": (("time", "bus"), zeros),
+            "v_over_pu": (("time", "bus"), zeros),
+        },
+        coords={"time": np.arange(24), "bus": feeder.bus.values},
+        attrs={
+            "solver_status": "optimal",
+            "substation_v_pu": 1.02,
+            "v_min_pu": 0.95,
+            "v_max_pu": 1.05,
+            "step_hours": 1.0,
+        },
+    )
+    monkeypatch.setattr(acpf, "net_injections", lambda _: (p, q))
+    net = acpf.ac_network(feeder, 1.02)
+    ac = acpf.ac_check(feeder, solution, net=net)
+    assert net.net["_options"]["lightsim2grid"]  # pandapower used lightsim2grid's Newton-Raphson
+    assert net.net["_options"]["recycle"]["bus_pq"]  # and recycled its case
+
+    n = feeder.sizes["branch"]
+    plain = acpf.ac_network(feeder, 1.02)
+    for t in range(24):
+        plain.set_injections(p[t], q[t])
         if t == 10:
-            for net in (warm, cold):
-                with pytest.raises(Exception):  # noqa: B017 (pandapower's own error class)
-                    net.run()
-            assert not warm.warm
+            with pytest.raises(Exception):  # noqa: B017 (pandapower's own error class)
+                _full_run(plain, n)
+            assert int(ac.converged[t]) == 0 and np.isnan(ac.v_ac_pu[t]).all()
+            assert np.isnan(ac.loss_branch_mw[t]).all() and np.isnan(ac.p_grid_ac_mw[t])
             continue
-        warm.run()
-        cold.run()
-        assert warm.warm and (t == 0 or t == 11 or warm.net["_options"]["init_vm_pu"] == "results")
-        np.testing.assert_allclose(
-            warm.net.res_bus.vm_pu.to_numpy()[warm.bus_pos], cold.net.res_bus.vm_pu.to_numpy()[cold.bus_pos], atol=1e-9
-        )
-        n = feeder.sizes["branch"]
-        np.testing.assert_allclose(warm.branch_results("pl_mw", n), cold.branch_results("pl_mw", n), atol=1e-9)
+        v, branch, p_grid = _full_run(plain, n)
+        assert int(ac.converged[t]) == 1
+        np.testing.assert_allclose(ac.v_ac_pu.values[t], v, rtol=0, atol=1e-9)
+        np.testing.assert_allclose(ac.loss_branch_mw.values[t], branch["pl_mw"], rtol=0, atol=1e-9)
+        np.testing.assert_allclose(ac.loss_branch_mvar.values[t], branch["ql_mvar"], rtol=0, atol=1e-9)
+        np.testing.assert_allclose(ac.loading_pct.values[t] / 100, branch["loading_percent"] / 100, rtol=0, atol=1e-9)
+        assert float(ac.p_grid_ac_mw[t]) == pytest.approx(p_grid, rel=0, abs=1e-9)
+    assert ac.attrs["ac_nonconverged_steps"] == 1 and ac.attrs["steps_converged"] == 23
+    assert np.isnan(ac.attrs["loss_mwh"])
 
 
 def test_branches_that_cannot_reach_their_rating_get_no_limit_rows_and_nothing_changes(nets, schema, monkeypatch):

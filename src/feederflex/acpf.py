@@ -10,8 +10,8 @@ scenario's voltage. Results are compared with the LinDistFlow voltages the model
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import xarray as xr
@@ -41,8 +41,12 @@ class ACNet:
     """A feeder's pandapower net made ready for schedules (:func:`ac_network`).
 
     ``load_pos``: row of ``net.load`` carrying each feeder bus's injection (feeder bus order);
-    ``bus_pos``: row of ``net.res_bus`` of each feeder bus; ``elements``: per table (``line``,
-    ``trafo``), the rows of the result table and the feeder branch column each belongs to.
+    ``bus_pos``: row of ``net.bus`` (and ``net.res_bus``) of each feeder bus; ``elements``: per table
+    (``line``, ``trafo``), the rows of the table and the feeder branch column each belongs to.
+
+    The results of the last run are read from pandapower's internal case (``net._ppc``), where
+    pandapower's result tables take them from: a recycled run writes no tables (see
+    :func:`feederflex.feeders.run_ac`).
     """
 
     net: pp.pandapowerNet
@@ -50,10 +54,11 @@ class ACNet:
     bus_pos: np.ndarray
     elements: dict[str, tuple[np.ndarray, np.ndarray]]
     warm: bool = False  # the net holds a converged power flow: the next may recycle it
+    _rows: dict[str, Any] = field(default_factory=dict)  # see rows
 
     def run(self) -> None:
         """The power flow of the current injections; a full run first and after a diverged one,
-        then pandapower's recycled run (only the injections change between steps)."""
+        then the recycled run (only the injections change between steps)."""
         try:
             run_ac(self.net, recycle=self.warm)
         except Exception:
@@ -66,13 +71,85 @@ class ACNet:
         load.iloc[self.load_pos, load.columns.get_loc("p_mw")] = p_mw
         load.iloc[self.load_pos, load.columns.get_loc("q_mvar")] = q_mvar
 
+    @property
+    def rows(self) -> dict[str, Any]:
+        """Rows of the feeder's buses, branches and slack in ``net._ppc`` (pandapower's lookups, as
+        its result tables use them), and the ratings pandapower's loading divides by; read after
+        the first power flow (the net's structure does not change after it)."""
+        if not self._rows:
+            self._rows = self._result_rows()
+        return self._rows
+
+    def _result_rows(self) -> dict[str, Any]:
+        net = self.net
+        lookups = net["_pd2ppc_lookups"]
+        if net["_options"]["trafo_loading"] != "current":
+            raise ValueError("the AC check reads transformer loading as pandapower's trafo_loading='current'")
+        rows: dict[str, Any] = {"bus": lookups["bus"][net.bus.index.to_numpy()[self.bus_pos]]}
+        in_service = net.ext_grid.in_service.to_numpy(bool)
+        rows["ext_grid"] = lookups["ext_grid"][net.ext_grid.index.to_numpy()[in_service]]
+        for table, (pos, _) in self.elements.items():
+            if not len(pos):
+                continue
+            df = net[table].iloc[pos]
+            columns = (
+                ("max_i_ka", "df", "parallel")
+                if table == "line"
+                else ("vn_hv_kv", "vn_lv_kv", "sn_mva", "parallel", "df")
+            )
+            limits: tuple[np.ndarray, ...] = tuple(df[c].to_numpy(float) for c in columns)
+            rows[table] = (lookups["branch"][table][0] + pos, limits)
+        return rows
+
+    def voltages(self) -> np.ndarray:
+        """Voltage magnitude (pu) of each feeder bus."""
+        from pandapower.pypower.idx_bus import VM
+
+        return self.net["_ppc"]["bus"][self.rows["bus"], VM].real.astype(float)
+
+    def grid_import(self) -> float:
+        """Active power from the external grid (MW, import positive)."""
+        from pandapower.pypower.idx_gen import PG
+
+        return float(self.net["_ppc"]["gen"][self.rows["ext_grid"], PG].real.sum())
+
+    def element_results(self, table: str) -> dict[str, np.ndarray]:
+        """``pl_mw``, ``ql_mvar`` and ``loading_percent`` of the table's feeder elements (rows as in
+        ``elements``), computed from pandapower's branch flows as its result tables compute them."""
+        from pandapower.pypower.idx_brch import F_BUS, PF, PT, QF, QT, T_BUS
+        from pandapower.pypower.idx_bus import BASE_KV, VM
+
+        ppc = self.net["_ppc"]
+        ppc_rows, limits = self.rows[table]
+        branch = ppc["branch"][ppc_rows]
+        ends = branch[:, [F_BUS, T_BUS]].real.astype(np.int64)
+        vm_kv = ppc["bus"][ends, VM] * ppc["bus"][ends, BASE_KV]
+        s_ft = np.sqrt(branch[:, [PF, PT]].real ** 2 + branch[:, [QF, QT]].real ** 2)
+        i_ft = s_ft / vm_kv / np.sqrt(3)
+        with np.errstate(invalid="ignore"):
+            if table == "line":  # loading = i_ka / (max_i_ka df parallel)
+                max_i_ka, derating, parallel = limits
+                i_max = max_i_ka * derating * parallel
+                loading = np.full(len(i_max), np.inf)
+                np.divide(np.max(i_ft, axis=1), i_max, where=i_max != 0, out=loading)
+                loading = loading * 100
+            else:  # loading = max(i_hv vn_hv, i_lv vn_lv) sqrt(3) / sn_mva / parallel / df
+                vn_hv, vn_lv, sn_mva, parallel, derating = limits
+                vns = np.column_stack([vn_hv, vn_lv])
+                loading = np.max(i_ft * vns * np.sqrt(3) / sn_mva[:, np.newaxis] * 100.0, axis=1) / parallel / derating
+        return {
+            "pl_mw": branch[:, PF].real + branch[:, PT].real,
+            "ql_mvar": branch[:, QF].real + branch[:, QT].real,
+            "loading_percent": loading,
+        }
+
     def branch_results(self, column: str, n_branch: int, how: str = "sum") -> np.ndarray:
-        """A result column (``pl_mw``, ``ql_mvar``, ``loading_percent``) per feeder branch: the sum
-        (or the largest value) over the branch's parallel elements."""
+        """A result (``pl_mw``, ``ql_mvar``, ``loading_percent``) per feeder branch: the sum (or the
+        largest value) over the branch's parallel elements."""
         out = np.zeros(n_branch) if how == "sum" else np.full(n_branch, -np.inf)
-        for table, (rows, branch) in self.elements.items():
-            values = self.net[f"res_{table}"][column].to_numpy(float)[rows]
-            (np.add if how == "sum" else np.maximum).at(out, branch, values)
+        for table, (_, branch) in self.elements.items():
+            if len(branch):
+                (np.add if how == "sum" else np.maximum).at(out, branch, self.element_results(table)[column])
         return out
 
 
@@ -180,12 +257,12 @@ def ac_check(
             except Exception:  # a diverged step is recorded as such
                 continue
             converged[t] = 1
-            v_ac[t] = acnet.net.res_bus.vm_pu.to_numpy(float)[acnet.bus_pos]
+            v_ac[t] = acnet.voltages()
             loss_p[t] = acnet.branch_results("pl_mw", nbr)
             loss_q[t] = acnet.branch_results("ql_mvar", nbr)
             loading[t] = acnet.branch_results("loading_percent", nbr, "max")
             loss[t] = float(loss_p[t].sum())
-            p_grid[t] = float(acnet.net.res_ext_grid.p_mw.sum())
+            p_grid[t] = acnet.grid_import()
     v_min, v_max = float(solution.attrs["v_min_pu"]), float(solution.attrs["v_max_pu"])
     under = np.clip(v_min - v_ac, 0, None)
     over = np.clip(v_ac - v_max, 0, None)

@@ -594,13 +594,24 @@ def to_pandapower(feeder: xr.Dataset, v_slack_pu: float = 1.0) -> pp.pandapowerN
     return net
 
 
-def run_ac(net: pp.pandapowerNet, recycle: bool = False) -> None:
-    """Newton-Raphson power flow, quietly (no numba warning), tight tolerance (1e-9 MVA).
+AC_TOLERANCE_MVA = 1e-11
+"""Newton-Raphson's largest power mismatch: tight enough that a recycled run (which starts next to
+the solution and may stop just below the tolerance) and a full run from a flat start agree to 1e-9
+in every result, grid import and loading included; an iteration more costs little in lightsim2grid."""
 
-    ``recycle``: the net ran before and only its loads' p and q changed since: pandapower reuses
-    its internal case and admittance matrix and starts from the last voltages (its time-series
-    ``recycle`` option), about a third of a full run. pandapower does not raise when a recycled run
-    diverges, so this does.
+
+def run_ac(net: pp.pandapowerNet, recycle: bool = False) -> None:
+    """Newton-Raphson power flow, quietly (no numba warning), tight tolerance (:data:`AC_TOLERANCE_MVA`).
+
+    Newton-Raphson runs in lightsim2grid's C++ solver where pandapower can use it (pandapower's
+    ``lightsim2grid="auto"``: one slack, no voltage-dependent loads, no FACTS), on pandapower's own
+    admittance matrix and injections; otherwise in pandapower's Python one.
+
+    ``recycle``: the net ran before and only its loads' p and q changed since: the steps of
+    pandapower's recycled run (its time-series ``recycle`` option: the internal case and admittance
+    matrix are kept, the loads are read again, Newton-Raphson starts from the last voltages), but
+    without pandapower's result tables: the results are in ``net._ppc`` (read them as
+    :class:`feederflex.acpf.ACNet` does); ``net.res_*`` keep the last full run's.
 
     Raises
     ------
@@ -608,15 +619,39 @@ def run_ac(net: pp.pandapowerNet, recycle: bool = False) -> None:
         If Newton-Raphson does not converge within 50 iterations.
     """
     import pandapower as pp
-    from pandapower.auxiliary import LoadflowNotConverged
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        if not recycle:
-            pp.runpp(net, numba=False, tolerance_mva=1e-9, max_iteration=50)
-            return
-        pp.runpp(net, recycle={"bus_pq": True, "trafo": False, "gen": False})
-    if not net["_ppc"]["success"]:
+        if recycle:
+            _recycled_run(net)
+        else:
+            pp.runpp(net, numba=False, lightsim2grid="auto", tolerance_mva=AC_TOLERANCE_MVA, max_iteration=50)
+
+
+def _recycled_run(net: pp.pandapowerNet) -> None:
+    """pandapower's ``_recycled_powerflow`` (``recycle={"bus_pq": True}``) up to the point where it
+    writes the result tables: new loads into the kept case, Newton-Raphson from the last voltages,
+    pandapower's own branch flows and slack power (``pfsoln``) copied back into ``net._ppc``."""
+    from pandapower.auxiliary import LoadflowNotConverged
+    from pandapower.build_bus import _calc_pq_elements_and_add_on_ppc
+    from pandapower.pd2ppc import _ppc2ppci
+    from pandapower.pf.run_newton_raphson_pf import _run_newton_raphson_pf
+    from pandapower.results import _copy_results_ppci_to_ppc
+
+    options = net["_options"]
+    options["recycle"] = {"bus_pq": True, "trafo": False, "gen": False}
+    options["init_vm_pu"] = options["init_va_degree"] = "results"
+    ppc = net["_ppc"]
+    internal = ppc["internal"]
+    ppci = {key: internal[key] for key in ("bus", "gen", "branch", "baseMVA")} | {"internal": internal}
+    ppc["success"], ppc["iterations"], ppc["et"] = False, 0.0, 0.0
+    _calc_pq_elements_and_add_on_ppc(net, ppc)
+    ppci = _ppc2ppci(ppc, net, ppci=ppci)
+    ppci["internal"] = internal
+    result = _run_newton_raphson_pf(ppci, options)
+    net["_ppc"] = _copy_results_ppci_to_ppc(result, ppc, options["mode"])
+    net["converged"] = bool(net["_ppc"]["success"])
+    if not net["converged"]:
         raise LoadflowNotConverged("the recycled power flow did not converge")
 
 
