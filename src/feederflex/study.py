@@ -342,6 +342,7 @@ def expand_scenarios(
     file = sources[-1][0] if sources else "config"
     checker = _OverrideValidator(base_schema)
     base = config["base"]
+    base_typed: Settings | None = None  # base as Settings; a scenario converts only what it overrides
     scenarios = {}
     for name, (where, override) in scenario_overrides(config).items():
         if not PLAIN_NAME.match(name):
@@ -358,7 +359,9 @@ def expand_scenarios(
             ) from None
         except ConfigError as err:
             raise ConfigError(f"{file}: {where} (scenario {name!r}): {str(err).split(': ', 1)[1]}") from None
-        settings_typed = Settings.from_dict(settings)
+        if base_typed is None:
+            base_typed = Settings.from_dict(base)
+        settings_typed = base_typed.with_sections(settings, override)
         check_scenario(settings_typed, config, f"{file}: {where} (scenario {name!r})", bus_numbers, loaded_buses)
         scenarios[name] = settings
         if typed is not None:
