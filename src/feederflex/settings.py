@@ -345,7 +345,7 @@ class Settings:
         """These settings with the top-level ``sections`` built from the validated mapping
         ``settings`` and every other field shared (the classes are frozen): a scenario that
         overrides two sections of base converts only those."""
-        hints, _ = _fields(type(self))
+        hints, _ = _fields(typing.cast(type, Settings))  # cast: mypy takes the class for an unhashable instance
         return dataclasses.replace(self, **{k: _build(hints[k], settings[k], f"settings.{k}") for k in sections})
 
     def to_dict(self) -> dict[str, Any]:

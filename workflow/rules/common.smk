@@ -3,7 +3,7 @@ import re
 
 from feederflex.feeders import bus_numbers
 from feederflex.hosting import expand_cases
-from feederflex.model.objectives import CATALOGUE
+from feederflex.model.catalogue import CATALOGUE
 from feederflex.multiobjective import fractions, payoff_objectives
 from feederflex.resources import JobResources
 from feederflex.study import parse_study, read_yaml
