@@ -30,7 +30,8 @@ unit search are measured in benchmarks/mess_levers.py).
 ``--linopy`` builds the ``ieee33_lp`` LP also with linopy (benchmark extra: pip install
 feederflex[benchmark]) and hands it to HiGHS the same way, as a reference for the overhead;
 ``--workflow`` measures Snakemake: the default study with --cores 2, a 200-scenario LP study
-(solve jobs only, ``--until solve_scenario``: scenarios per minute), its no-op re-run, and ``snakemake -n`` of a 1,000-scenario study.
+(solve jobs only, ``--until solve_scenario``: scenarios per minute), its no-op re-run, and ``snakemake -n`` of a 1,000-scenario study next to that of
+``benchmarks/dry_run_floor.smk``, the same DAG without feederflex (Snakemake's own floor).
 
 Usage: python benchmarks/run.py [--rungs ieee33_lp ...] [--repeat 3] [--time-limit 60] [--linopy] [--workflow]
 Writes benchmarks/results/ladder-<UTC time>.json and benchmarks/results/ladder.md (the table).
@@ -334,6 +335,12 @@ def workflow_figures() -> dict:
         )
         (work / "config/studies/thousand.yaml").write_text(yaml.safe_dump(thousand))
         out["dry_run_1000_s"] = _snakemake(work, "-n", "--cores", "2", "--configfile", "config/studies/thousand.yaml")
+        # Snakemake's own floor: the same 3,005-job DAG (callable inputs, params and resources) without feederflex
+        floor = work / "floor"
+        floor.mkdir()
+        out["dry_run_1000_floor_s"] = _snakemake(
+            floor, "-n", "--cores", "2", "--snakefile", str(ROOT / "benchmarks" / "dry_run_floor.smk")
+        )
     return out
 
 

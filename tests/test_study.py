@@ -274,3 +274,82 @@ def test_numbers_in_exponent_form_are_floats(tmp_path):
     values = study.load_yaml(path)
     assert values == {"a": 1.0e6, "b": 1e-3, "c": -200.0, "d": 1.5, "e": 7, "f": "1e6x", "g": "1e6"}
     assert all(isinstance(values[k], float) for k in "abcd") and isinstance(values["e"], int)
+
+
+@pytest.mark.parametrize(
+    ("text", "pattern"),
+    [
+        # a misspelt key, at the top of the scenario and nested, in list and axes scenarios
+        ("scenarios: {list: {x: {gird: {v_min_pu: 0.9}}}}", r"study.yaml: scenarios.list.x: overrides base.gird"),
+        (
+            "scenarios: {list: {x: {mess: {search: {round: 2}}}}}",
+            r"study.yaml: scenarios.list.x: overrides base.mess.search.round, which does not exist; keys there are "
+            r"\['departure_every_minutes', 'rounds', 'unit_time_s'\]",
+        ),
+        (
+            "scenarios: {axes: {band: {tight: {grid: {v_min: 0.97}}}}}",
+            r"study.yaml: scenarios.axes.band.tight: overrides base.grid.v_min, which does not exist",
+        ),
+        # a replaced value against its own sub-schema: types, ranges, enums, required keys of list items
+        (
+            "scenarios: {list: {x: {grid: {v_min_pu: low}}}}",
+            r"study.yaml: scenarios.list.x \(scenario 'x'\): grid.v_min_pu: 'low' is not of type 'number'",
+        ),
+        (
+            "scenarios: {axes: {a: {b: {solver: {threads: 0}}}}}",
+            r"scenarios.axes.a.b \(scenario 'a-b'\): solver.threads: 0 is less than the minimum of 1",
+        ),
+        (
+            "scenarios: {list: {x: {operation: {mode: realtime}}}}",
+            r"scenarios.list.x \(scenario 'x'\): operation.mode: 'realtime' is not one of",
+        ),
+        (
+            "scenarios: {list: {x: {pv: [{name: a, bus: 4}]}}}",
+            r"scenarios.list.x \(scenario 'x'\): pv\[0\]: 'p_mw' is a required property",
+        ),
+        (
+            "scenarios: {list: {x: {pv: [{name: a, bus: 4, p_mw: 1, colour: red}]}}}",
+            r"scenarios.list.x \(scenario 'x'\): pv\[0\]: Additional properties .*'colour'",
+        ),
+        (
+            "scenarios: {list: {x: {mess: 3}}}",
+            r"scenarios.list.x \(scenario 'x'\): mess: 3 is not of type 'object'",
+        ),
+        # a free map (term -> value) merged with base's: its key names are checked on the merged map
+        (
+            "scenarios: {list: {x: {objective: {bounds: {energy_cost: 5.0}}}}}",
+            r"scenarios.list.x \(scenario 'x'\): objective.bounds: 'energy_cost' is not one of",
+        ),
+    ],
+)
+def test_a_bad_scenario_override_fails_naming_file_scenario_and_key(root, tmp_path, text, pattern):
+    """Overrides are validated against the sub-schemas of the keys they set (not the merged
+    document per scenario): every mistake is still refused at parse time, named."""
+    with pytest.raises(ConfigError, match=pattern):
+        _load(root, tmp_path, text)
+
+
+def test_override_validation_fills_defaults_and_keeps_base_untouched(root, tmp_path):
+    """A replaced list gets its items' defaults; scenarios share nothing with base or each other."""
+    text = """
+        scenarios:
+          list:
+            a: {pv: [{name: p, bus: 4, p_mw: 1.0}], objective: {bounds: {energy_cost_usd: 5.0}}}
+            b: {}
+        """
+    valid, scenarios = _load(root, tmp_path, text)
+    assert scenarios["a"]["pv"][0]["power_factor"] == valid["base"]["pv"][0]["power_factor"]
+    assert scenarios["a"]["objective"]["bounds"]["energy_cost_usd"] == 5.0
+    assert "energy_cost_usd" not in scenarios["b"]["objective"]["bounds"]
+    scenarios["b"]["grid"]["v_min_pu"] = 0.5
+    assert valid["base"]["grid"]["v_min_pu"] != 0.5 and scenarios["a"]["grid"]["v_min_pu"] != 0.5
+
+
+def test_typed_settings_of_the_parse_equal_a_fresh_conversion(root, tmp_path):
+    from feederflex.settings import Settings
+
+    files = [root / "config" / "config.yaml"]
+    loaded = study.parse_study(study.merge_study_files(files), root / "config" / "schema.yaml", files)
+    assert list(loaded.settings) == list(loaded.scenarios)
+    for name, settings in loaded.scenarios.items():
+        assert loaded.settings[name] == Settings.from_dict(settings)

@@ -33,19 +33,21 @@ import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pyomo.environ as pyo
 import xarray as xr
 
-from feederflex import acpf
 from feederflex.checks import check_inputs
 from feederflex.errors import InputError
-from feederflex.model import ScenarioData, build_model
 from feederflex.settings import PVUnit, Settings, as_settings
-from feederflex.solution import solution_dataset
-from feederflex.solve import Session
+
+if TYPE_CHECKING:  # the workflow reads the cases (expand_cases) while it parses: no Pyomo there
+    import pyomo.environ as pyo
+
+    from feederflex import acpf
+    from feederflex.model import ScenarioData
+    from feederflex.solve import Session
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +115,12 @@ def hosting_capacity(
     """The LinDistFlow and AC hosting capacity of ``case`` (see the module docstring): one dataset
     with every AC trial, the voltages at both capacities and, in ``attrs``, the capacities, the
     binding bus and step of each, the status and the seconds of every stage together."""
+    import pyomo.environ as pyo
+
+    from feederflex.model import ScenarioData, build_model
+    from feederflex.solution import solution_dataset
+    from feederflex.solve import Session
+
     began = time.perf_counter()
     base = as_settings(settings)
     ev = None if fleet is None else fleet.ev_p_mw.transpose("time", "bus").values
@@ -188,6 +196,8 @@ def _ac_search(
 ) -> list[dict[str, Any]]:
     """AC trials: up by 10 % from ``start`` while they pass (down to zero if it fails), then
     bisection to ``tolerance_mw``; ``limits`` = (largest scale, tolerance MW, voltage tolerance pu)."""
+    from feederflex import acpf
+
     max_scale_mw, tolerance_mw, v_tolerance_pu = limits
     net = acpf.ac_network(data.feeder, float(data.settings.grid.substation_v_pu))
     trials: list[dict[str, Any]] = []
@@ -230,6 +240,9 @@ def _ac_trial(
     edges: str,
 ) -> dict[str, Any]:
     """Operate the day with PV fixed at ``scale`` and check it in AC."""
+    from feederflex import acpf
+    from feederflex.solution import solution_dataset
+
     m.hosting.scale_mw.fix(scale)
     result = session.solve(f"hosting: operation at {scale:.4f} MW")
     ds = solution_dataset(m, data, result)

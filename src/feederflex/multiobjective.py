@@ -32,7 +32,7 @@ import pandas as pd
 import xarray as xr
 
 from feederflex.errors import MultiObjectiveError
-from feederflex.model.objectives import CATALOGUE, SIGN
+from feederflex.model.catalogue import CATALOGUE, SIGN
 from feederflex.settings import Settings, as_settings
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ import dataclasses
 import functools
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -340,6 +340,13 @@ class Settings:
     def from_dict(cls, settings: Mapping[str, Any]) -> Settings:
         """The typed form of validated settings (every key present; the schema filled defaults)."""
         return _build(cls, settings, "settings")
+
+    def with_sections(self, settings: Mapping[str, Any], sections: Iterable[str]) -> Settings:
+        """These settings with the top-level ``sections`` built from the validated mapping
+        ``settings`` and every other field shared (the classes are frozen): a scenario that
+        overrides two sections of base converts only those."""
+        hints, _ = _fields(typing.cast(type, Settings))  # cast: mypy takes the class for an unhashable instance
+        return dataclasses.replace(self, **{k: _build(hints[k], settings[k], f"settings.{k}") for k in sections})
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data again (lists and dicts), as the schema describes it."""

@@ -10,28 +10,35 @@ file, the key and what was expected.
 from __future__ import annotations
 
 import copy
+import functools
 import itertools
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 from jsonschema import Draft202012Validator
 
 from feederflex.checks import check_bills, check_hosting, check_multiobjective, check_scenario, check_study
 from feederflex.errors import ConfigError
+from feederflex.settings import Settings
 
 # a name that becomes a folder or file name: no separators, no leading dot (so never "." or "..")
 PLAIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
-class _StrictLoader(yaml.SafeLoader):
+# libyaml's parser where PyYAML has it (several times faster on a study of a thousand scenarios);
+# the constructors below are Python either way
+_SafeLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _StrictLoader(_SafeLoader):
     """A safe loader that refuses a mapping with the same key twice (YAML's last-one-wins would
     silently drop, say, a scenario)."""
 
 
-def _no_duplicate_keys(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+def _no_duplicate_keys(loader: Any, node: yaml.MappingNode, deep: bool = False) -> dict:
     seen: dict = {}
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=deep)
@@ -57,7 +64,34 @@ _StrictLoader.add_implicit_resolver(
 def load_yaml(path: str | Path) -> Any:
     """Parse a YAML file; a mapping with a duplicate key is a :class:`ConfigError` naming file and line."""
     with open(path) as handle:
-        return yaml.load(handle, Loader=_StrictLoader) or {}  # noqa: S506 (a SafeLoader subclass)
+        loader = _StrictLoader(handle)
+        loader.name = str(path)  # libyaml's loader has no name of its own
+        try:
+            return loader.get_single_data() or {}
+        finally:
+            loader.dispose()
+
+
+def read_yaml(path: str | Path) -> Any:
+    """:func:`load_yaml` read once per process while the file is unchanged: the workflow asks for
+    the schema and each study file more than once while it parses. Shared: do not modify it."""
+    stat = Path(path).stat()
+    return _read_yaml(str(Path(path).resolve()), stat.st_mtime_ns, stat.st_size, str(path))
+
+
+@functools.lru_cache(maxsize=32)
+def _read_yaml(resolved: str, mtime_ns: int, size: int, name: str) -> Any:
+    return load_yaml(name)
+
+
+def _copy(value: Any) -> Any:
+    """A deep copy of plain YAML data (dicts, lists, scalars); several times faster than
+    :func:`copy.deepcopy`, which a study of a thousand scenarios calls for every one."""
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    return copy.deepcopy(value) if not isinstance(value, (str, int, float, bool, type(None))) else value
 
 
 def _fill_defaults(instance: Any, schema: Mapping, root: Mapping) -> None:
@@ -112,8 +146,15 @@ def _source_of(path: list[Any], sources: list[tuple[str, Any]]) -> str:
     return sources[-1][0] if sources else "config"
 
 
-def _first_error(instance: Any, schema: Mapping, where: str, prefix: list[Any], sources) -> None:
-    validator = Draft202012Validator(schema)
+def _first_error(
+    instance: Any,
+    schema: Mapping,
+    where: str,
+    prefix: list[Any],
+    sources,
+    validator: Draft202012Validator | None = None,
+) -> None:
+    validator = validator or Draft202012Validator(schema)
     errors = sorted(
         validator.iter_errors(instance), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path)))
     )
@@ -209,14 +250,85 @@ def scenario_overrides(config: Mapping) -> dict[str, tuple[str, dict]]:
     return table
 
 
+# Keywords of an object schema that judge each property on its own (or annotate): an override is
+# checked where it replaces a value. An object node with any other keyword (propertyNames,
+# required, minProperties, ...) is validated whole wherever an override merges into it.
+_PER_PROPERTY = frozenset(
+    {"type", "description", "default", "title", "examples", "$comment", "$defs", "properties", "additionalProperties"}
+)
+
+
+class _OverrideValidator:
+    """Validates a scenario's override against the sub-schemas of the keys it replaces.
+
+    The base settings are validated once, with the whole study (:func:`validate_config`); a
+    scenario's effective settings differ from them only where its override replaces a value (a
+    scalar, a list, or a mapping where base has none) and in the mappings that hold those values.
+    So each replaced value, with its defaults filled, is validated against its own sub-schema, and
+    a merged mapping again only if its schema constrains the mapping as a whole: the same errors as
+    validating the merged document, at a thousandth of the work for a one-key override."""
+
+    def __init__(self, base_schema: Mapping) -> None:
+        self.root = base_schema
+        self.defs = base_schema.get("$defs", {})
+        self._resolved: dict[int, tuple[Mapping, Mapping]] = {}
+        self._validators: dict[int, tuple[Mapping, Draft202012Validator]] = {}
+
+    def resolve(self, schema: Mapping) -> Mapping:
+        """``schema`` with its ``$ref`` merged in (the same object every time, so validators cache)."""
+        if "$ref" not in schema:
+            return schema
+        key = id(schema)
+        if key not in self._resolved:
+            target = {**_resolve(schema["$ref"], self.root), **{k: v for k, v in schema.items() if k != "$ref"}}
+            self._resolved[key] = (schema, target)
+        return self._resolved[key][1]
+
+    def validate(self, value: Any, schema: Mapping, path: list[Any], file: str) -> None:
+        key = id(schema)
+        if key not in self._validators:
+            self._validators[key] = (schema, Draft202012Validator({**schema, "$defs": self.defs}))
+        _first_error(value, schema, file, path, [], self._validators[key][1])
+
+    def merge(self, base: Mapping, override: Mapping, schema: Mapping, path: list[Any], file: str) -> dict:
+        """``base`` with ``override`` merged in, as :func:`merge` with a ``path`` does (strict), each
+        replaced value filled with its defaults and validated. The result shares base's unchanged
+        values: copy it before handing it out."""
+        schema = self.resolve(schema)
+        properties = schema.get("properties", {})
+        extra = schema.get("additionalProperties")
+        free_map = "properties" not in schema and isinstance(extra, Mapping)
+        out = dict(base)
+        for key, value in override.items():
+            if key not in base and not free_map:
+                raise KeyError([*path, key], sorted(base))
+            sub = self.resolve(properties.get(key, extra if isinstance(extra, Mapping) else {}))
+            if isinstance(value, Mapping) and isinstance(base.get(key), Mapping):
+                out[key] = self.merge(base[key], value, sub, [*path, key], file)
+            else:
+                replaced = _copy(value)
+                _fill_defaults(replaced, sub, self.root)
+                self.validate(replaced, sub, [*path, key], file)
+                out[key] = replaced
+        if set(schema) - _PER_PROPERTY:
+            self.validate(out, schema, path, file)
+        return out
+
+
 def expand_scenarios(
     config: dict,
     schema: Mapping,
     sources: list[tuple[str, Any]] | None = None,
     bus_numbers: Iterable[int] | None = None,
     loaded_buses: Iterable[int] | None = None,
+    typed: dict[str, Settings] | None = None,
 ) -> dict[str, dict]:
     """Effective, validated settings of every scenario of a validated study config.
+
+    ``config["base"]`` was validated with the study (:func:`validate_config`); each scenario's
+    override is validated against the sub-schemas of the keys it sets (:class:`_OverrideValidator`).
+    If ``typed`` is given, it receives each scenario's :class:`~feederflex.settings.Settings` (built
+    once here for the checks, so the workflow need not build them again).
 
     Raises
     ------
@@ -228,6 +340,9 @@ def expand_scenarios(
     base_schema = dict(schema["properties"]["base"])
     base_schema["$defs"] = schema.get("$defs", {})
     file = sources[-1][0] if sources else "config"
+    checker = _OverrideValidator(base_schema)
+    base = config["base"]
+    base_typed: Settings | None = None  # base as Settings; a scenario converts only what it overrides
     scenarios = {}
     for name, (where, override) in scenario_overrides(config).items():
         if not PLAIN_NAME.match(name):
@@ -236,41 +351,64 @@ def expand_scenarios(
                 "starting with a letter or digit): it names files under results/"
             )
         try:
-            settings = merge(config["base"], override, [], base_schema)
+            settings = _copy(checker.merge(base, override, base_schema, [], file))
         except KeyError as err:
             path, known = err.args
             raise ConfigError(
                 f"{file}: {where}: overrides base.{'.'.join(path)}, which does not exist; keys there are {known}"
             ) from None
-        _fill_defaults(settings, base_schema, base_schema)
-        try:
-            _first_error(settings, base_schema, file, [], [])
         except ConfigError as err:
             raise ConfigError(f"{file}: {where} (scenario {name!r}): {str(err).split(': ', 1)[1]}") from None
-        check_scenario(settings, config, f"{file}: {where} (scenario {name!r})", bus_numbers, loaded_buses)
+        if base_typed is None:
+            base_typed = Settings.from_dict(base)
+        settings_typed = base_typed.with_sections(settings, override)
+        check_scenario(settings_typed, config, f"{file}: {where} (scenario {name!r})", bus_numbers, loaded_buses)
         scenarios[name] = settings
+        if typed is not None:
+            typed[name] = settings_typed
     return scenarios
 
 
+class Study(NamedTuple):
+    """A loaded study: the validated config, every scenario's settings as plain data and as
+    :class:`~feederflex.settings.Settings` (what the workflow's resource functions read)."""
+
+    config: dict
+    scenarios: dict[str, dict]
+    settings: dict[str, Settings]
+
+
 def load_study(config: dict, schema_path: str | Path, source_files: list[str | Path]) -> tuple[dict, dict[str, dict]]:
+    """Validate a merged study config and expand its scenarios: :func:`parse_study` without the
+    typed settings."""
+    loaded = parse_study(config, schema_path, source_files)
+    return loaded.config, loaded.scenarios
+
+
+def parse_study(config: dict, schema_path: str | Path, source_files: list[str | Path]) -> Study:
     """Validate a merged study config and expand its scenarios (what the Snakefile calls).
 
     ``source_files`` are the YAML files merged into ``config``, in order; they are read again
-    only to name the file an error comes from. The feeder's buses are checked without building it
-    for built-in feeders; a pandapower JSON network is loaded and checked to be radial here.
+    (once per process, :func:`read_yaml`) only to name the file an error comes from. The feeder's
+    buses are checked without building it for built-in feeders; a pandapower JSON network is
+    loaded and checked to be radial here.
     """
     from feederflex.feeders import bus_numbers
 
-    schema = load_yaml(schema_path)
-    sources = [(str(f), load_yaml(f)) for f in source_files]
+    schema = read_yaml(schema_path)
+    sources = [(str(f), read_yaml(f)) for f in source_files]
     valid = validate_config(config, schema, sources)
     buses = bus_numbers(valid["network"]["source"])
     check_study(valid, buses)
-    scenarios = expand_scenarios(valid, schema, sources, buses)
+    typed: dict[str, Settings] = {}
+    scenarios = expand_scenarios(valid, schema, sources, buses, typed=typed)
     if any(settings["dr"] for settings in scenarios.values()):  # needs the feeder's loads: build it only then
         from feederflex.feeders import loaded_buses
 
-        scenarios = expand_scenarios(valid, schema, sources, buses, loaded_buses(valid["network"]["source"]))
+        typed = {}
+        scenarios = expand_scenarios(
+            valid, schema, sources, buses, loaded_buses(valid["network"]["source"]), typed=typed
+        )
     n_steps = round(float(valid["time"]["hours"]) * 60 / int(valid["time"]["step_minutes"]))
     if any(settings["mess"]["units"] for settings in scenarios.values()) and valid["plots"]["mess_step"] >= n_steps:
         raise ConfigError(
@@ -288,4 +426,4 @@ def load_study(config: dict, schema_path: str | Path, source_files: list[str | P
     bad = sorted(set(valid["plots"]["kpis"]) - set(KPI_UNITS))
     if bad:
         raise ConfigError(f"plots.kpis: {bad} are not KPI columns; expected some of {sorted(KPI_UNITS)}")
-    return valid, scenarios
+    return Study(valid, scenarios, typed)

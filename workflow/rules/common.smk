@@ -3,10 +3,10 @@ import re
 
 from feederflex.feeders import bus_numbers
 from feederflex.hosting import expand_cases
-from feederflex.model.objectives import CATALOGUE
+from feederflex.model.catalogue import CATALOGUE
 from feederflex.multiobjective import fractions, payoff_objectives
 from feederflex.resources import JobResources
-from feederflex.study import load_study
+from feederflex.study import parse_study, read_yaml
 
 
 def _config_sources():
@@ -18,18 +18,19 @@ def _config_sources():
 
 def _study_config():
     """config with `scenarios` taken whole from the last file that sets it (no merging across files)."""
-    from feederflex.study import load_yaml
-
     merged = dict(config)
     for source in reversed(_config_sources()):
-        content = load_yaml(source)
+        content = read_yaml(source)
         if "scenarios" in content:
             merged["scenarios"] = content["scenarios"]
             break
     return merged
 
 
-STUDY, SCENARIOS = load_study(_study_config(), "config/schema.yaml", _config_sources())
+# SCENARIOS: plain settings (what params hand to scripts); TYPED: the same as Settings, built once
+STUDY, SCENARIOS, TYPED = parse_study(
+    _study_config(), "config/schema.yaml", _config_sources()
+)
 STUDY_NAME = STUDY["study"]
 N_BUSES = len(bus_numbers(STUDY["network"]["source"]))
 MO = STUDY["multiobjective"]
@@ -232,7 +233,7 @@ def tradeoff_targets():
 
 # Resources of the rules (mem_mb, runtime, solve threads) come from feederflex.resources, sized by the
 # model-size formula of the model package; rules name them as RESOURCES.<rule kind>_<resource>.
-RESOURCES = JobResources(STUDY, SCENARIOS, N_BUSES)
+RESOURCES = JobResources(STUDY, TYPED, N_BUSES)
 
 
 def solution_files(wildcards):
