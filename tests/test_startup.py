@@ -80,7 +80,8 @@ def test_the_workflow_parses_without_pyomo_pandapower_or_matplotlib():
 
 
 def test_a_solve_job_without_ac_correction_loads_neither_pandapower_nor_matplotlib(tmp_path, make_scenario, feeder33):
-    """The whole job (read inputs, build, solve, write), not only its imports."""
+    """The whole job (read inputs, build, solve, write), not only its imports. No scipy either:
+    Pyomo resolves a scipy import with scipy.stats and more, which the hand-over does not need."""
     settings, prof, _ = make_scenario(
         {"ev_fleet": None, "fess": [], "ac_correction": {"enabled": False}, "solver": {"threads": 1}}, hours=4
     )
@@ -100,3 +101,4 @@ def test_a_solve_job_without_ac_correction_loads_neither_pandapower_nor_matplotl
     loaded = _loaded_after(code)
     assert out.exists() and "pyomo" in loaded
     assert "pandapower" not in loaded and "matplotlib" not in loaded, loaded
+    assert "scipy" not in loaded, loaded

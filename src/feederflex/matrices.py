@@ -10,6 +10,10 @@ constraint is one row with both bounds, as HiGHS holds it.
 :func:`column_bounds` reads the columns' current bounds, fixed values and integrality from Pyomo,
 which is all that changes between most solves of one model (MESS search, AC correction with
 integers kept, hosting trials).
+
+No scipy: the compiler's sparse-matrix hooks are given numpy stand-ins (:class:`_CSR`,
+:class:`_CSC`). Pyomo resolves its deferred scipy import with ``scipy.stats``, ``integrate`` and
+``spatial``, which a solve job without an AC power flow would otherwise pay for at every start.
 """
 
 from __future__ import annotations
@@ -20,17 +24,18 @@ from typing import Any
 
 import numpy as np
 import pyomo.environ as pyo
-import scipy.sparse as sp
+from pyomo.common.gc_manager import PauseGC
 
 
 @dataclass
 class Compiled:
-    """The matrices of one model: ``matrix`` (rows x columns, CSR), the bounds of its rows, the
-    objective's costs, constant and sense, and the Pyomo objects behind each row and column."""
+    """The matrices of one model: its non-zeros (``entries``, sorted by column then row), the bounds
+    of its rows, the objective's costs, constant and sense, and the Pyomo objects behind each row
+    and column."""
 
     columns: list[Any]  # VarData per column
     rows: list[Any]  # ConstraintData per row
-    matrix: sp.csr_array
+    entries: tuple[np.ndarray, np.ndarray, np.ndarray]  # (row, column, value) of each non-zero, by column
     row_lower: np.ndarray
     row_upper: np.ndarray
     cost: np.ndarray
@@ -64,10 +69,74 @@ def active_objective(model: pyo.Block) -> Any:
     return objectives[0]
 
 
+class _Compressed:
+    """The part of a scipy compressed matrix that Pyomo's standard-form compiler uses."""
+
+    def __init__(self, arrays: tuple, shape: Any) -> None:
+        data, indices, indptr = arrays
+        self.data = np.asarray(data, dtype=float)
+        self.indices = np.asarray(indices, dtype=np.int64)
+        self.indptr = np.asarray(indptr, dtype=np.int64)
+        self.shape = (int(shape[0]), int(shape[1]))
+
+
+class _CSR(_Compressed):
+    def tocsc(self) -> _CSC:
+        major = np.repeat(np.arange(self.shape[0]), np.diff(self.indptr))
+        return _CSC.from_entries(major, self.indices, self.data, self.shape)
+
+
+class _CSC(_Compressed):
+    @classmethod
+    def from_entries(cls, rows: np.ndarray, cols: np.ndarray, values: np.ndarray, shape: tuple) -> _CSC:
+        """Column-compressed, sorted, duplicates summed and zeros dropped (what the compiler asks of scipy)."""
+        order = np.lexsort((rows, cols))
+        rows, cols, values = rows[order], cols[order], values[order]
+        if rows.size:
+            first = np.ones(rows.size, dtype=bool)
+            first[1:] = (rows[1:] != rows[:-1]) | (cols[1:] != cols[:-1])
+            starts = np.flatnonzero(first)
+            values = np.add.reduceat(values, starts)
+            rows, cols = rows[starts], cols[starts]
+            nonzero = values != 0
+            rows, cols, values = rows[nonzero], cols[nonzero], values[nonzero]
+        indptr = np.searchsorted(cols, np.arange(shape[1] + 1))
+        return cls((values, rows, indptr), shape)
+
+    def sum_duplicates(self) -> None:  # done in from_entries
+        pass
+
+    def eliminate_zeros(self) -> None:  # done in from_entries
+        pass
+
+    def toarray(self) -> np.ndarray:
+        out = np.zeros(self.shape)
+        cols = np.repeat(np.arange(self.shape[1]), np.diff(self.indptr))
+        out[self.indices, cols] = self.data
+        return out
+
+
+def _standard_form(model: pyo.Block) -> Any:
+    """Pyomo's standard-form compile of ``model`` in mixed form, objective sense kept, on numpy."""
+    from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler, _LinearStandardFormCompiler_impl
+
+    class _OnNumpy(_LinearStandardFormCompiler_impl):
+        # the compiler's documented hooks; __init__ is replaced because the base one fills them
+        # from scipy (and so imports it) the first time it runs
+        _to_vector = staticmethod(np.fromiter)
+        _csc_matrix = _CSC
+        _csr_matrix = _CSR
+
+        def __init__(self, config: Any) -> None:
+            self.config = config
+
+    config = LinearStandardFormCompiler.CONFIG({"mixed_form": True, "set_sense": None})
+    with PauseGC():
+        return _OnNumpy(config).write(model)
+
+
 def compile_model(model: pyo.Block) -> Compiled:
     """The model's rows, columns and objective as arrays (see the module docstring)."""
-    from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
-
     objective = active_objective(model)
     constraints = active_constraints(model)
     parameters = [(p, p.value) for p in mutable_parameters(model)]
@@ -75,7 +144,7 @@ def compile_model(model: pyo.Block) -> Compiled:
     for var in fixed:  # fixed variables are compiled as columns, not folded into the bounds
         var.unfix()
     try:
-        info = LinearStandardFormCompiler().write(model, mixed_form=True, set_sense=None)
+        info = _standard_form(model)
     finally:
         for var in fixed:
             var.fix()
@@ -91,22 +160,39 @@ def compile_model(model: pyo.Block) -> Compiled:
     if pairs.size:
         lower[pairs] = rhs[pairs + 1]
         keep[pairs + 1] = False
-    matrix = sp.csr_array(info.A)[keep] if len(kind) else sp.csr_array((0, len(info.columns)))
-    matrix.sort_indices()
-    cost = np.asarray(info.c.toarray()[0], dtype=float) if info.c.shape[0] else np.zeros(len(info.columns))
+    new_row = np.cumsum(keep) - 1  # each kept row's number once the lower halves are dropped
+    matrix = info.A
+    cols = np.repeat(np.arange(matrix.shape[1]), np.diff(matrix.indptr))
+    kept = keep[matrix.indices] if matrix.indices.size else np.zeros(0, dtype=bool)
+    n_columns = len(info.columns)
+    cost = info.c.toarray()[0] if info.c.shape[0] else np.zeros(n_columns)
     return Compiled(
         columns=list(info.columns),
         rows=[row.constraint for row, k in zip(info.rows, keep, strict=True) if k],
-        matrix=matrix,
+        entries=(new_row[matrix.indices[kept]], cols[kept], matrix.data[kept]),
         row_lower=lower[keep],
         row_upper=upper[keep],
-        cost=cost,
+        cost=np.asarray(cost, dtype=float),
         offset=float(info.c_offset[0]) if len(info.c_offset) else 0.0,
         maximize=objective.sense == pyo.maximize,
         objective=objective,
         constraints=constraints,
         parameters=parameters,
     )
+
+
+def column_major(rows: np.ndarray, cols: np.ndarray, values: np.ndarray, n_cols: int) -> tuple:
+    """HiGHS's column-wise arrays (start, index, value) of non-zeros sorted by column then row."""
+    order = np.lexsort((rows, cols))
+    start = np.searchsorted(cols[order], np.arange(n_cols + 1))
+    return start.astype(np.int32), rows[order].astype(np.int32), values[order]
+
+
+def row_major(rows: np.ndarray, cols: np.ndarray, values: np.ndarray, n_rows: int) -> tuple:
+    """Row-wise arrays (start, index, value) of non-zeros."""
+    order = np.lexsort((cols, rows))
+    start = np.searchsorted(rows[order], np.arange(n_rows + 1))
+    return start.astype(np.int32), cols[order].astype(np.int32), values[order]
 
 
 def column_bounds(columns: list[Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

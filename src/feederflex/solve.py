@@ -37,7 +37,6 @@ from typing import Any
 
 import numpy as np
 import pyomo.environ as pyo
-import scipy.sparse as sp
 from pyomo.common.collections import ComponentMap
 
 from feederflex.matrices import (
@@ -45,8 +44,10 @@ from feederflex.matrices import (
     active_constraints,
     active_objective,
     column_bounds,
+    column_major,
     compile_model,
     parameters_changed,
+    row_major,
 )
 from feederflex.settings import Solver
 
@@ -300,8 +301,7 @@ class Session:
         import highspy
 
         compiled = compile_model(self.model)
-        csc = compiled.matrix.tocsc()
-        csc.sort_indices()
+        start, index, value = column_major(*compiled.entries, len(compiled.columns))
         lower, upper, integer = column_bounds(compiled.columns)
         h = highspy.Highs()
         h.setOptionValue("output_flag", False)
@@ -318,9 +318,9 @@ class Session:
         lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
         lp.a_matrix_.num_col_ = lp.num_col_
         lp.a_matrix_.num_row_ = lp.num_row_
-        lp.a_matrix_.start_ = csc.indptr
-        lp.a_matrix_.index_ = csc.indices
-        lp.a_matrix_.value_ = csc.data
+        lp.a_matrix_.start_ = start
+        lp.a_matrix_.index_ = index
+        lp.a_matrix_.value_ = value
         if integer.any():
             lp.integrality_ = [
                 highspy.HighsVarType.kInteger if i else highspy.HighsVarType.kContinuous for i in integer
@@ -347,8 +347,8 @@ class Session:
             return
         n_col = len(self._columns)
         to_held = np.fromiter((self._cols[id(var)] for var in new.columns), dtype=np.int64, count=len(new.columns))
-        coo = new.matrix.tocoo()
-        matrix = sp.csr_array((coo.data, (coo.row, to_held[coo.col])), shape=(new.matrix.shape[0], n_col))
+        new_rows, new_cols, new_values = new.entries
+        new_cols = to_held[new_cols]
         cost = np.zeros(n_col)
         cost[to_held] = new.cost
         changed = np.flatnonzero(cost != held.cost)
@@ -368,35 +368,45 @@ class Session:
             )
             for k in np.flatnonzero(moved):
                 h.changeRowBounds(int(rows[k]), float(new.row_lower[kept[k]]), float(new.row_upper[kept[k]]))
-            holds = sp.csc_array(
-                (np.asarray(lp.a_matrix_.value_), np.asarray(lp.a_matrix_.index_), np.asarray(lp.a_matrix_.start_)),
-                shape=(lp.num_row_, lp.num_col_),
-            ).tocsr()[rows]
-            now = matrix[kept]
-            difference = (now - holds).tocoo()
-            difference.eliminate_zeros()
-            for i, j in zip(difference.row.tolist(), difference.col.tolist(), strict=True):
-                h.changeCoeff(int(rows[i]), int(j), float(now[i, j]))
+            self._change_coefficients(lp, target, (new_rows, new_cols, new_values))
         active = {id(con) for con in new.rows}
         for cid in [cid for cid in self._rows if cid not in active]:  # no longer active: the row is freed
             h.changeRowBounds(self._rows.pop(cid), -math.inf, math.inf)
         added = np.flatnonzero(target < 0)
         if added.size:
-            block = matrix[added]
-            block.sort_indices()
-            h.addRows(
-                int(added.size),
-                new.row_lower[added],
-                new.row_upper[added],
-                int(block.nnz),
-                block.indptr[:-1].astype(np.int32),
-                block.indices.astype(np.int32),
-                block.data,
-            )
+            number = np.full(len(new.rows), -1)
+            number[added] = np.arange(added.size)
+            mine = number[new_rows] >= 0
+            start, index, value = row_major(number[new_rows[mine]], new_cols[mine], new_values[mine], int(added.size))
+            h.addRows(int(added.size), new.row_lower[added], new.row_upper[added], int(value.size), start, index, value)
             for k in added:
                 self._rows[id(new.rows[k])] = len(self._row_cons)
                 self._row_cons.append(new.rows[k])
         self._held = replace(new, columns=self._columns, cost=cost)
+
+    def _change_coefficients(self, lp: Any, target: np.ndarray, entries: tuple) -> None:
+        """Coefficients of the rows HiGHS holds (``target``: HiGHS row of each new row, -1 if new)
+        that differ from ``entries`` (new row, HiGHS column, value) are set to the new value."""
+        n_col = int(lp.num_col_)
+        rows, cols, values = entries
+        mine = target[rows] >= 0
+        new_keys = target[rows[mine]] * n_col + cols[mine]
+        new_values = values[mine]
+        start = np.asarray(lp.a_matrix_.start_)
+        old_rows = np.asarray(lp.a_matrix_.index_, dtype=np.int64)
+        old_cols = np.repeat(np.arange(n_col), np.diff(start))
+        checked = np.zeros(int(lp.num_row_), dtype=bool)
+        checked[target[target >= 0]] = True
+        old = checked[old_rows]
+        old_keys = old_rows[old] * n_col + old_cols[old]
+        old_values = np.asarray(lp.a_matrix_.value_)[old]
+        keys = np.union1d(new_keys, old_keys)
+        now = np.zeros(keys.size)
+        now[np.searchsorted(keys, new_keys)] = new_values
+        before = np.zeros(keys.size)
+        before[np.searchsorted(keys, old_keys)] = old_values
+        for key in np.flatnonzero(now != before):
+            self._h.changeCoeff(int(keys[key] // n_col), int(keys[key] % n_col), float(now[key]))
 
     def _sync_columns(self) -> None:
         """Column bounds and integrality from Pyomo, sent where they differ from what HiGHS holds."""
