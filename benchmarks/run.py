@@ -29,11 +29,14 @@ unit search are measured in benchmarks/mess_levers.py).
 
 ``--linopy`` builds the ``ieee33_lp`` LP also with linopy (benchmark extra: pip install
 feederflex[benchmark]) and hands it to HiGHS the same way, as a reference for the overhead;
-``--workflow`` measures Snakemake: the default study with --cores 2, a 200-scenario LP study
-(solve jobs only, ``--until solve_scenario``: scenarios per minute), its no-op re-run, and ``snakemake -n`` of a 1,000-scenario study next to that of
-``benchmarks/dry_run_floor.smk``, the same DAG without feederflex (Snakemake's own floor).
+``--workflow`` measures Snakemake: the default study with --cores 2 (and the seconds of each of its
+solve and AC jobs from Snakemake's benchmark files), an LP study of ``--lp-scenarios`` scenarios
+(200; solve jobs only, ``--until solve_scenario``: scenarios per minute), its no-op re-run, and
+``snakemake -n`` of a 1,000-scenario study next to that of ``benchmarks/dry_run_floor.smk``, the
+same DAG without feederflex (Snakemake's own floor).
 
 Usage: python benchmarks/run.py [--rungs ieee33_lp ...] [--repeat 3] [--time-limit 60] [--linopy] [--workflow]
+       [--lp-scenarios 200]
 Writes benchmarks/results/ladder-<UTC time>.json and benchmarks/results/ladder.md (the table).
 """
 
@@ -301,21 +304,35 @@ def _snakemake(workdir: Path, *args: str) -> float:
     return time.perf_counter() - t
 
 
-def workflow_figures() -> dict:
-    """Snakemake wall times in a scratch copy of the workflow (never this checkout's results/)."""
+def _job_seconds(work: Path, study: str, rule: str) -> list[float]:
+    """Wall seconds of every job of ``rule`` from Snakemake's benchmark files (``s`` column)."""
+    seconds = []
+    for tsv in sorted((work / "results" / study / "benchmarks" / rule).glob("*.tsv")):
+        header, values = tsv.read_text().splitlines()[:2]
+        seconds.append(float(values.split("\t")[header.split("\t").index("s")]))
+    return seconds
+
+
+def workflow_figures(lp_scenarios: int = 200) -> dict:
+    """Snakemake wall times in a scratch copy of the workflow (never this checkout's results/):
+    the default study (with each solve and AC job's own seconds), ``lp_scenarios`` LP scenarios
+    (solve jobs only), its no-op re-run, and the dry run of 1,000 scenarios."""
     import yaml
 
-    out = {}
+    out: dict = {}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         for item in ("Snakefile", "workflow", "config", "envs"):
             src = ROOT / item
             (shutil.copytree if src.is_dir() else shutil.copy)(src, work / item)
         out["default_study_s"] = _snakemake(work, "--cores", "2")
+        for rule in ("solve_scenario", "validate_ac"):
+            jobs = _job_seconds(work, "default", rule)
+            out[f"default_{rule}_job_s"] = {"median": statistics.median(jobs), "min": min(jobs), "max": max(jobs)}
         many = {
             "study": "many",
             "scenarios": {
-                "list": {f"s{k:03d}": {"grid": {"v_min_pu": round(0.90 + 0.0002 * k, 4)}} for k in range(200)}
+                "list": {f"s{k:03d}": {"grid": {"v_min_pu": round(0.90 + 0.0002 * k, 4)}} for k in range(lp_scenarios)}
             },
             "base": {"ev_fleet": None, "fess": [], "ac_correction": {"enabled": False}},
         }
@@ -323,9 +340,12 @@ def workflow_figures() -> dict:
         # solves only (--until): scenarios per minute of the optimisation itself, AC checks excluded
         target = "--until", "solve_scenario"
         seconds = _snakemake(work, "--cores", "2", "--configfile", "config/studies/many.yaml", *target)
-        out["lp200_s"] = seconds
-        out["lp200_scenarios_per_min"] = 200 / (seconds / 60)
-        out["lp200_noop_s"] = _snakemake(work, "--cores", "2", "--configfile", "config/studies/many.yaml", *target)
+        out["lp_scenarios"] = lp_scenarios
+        out["lp_s"] = seconds
+        out["lp_scenarios_per_min"] = lp_scenarios / (seconds / 60)
+        jobs = _job_seconds(work, "many", "solve_scenario")
+        out["lp_solve_job_s"] = {"median": statistics.median(jobs), "min": min(jobs), "max": max(jobs)}
+        out["lp_noop_s"] = _snakemake(work, "--cores", "2", "--configfile", "config/studies/many.yaml", *target)
         thousand = dict(
             many,
             study="thousand",
@@ -364,6 +384,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--linopy", action="store_true")
     parser.add_argument("--workflow", action="store_true")
     parser.add_argument("--no-rungs", action="store_true", help="only the workflow figures (with --workflow)")
+    parser.add_argument("--lp-scenarios", type=int, default=200, help="size of the LP study (with --workflow)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -386,14 +407,14 @@ def main(argv: list[str] | None = None) -> dict:
         report["rungs"].append(summarise(runs))
         print(f"{name}: done", file=sys.stderr)
     if args.workflow:
-        report["workflow"] = workflow_figures()
+        report["workflow"] = workflow_figures(args.lp_scenarios)
     args.out.mkdir(parents=True, exist_ok=True)
     stamp = report["when"].replace(":", "").replace("-", "")[:15]
     (args.out / f"ladder-{stamp}.json").write_text(json.dumps(report, indent=1))
     text = table(report["rungs"])
     if "workflow" in report:
         text += "\n\n| workflow | figure |\n|---|---|\n" + "\n".join(
-            f"| {k} | {v:.2f} |" for k, v in report["workflow"].items()
+            f"| {k} | {v:.2f} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in report["workflow"].items()
         )
     (args.out / "ladder.md").write_text(text + "\n")
     print(text)
