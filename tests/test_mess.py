@@ -189,8 +189,8 @@ def test_the_search_is_never_worse_than_parked_even_when_time_runs_out(make_scen
 def test_the_relocation_search_alone_reaches_the_full_models_optimum(make_scenario, feeder33):
     """One unit leaving the substation end for the evening: the search's best schedule (LPs with
     the routes and modes fixed) is the MILP's proven optimum within its gap, before the full model
-    runs. (With three units on this feeder it is not: the search stops at 5683 $ against 1399 $,
-    benchmarks/README.md.)"""
+    runs. (With three units on this feeder it is not: the search stops at 21,563 $ against 1,399 $
+    and the full model finds the rest, benchmarks/README.md.)"""
     ds, settings, travel = run(make_scenario, feeder33, [unit()], search={"method": "lp_moves"}, mip_gap=1e-3)
     assert ds.attrs["solver_status"] == "optimal"
     optimum = ds.attrs["solver_objective"]

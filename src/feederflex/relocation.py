@@ -15,7 +15,7 @@ The search walks from the incumbent schedule:
    usable energy lasts at full power) minus what it earns on its current route from the
    departure on, minus the change in trip costs. The best move of each unit and destination
    stands for its group (the latest-leaving one within 1 % of the group's best estimate);
-   ``mess.search.candidates`` groups are evaluated, at most three per unit.
+   ``mess.search.candidates`` groups are evaluated, a fair share of them per unit.
 3. **Evaluation.** A move is solved as an LP twice: with the moved unit's modes from the prices,
    then with every unit's modes from that LP (the direction each unit runs in, or for an idle unit
    the direction its rating earns more in at that LP's prices). The best move gets its trips
@@ -325,7 +325,7 @@ def _modes_for(
 
 def _diverse(ranked: list[Move], m: pyo.ConcreteModel, top: int) -> list[Move]:
     """The ``top`` best groups of moves (one unit, one destination, one number of trips; at most
-    three groups per unit), each
+    max(3, top / units) groups per unit), each
     by its latest-leaving move whose estimate is within 1 % of the group's best: the estimate
     sees little difference between leaving early and leaving just in time, the exact solve does."""
     arc_list = m.mess.arc_list
@@ -339,10 +339,11 @@ def _diverse(ranked: list[Move], m: pyo.ConcreteModel, top: int) -> list[Move]:
         near = [mv for mv in members if mv.gain_usd >= best - 0.01 * abs(best)]
         chosen.append((best, max(near, key=lambda mv: max((arc_list[a].depart for a in mv.route), default=-1))))
     chosen.sort(key=lambda pair: -pair[0])
+    units = {mv.unit for mv in ranked} or {""}
     per_unit: dict[str, int] = {}
     out = []
-    for _, mv in chosen:  # at most three groups per unit, so that the top moves cover several units
-        if per_unit.get(mv.unit, 0) < 3:
+    for _, mv in chosen:  # a fair share of groups per unit (at least three), so that the top moves cover several units
+        if per_unit.get(mv.unit, 0) < max(3, math.ceil(top / len(units))):
             per_unit[mv.unit] = per_unit.get(mv.unit, 0) + 1
             out.append(mv)
     return out[:top]
