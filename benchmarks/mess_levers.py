@@ -9,10 +9,13 @@ variant, one after the other (the machine has 2 cores: never run this next to ot
 - ``combined``: p_ch + p_dis <= P parked (one row instead of two);
 - ``continuous``: + parking continuous (integral through flow conservation);
 - ``start``: + the fixed-parking schedule as HiGHS's starting solution;
-- ``search``: + unit-by-unit neighbourhood search from that start before the full solve (what
+- ``search``: + unit-by-unit neighbourhood search (``mess.search.method: unit_milp``) from that start before the full solve (what
   feederflex does; its time is in ``baseline_s``/``search_s``, the full solve's in ``highs_s``);
   the search's trips leave on the hour (``mess.search.departure_every_minutes: 60``), which on
   quarter-hour steps is hourly routing refined to quarter hours by the full solve;
+- ``lp_moves``: ``start`` + the relocation search (``mess.search.method: lp_moves``,
+  :mod:`feederflex.relocation`): one-unit relocations ranked by the nodal prices of the
+  incumbent's LP, evaluated as LPs with the routes and modes fixed, then the full solve;
 - ``search_every_step``: the same search with trips leaving at every step (only differs from
   ``search`` below hourly steps);
 - ``energy_flow``: ``search`` on a lifted model where each unit's energy travels with it on the
@@ -25,8 +28,13 @@ with equal bounds; the ``--fixed-as-params`` rows of benchmarks/README.md (Pyomo
 hand-over, which re-added every row of a fixed variable when it was freed) were measured before
 feederflex compiled its own hand-over (2026-12-06), which has no such mode.
 
+``search_objective`` is the best schedule any search solve found (before the full model);
+``target_s`` is the time (baseline and search included, build excluded) at the end of the first
+HiGHS run whose schedule is within 0.2 % of the best known 24-step objective (-1267.3 $, tong2021
+only; NaN if never); a run inside the full solve counts at its end, so it is an upper bound there.
+
 Usage: python benchmarks/mess_levers.py [--time-limit 60] [--steps 24 96] [--variants ...] [--case tong2021]
-       [--mip-gap 0.005] [--threads 1] [--out mess_levers.json]
+       [--mip-gap 0.005] [--threads 1] [--search-time 30] [--out mess_levers.json]
 Writes benchmarks/results/mess_levers.json and prints a Markdown table.
 """
 
@@ -35,6 +43,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -51,6 +60,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from run import load_rung, prepare  # noqa: E402  (the ladder's rungs and input preparation)
 
 SCENARIO = "ev-peak_energy-e50_routing-optimised"
+BEST_KNOWN_24 = -1267.3  # $, the best schedule known at 24 steps (benchmarks/README.md)
 
 
 def load_tong2021(step_minutes: int) -> tuple[dict, dict]:
@@ -147,7 +157,8 @@ def run(valid: dict, settings: dict, variant: str, time_limit: float, mip_gap: f
     search_s = 0.0
     if variant == "search_every_step":
         settings["mess"]["search"]["departure_every_minutes"] = None
-    if variant in ("search", "search_every_step", "energy_flow"):
+    settings["mess"]["search"]["method"] = "lp_moves" if variant == "lp_moves" else "unit_milp"
+    if variant in ("search", "search_every_step", "energy_flow", "lp_moves"):
         from feederflex.routing import solve_routing
         from feederflex.settings import as_settings
 
@@ -157,6 +168,18 @@ def run(valid: dict, settings: dict, variant: str, time_limit: float, mip_gap: f
         search_s = time.perf_counter() - clock - baseline_s - result.solve_seconds
     else:
         result = session.solve("full", start=start)
+    searched = [
+        s.objective
+        for s in session.stages
+        if s.name.startswith(("MESS search", "MESS moves")) and math.isfinite(s.objective)
+    ]
+    target = BEST_KNOWN_24 + 0.002 * abs(BEST_KNOWN_24)
+    clock, target_s = 0.0, float("nan")
+    for stage in session.stages:
+        clock += stage.wall_seconds
+        if stage.objective <= target:
+            target_s = clock
+            break
     return {
         "variant": variant,
         "steps": len(m.mess.T),
@@ -167,7 +190,9 @@ def run(valid: dict, settings: dict, variant: str, time_limit: float, mip_gap: f
         "baseline_s": round(baseline_s, 2),
         "search_s": round(search_s, 1),
         "highs_s": round(result.solve_seconds, 1),
+        "search_objective": round(min(searched, default=float("nan")), 1),  # best schedule a search solve found
         "total_s": round(time.perf_counter() - started, 1),
+        "target_s": round(target_s, 1) if len(m.mess.T) == 24 else float("nan"),
         "status": result.status.value,
         "objective": round(result.objective, 1),
         "bound": round(result.bound, 1),
@@ -196,6 +221,9 @@ def main() -> None:
     parser.add_argument(
         "--unit-time", type=float, default=None, help="override mess.search.unit_time_s (s per one-unit solve)"
     )
+    parser.add_argument(
+        "--search-time", type=float, default=None, help="override mess.search.time_s (lp_moves: s for the whole search)"
+    )
     args = parser.parse_args()
     rows = []
     cases = (
@@ -209,6 +237,8 @@ def main() -> None:
             settings["solver"]["threads"] = args.threads
             if args.unit_time is not None:
                 settings["mess"]["search"]["unit_time_s"] = args.unit_time
+            if args.search_time is not None:
+                settings["mess"]["search"]["time_s"] = args.search_time
             row = run(valid, settings, variant, args.time_limit, args.mip_gap)
             row = {
                 "case": args.case,

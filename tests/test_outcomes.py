@@ -118,7 +118,8 @@ def test_a_diverged_step_flips_the_correction_status(make_scenario, feeder33, mo
     assert history[-1]["ac_nonconverged_steps"] == 1
 
 
-def test_routed_mess_is_never_worse_than_parked_in_what_is_written(make_scenario, feeder33):
+@pytest.mark.parametrize("method", ["unit_milp", "lp_moves"])
+def test_routed_mess_is_never_worse_than_parked_in_what_is_written(make_scenario, feeder33, method):
     transport = {
         "stations": [
             {"bus": 6, "x_km": 0, "y_km": 0},
@@ -129,7 +130,7 @@ def test_routed_mess_is_never_worse_than_parked_in_what_is_written(make_scenario
     mess = {
         "units": [{"name": "m1", "p_mw": 0.5, "e_mwh": 1.0, "initial_station": 6}],
         "routing": "optimised",
-        "search": {"rounds": 1, "unit_time_s": 2.0},
+        "search": {"method": method, "rounds": 1, "unit_time_s": 2.0, "time_s": 5.0},
     }
     settings, prof, cfg = make_scenario({"mess": mess}, day=DAY, hours=6, transport=transport)
     from feederflex.travel import build_travel

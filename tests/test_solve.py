@@ -306,3 +306,20 @@ def test_the_hand_over_is_part_of_the_first_stage_wall_time():
     assert handed > 0
     assert result.wall_seconds >= handed
     assert session._pending == 0.0
+
+
+def test_row_duals_are_the_price_of_a_binding_row():
+    """min 3 x0 + 2 x1 s.t. x0 + x1 >= 5, x1 <= 2: the cover row is worth 3 per unit (x0 sets the
+    price), the cap on x1 saves 1 per unit; a row HiGHS does not hold has no dual."""
+    m = pyo.ConcreteModel()
+    m.x = pyo.Var(range(2), bounds=(0, None))
+    m.cover = pyo.Constraint(expr=m.x[0] + m.x[1] >= 5)
+    m.cap = pyo.Constraint(expr=m.x[1] <= 2)
+    m.unused = pyo.Constraint(expr=m.x[0] <= 100)
+    m.unused.deactivate()
+    m.obj = pyo.Objective(expr=3 * m.x[0] + 2 * m.x[1])
+    session = Session(m, SOLVER)
+    assert session.solve("lp", refine=False).status is SolveStatus.OPTIMAL
+    duals = session.row_duals([m.cover, m.cap, m.unused])
+    assert duals[0] == pytest.approx(3.0) and duals[1] == pytest.approx(-1.0)
+    assert math.isnan(duals[2])

@@ -284,7 +284,7 @@ def test_numbers_in_exponent_form_are_floats(tmp_path):
         (
             "scenarios: {list: {x: {mess: {search: {round: 2}}}}}",
             r"study.yaml: scenarios.list.x: overrides base.mess.search.round, which does not exist; keys there are "
-            r"\['departure_every_minutes', 'rounds', 'unit_time_s'\]",
+            r"\['candidates', 'departure_every_minutes', 'method', 'rounds', 'time_s', 'unit_time_s'\]",
         ),
         (
             "scenarios: {axes: {band: {tight: {grid: {v_min: 0.97}}}}}",

@@ -396,7 +396,7 @@ def shrink(study: dict, hours: float, step_minutes: int | None = None) -> dict:
     base["ac_correction"] = {**base.get("ac_correction", {}), "max_iterations": 1}
     base["mess"] = {
         **base.get("mess", {}),
-        "search": {**base.get("mess", {}).get("search", {}), "rounds": 1, "unit_time_s": 0.5},
+        "search": {**base.get("mess", {}).get("search", {}), "rounds": 1, "unit_time_s": 0.5, "time_s": 1.0},
     }
     for fleet in out.get("fleets", {}).values():
         fleet["vehicles_per_bus"] = min(int(fleet.get("vehicles_per_bus", 20)), 20)

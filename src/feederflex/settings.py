@@ -122,11 +122,14 @@ class MessTransfer:
 
 @dataclass(frozen=True)
 class MessSearch:
-    """``mess.search``: the unit-by-unit neighbourhood search of optimised routing."""
+    """``mess.search``: the search between the parked baseline and the full routing model."""
 
+    method: Literal["lp_moves", "unit_milp"]
     rounds: int
     unit_time_s: float
     departure_every_minutes: float | None
+    candidates: int
+    time_s: float
 
 
 @dataclass(frozen=True)

@@ -539,7 +539,9 @@ class Session:
 
     def row_duals(self, constraints: Iterable[pyo.Constraint]) -> np.ndarray:
         """HiGHS's dual values of ``constraints`` after the last run (NaN where HiGHS holds no row
-        or has no dual solution), in the objective's units per unit of the row."""
+        or has no dual solution), in the objective's units per unit of the row. HiGHS's sign
+        convention: reduced cost = c - A^T y, so a column with entries ``a`` in these rows and no
+        cost lowers the objective by ``a . y`` per unit."""
         solution = self._h.getSolution()
         duals = np.asarray(solution.row_dual, dtype=float) if solution.dual_valid else None
         out = []
