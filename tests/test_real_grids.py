@@ -386,3 +386,40 @@ def test_the_feeder_file_does_not_depend_on_the_column_order_of_the_net(nets):
     for table in ("bus", "line", "load", "sgen", "trafo"):
         shuffled[table] = shuffled[table][list(reversed(shuffled[table].columns))]
     assert feeders.feeder_from_pandapower(shuffled, LV).identical(feeders.feeder_from_pandapower(net, LV))
+
+
+def test_a_feeder_that_cannot_reach_the_tight_tolerance_is_checked_at_the_fallback_one(monkeypatch):
+    """On IEEE 69 (12.66 kV) Newton-Raphson cannot reach AC_TOLERANCE_MVA in double precision, in
+    pandapower's solver or lightsim2grid's: the AC check then holds each step to the fallback
+    tolerance (that of every check before) instead of counting the steps as diverged, and its
+    voltages equal a plain pandapower run at that tolerance."""
+    feeder = feeders.build_feeder("case69")
+    probe = acpf.ac_network(feeder, 1.0)
+    probe.set_injections(feeder.p_load_mw.values, feeder.q_load_mvar.values)
+    with warnings.catch_warnings(), pytest.raises(Exception):  # noqa: B017 (pandapower's own error class)
+        warnings.simplefilter("ignore")
+        pp.runpp(probe.net, numba=False, tolerance_mva=feeders.AC_TOLERANCE_MVA, max_iteration=50)
+    factors = np.linspace(0.4, 1.2, 6)
+    p = np.outer(factors, feeder.p_load_mw.values)
+    q = np.outer(factors, feeder.q_load_mvar.values)
+    zeros = np.zeros_like(p)
+    solution = xr.Dataset(
+        {
+            "v_pu": (("time", "bus"), zeros),
+            "v_under_pu": (("time", "bus"), zeros),
+            "v_over_pu": (("time", "bus"), zeros),
+        },
+        coords={"time": np.arange(6), "bus": feeder.bus.values},
+        attrs={"solver_status": "optimal", "substation_v_pu": 1.0, "v_min_pu": 0.9, "v_max_pu": 1.1, "step_hours": 1.0},
+    )
+    monkeypatch.setattr(acpf, "net_injections", lambda _: (p, q))
+    ac = acpf.ac_check(feeder, solution)
+    assert ac.attrs["ac_nonconverged_steps"] == 0 and int(ac.converged.sum()) == 6
+    plain = acpf.ac_network(feeder, 1.0)
+    for t in range(6):
+        plain.set_injections(p[t], q[t])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            pp.runpp(plain.net, numba=False, tolerance_mva=feeders.AC_FALLBACK_TOLERANCE_MVA, max_iteration=50)
+        v = plain.net.res_bus.vm_pu.to_numpy(float)[plain.bus_pos]
+        np.testing.assert_allclose(ac.v_ac_pu.values[t], v, rtol=0, atol=1e-8)
