@@ -298,6 +298,22 @@ def _full_run(ac, n_branch):
     return v, branch, float(ac.net.res_ext_grid.p_mw.sum())
 
 
+def _schedule_of(feeder, steps: int, v_slack_pu: float, band: tuple[float, float]) -> xr.Dataset:
+    """A solved schedule's frame for the AC check (the tests patch its injections in)."""
+    zeros = np.zeros((steps, feeder.sizes["bus"]))
+    return xr.Dataset(
+        {name: (("time", "bus"), zeros) for name in ("v_pu", "v_under_pu", "v_over_pu")},
+        coords={"time": np.arange(steps), "bus": feeder.bus.values},
+        attrs={
+            "solver_status": "optimal",
+            "substation_v_pu": v_slack_pu,
+            "v_min_pu": band[0],
+            "v_max_pu": band[1],
+            "step_hours": 1.0,
+        },
+    )
+
+
 @pytest.mark.parametrize("name", ["case33bw", LV])
 def test_recycled_power_flows_give_the_numbers_of_full_runs(nets, feeder33, name, monkeypatch):
     """The AC check recycles pandapower's case between steps, solves Newton-Raphson in lightsim2grid
@@ -311,22 +327,7 @@ def test_recycled_power_flows_give_the_numbers_of_full_runs(nets, feeder33, name
     factors[10] = 60.0  # no power flow carries this: the step diverges
     p = np.outer(factors, feeder.p_load_mw.values)
     q = np.outer(factors, feeder.q_load_mvar.values)
-    zeros = np.zeros_like(p)
-    solution = xr.Dataset(
-        {
-            "v_pu": (("time", "bus"), zeros),
-            "v_under_pu": (("time", "bus"), zeros),
-            "v_over_pu": (("time", "bus"), zeros),
-        },
-        coords={"time": np.arange(24), "bus": feeder.bus.values},
-        attrs={
-            "solver_status": "optimal",
-            "substation_v_pu": 1.02,
-            "v_min_pu": 0.95,
-            "v_max_pu": 1.05,
-            "step_hours": 1.0,
-        },
-    )
+    solution = _schedule_of(feeder, len(factors), 1.02, (0.95, 1.05))
     monkeypatch.setattr(acpf, "net_injections", lambda _: (p, q))
     net = acpf.ac_network(feeder, 1.02)
     ac = acpf.ac_check(feeder, solution, net=net)
@@ -402,16 +403,7 @@ def test_a_feeder_that_cannot_reach_the_tight_tolerance_is_checked_at_the_fallba
     factors = np.linspace(0.4, 1.2, 6)
     p = np.outer(factors, feeder.p_load_mw.values)
     q = np.outer(factors, feeder.q_load_mvar.values)
-    zeros = np.zeros_like(p)
-    solution = xr.Dataset(
-        {
-            "v_pu": (("time", "bus"), zeros),
-            "v_under_pu": (("time", "bus"), zeros),
-            "v_over_pu": (("time", "bus"), zeros),
-        },
-        coords={"time": np.arange(6), "bus": feeder.bus.values},
-        attrs={"solver_status": "optimal", "substation_v_pu": 1.0, "v_min_pu": 0.9, "v_max_pu": 1.1, "step_hours": 1.0},
-    )
+    solution = _schedule_of(feeder, len(factors), 1.0, (0.9, 1.1))
     monkeypatch.setattr(acpf, "net_injections", lambda _: (p, q))
     ac = acpf.ac_check(feeder, solution)
     assert ac.attrs["ac_nonconverged_steps"] == 0 and int(ac.converged.sum()) == 6
