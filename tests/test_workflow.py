@@ -495,8 +495,14 @@ def test_tradeoff_study_front_payoff_and_compromises(tradeoffs_run):
         "power_deviation_mw2",
     ]
     table = pd.read_csv(out / "payoff/battery.csv", index_col=0)
-    # each row's MILP is proven; its AC re-solves keep the battery modes, so each row is feasible
-    assert list(table.index[-2:]) == ["best", "worst"] and (table.status.iloc[:-2] == "feasible").all()
+    assert list(table.index[-2:]) == ["best", "worst"]
+    # each row's MILP is proven; AC re-solves keep the battery modes, so a row that needed one is
+    # feasible and a row whose first schedule held in AC stays optimal (which rows need one depends
+    # on HiGHS's choice among alternative optima)
+    for objective, status in table.status.iloc[:-2].items():
+        row = read_dataset(out / f"payoff/battery/{objective}.nc")
+        assert status == ("feasible" if row.attrs["ac_correction_iterations"] >= 1 else "optimal"), objective
+        assert status == row.attrs["solver_status"], objective
     front = read_dataset(out / "fronts/cost_vs_variance.nc")
     assert list(front.point.values) == ["0.0000", "0.5000", "1.0000"]
     pair = front.value.sel(objective=["energy_cost_usd", "load_variance_mw2"]).values

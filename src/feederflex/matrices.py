@@ -130,8 +130,7 @@ def _standard_form(model: pyo.Block) -> Any:
         def __init__(self, config: Any) -> None:
             self.config = config
 
-    order = list(model.component_data_objects(pyo.Var))
-    config = LinearStandardFormCompiler.CONFIG({"mixed_form": True, "set_sense": None, "column_order": order})
+    config = LinearStandardFormCompiler.CONFIG({"mixed_form": True, "set_sense": None})
     with PauseGC():
         return _OnNumpy(config).write(model)
 
@@ -168,21 +167,13 @@ def compile_model(model: pyo.Block) -> Compiled:
     n_columns = len(info.columns)
     cost = info.c.toarray()[0] if info.c.shape[0] else np.zeros(n_columns)
     rows, cols, values = new_row[matrix.indices[kept]], cols[kept], matrix.data[kept]
-    # columns in the order of their first row (declaration order among the columns a row brings
-    # first, objective-only columns last), close to the order in which Pyomo's persistent
-    # interface met them: the same model then gives HiGHS the same choice among alternative optima
-    first = np.full(n_columns, len(keep), dtype=np.int64)
-    np.minimum.at(first, cols, rows)
-    position = np.lexsort((np.arange(n_columns), first))  # new column -> old column
-    renumber = np.empty(n_columns, dtype=np.int64)
-    renumber[position] = np.arange(n_columns)
     return Compiled(
-        columns=[info.columns[k] for k in position],
+        columns=list(info.columns),
         rows=[row.constraint for row, k in zip(info.rows, keep, strict=True) if k],
-        entries=(rows, renumber[cols], values),
+        entries=(rows, cols, values),
         row_lower=lower[keep],
         row_upper=upper[keep],
-        cost=np.asarray(cost, dtype=float)[position],
+        cost=np.asarray(cost, dtype=float),
         offset=float(info.c_offset[0]) if len(info.c_offset) else 0.0,
         maximize=objective.sense == pyo.maximize,
         objective=objective,
